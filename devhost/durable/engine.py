@@ -1,0 +1,673 @@
+"""The durable engine: what the Durable extension and DurableTask.Core do for an app.
+
+Each orchestrator *episode* replays the stored history through the app's real orchestrator
+function (the SDK's own replay), reads the actions it returns, and commits — in ONE SQLite
+transaction — the new history events, the activity work items, the child instances and the
+messages to other instances. Activities run at least once on a bounded pool; episodes of one
+instance never overlap; many instances run concurrently.
+
+Task ids: the SDK numbers every task it schedules (activities, sub-orchestrations, timers,
+fire-and-forget actions) in the order it creates them, and retries add a timer and a
+rescheduled task. The engine hands out the same numbers by walking new actions in order, and
+by delivering each retry-related event in an episode of its own so the ids the SDK takes
+while processing it come before any new action's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import logging
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from azure.functions import meta
+from dateutil.parser import isoparse
+
+from ..functions.app import AppIndex, FunctionInfo
+from ..functions.invoker import call_inline, invoke, make_context
+from .actions import UNSUPPORTED, ActionType, sequenced_actions
+from .history import Event, EventType, event, execution_started, iso, utcnow
+from .store import Instance, InboxMessage, Store, WorkItem
+from .tracing import HostTracer, new_ids
+
+log = logging.getLogger("devhost.durable")
+
+_OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:"
+_FAILED_TO_PARENT = (EventType.SUB_ORCHESTRATION_FAILED, EventType.TASK_FAILED)
+
+
+class DurableError(Exception):
+    status = 400
+
+
+class NotFound(DurableError):
+    status = 404
+
+
+class Conflict(DurableError):
+    status = 409
+
+
+class Gone(DurableError):
+    status = 410
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    max_concurrent_activities: int = 10
+    max_concurrent_orchestrations: int = 10
+    task_hub: str = "DevHostHub"
+
+
+def _json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class Engine:
+    def __init__(self, index: AppIndex, store: Store, options: EngineOptions | None = None,
+                 tracer: HostTracer | None = None) -> None:
+        self.index = index
+        self.store = store
+        self.options = options or EngineOptions()
+        self.tracer = tracer or HostTracer()
+        self._executor = ThreadPoolExecutor(self.options.max_concurrent_activities,
+                                            thread_name_prefix="devhost-activity")
+        self._running: set[str] = set()
+        self._dirty: set[str] = set()
+        self._timers: list[tuple[float, str]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._orch_slots: asyncio.Semaphore | None = None
+        self._activity_slots: asyncio.Semaphore | None = None
+        self._timer_wake: asyncio.Event | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self.episodes = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Resume everything the store holds: pending messages, timers and activities."""
+        self._orch_slots = asyncio.Semaphore(self.options.max_concurrent_orchestrations)
+        self._activity_slots = asyncio.Semaphore(self.options.max_concurrent_activities)
+        self._timer_wake = asyncio.Event()
+        self._timer_task = asyncio.create_task(self._timer_loop())
+        for instance_id, visible_at in self.store.pending_deliveries():
+            self._notify(instance_id, visible_at)
+        for item in self.store.work_items():
+            self._spawn(self._run_activity(item))
+
+    async def stop(self) -> None:
+        if self._timer_task:
+            self._timer_task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def idle(self) -> None:
+        """Wait until nothing is running or due (timers in the future excluded)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- client operations (the management API calls these) ------------------------------
+    def start_new(self, name: str, instance_id: str | None = None, input_json: str | None = None,
+                  traceparent: str | None = None, tracestate: str | None = None) -> str:
+        if name not in self.index.orchestrators:
+            raise NotFound(f"orchestrator function {name!r} does not exist")
+        instance_id = instance_id or uuid.uuid4().hex
+        if input_json is not None:
+            json.loads(input_json)  # reject malformed input before anything is written
+        with self.store.transaction():
+            existing = self.store.get_instance(instance_id)
+            if existing and existing.runtime_status in ("Pending", "Running"):
+                raise Conflict(f"an instance with id {instance_id!r} is already "
+                               f"{existing.runtime_status.lower()}")
+            self._create_instance(instance_id, name, input_json, traceparent, tracestate)
+        self._notify(instance_id)
+        return instance_id
+
+    def _create_instance(self, instance_id: str, name: str, input_json: str | None,
+                         traceparent: str | None, tracestate: str | None,
+                         parent: Instance | None = None, parent_task_id: int | None = None
+                         ) -> None:
+        if parent is not None and parent.trace_id and parent.span_id:
+            traceparent = f"00-{parent.trace_id}-{parent.span_id}-01"
+            tracestate = parent.trace_state
+        trace_id, span_id, parent_span_id, state = new_ids(traceparent, tracestate)
+        now = iso(utcnow())
+        execution_id = uuid.uuid4().hex
+        self.store.delete_instance(instance_id)
+        self.store.put_instance(Instance(
+            instance_id=instance_id, name=name, execution_id=execution_id,
+            runtime_status="Pending", input=input_json, output=None, custom_status=None,
+            created_time=now, last_updated_time=now,
+            parent_instance_id=parent.instance_id if parent else None,
+            parent_task_id=parent_task_id, trace_id=trace_id, span_id=span_id,
+            parent_span_id=parent_span_id, trace_state=state))
+        parent_ref = ({"Name": parent.name, "OrchestrationInstance": {
+            "InstanceId": parent.instance_id, "ExecutionId": parent.execution_id},
+            "TaskScheduleId": parent_task_id} if parent else None)
+        self.store.send(instance_id, execution_started(name, instance_id, execution_id,
+                                                       input_json, parent_ref))
+
+    def raise_event(self, instance_id: str, name: str, data_json: str | None) -> None:
+        inst = self._existing(instance_id)
+        if inst.is_terminal:
+            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}")
+        with self.store.transaction():
+            self.store.send(instance_id, event(EventType.EVENT_RAISED, Name=name,
+                                               Input=data_json))
+        self._notify(instance_id)
+
+    def terminate(self, instance_id: str, reason: str | None) -> None:
+        inst = self._existing(instance_id)
+        if inst.is_terminal:
+            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}")
+        with self.store.transaction():
+            self.store.send(instance_id, event(EventType.EXECUTION_TERMINATED,
+                                               Input=json.dumps(reason)))
+        self._notify(instance_id)
+
+    def purge(self, instance_id: str) -> int:
+        inst = self._existing(instance_id)
+        if not inst.is_terminal:
+            return 0
+        with self.store.transaction():
+            self.store.delete_instance(instance_id)
+        return 1
+
+    def purge_many(self, statuses: list[str] | None, created_from: str | None,
+                   created_to: str | None) -> int:
+        terminal = [s for s in (statuses or ["Completed", "Failed", "Terminated"])
+                    if s in ("Completed", "Failed", "Terminated")]
+        victims = self.store.query_instances(terminal, created_from, created_to)
+        with self.store.transaction():
+            for inst in victims:
+                self.store.delete_instance(inst.instance_id)
+        return len(victims)
+
+    def _existing(self, instance_id: str) -> Instance:
+        inst = self.store.get_instance(instance_id)
+        if inst is None:
+            raise NotFound(f"no instance with id {instance_id!r}")
+        return inst
+
+    def status(self, instance_id: str, *, show_history: bool = False,
+               show_history_output: bool = False, show_input: bool = True
+               ) -> dict[str, Any] | None:
+        inst = self.store.get_instance(instance_id)
+        return None if inst is None else self.status_of(
+            inst, show_history=show_history, show_history_output=show_history_output,
+            show_input=show_input)
+
+    def status_of(self, inst: Instance, *, show_history: bool = False,
+                  show_history_output: bool = False, show_input: bool = True) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": inst.name, "instanceId": inst.instance_id,
+            "runtimeStatus": inst.runtime_status,
+            "input": _json_or_none(inst.input) if show_input else None,
+            "customStatus": _json_or_none(inst.custom_status),
+            "output": _json_or_none(inst.output),
+            "createdTime": inst.created_time[:19] + "Z",
+            "lastUpdatedTime": inst.last_updated_time[:19] + "Z",
+        }
+        if show_history:
+            body["historyEvents"] = [
+                _public_event(e, show_history_output) for e in self.store.history(inst.instance_id)
+                if e["EventType"] not in (EventType.ORCHESTRATOR_STARTED,
+                                          EventType.ORCHESTRATOR_COMPLETED)]
+        return body
+
+    async def wait(self, instance_id: str, timeout: float | None = None) -> Instance:
+        """Wait until the instance reaches a terminal state (or the timeout passes)."""
+        inst = self._existing(instance_id)
+        if inst.is_terminal:
+            return inst
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(instance_id, []).append(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._waiters.get(instance_id, [])
+            if future in waiters:
+                waiters.remove(future)
+        return self._existing(instance_id)
+
+    # -- scheduling ----------------------------------------------------------------------
+    def _notify(self, instance_id: str, visible_at: float = 0.0) -> None:
+        if visible_at > time.time():
+            heapq.heappush(self._timers, (visible_at, instance_id))
+            if self._timer_wake:
+                self._timer_wake.set()
+            return
+        if instance_id in self._running:
+            self._dirty.add(instance_id)
+            return
+        self._running.add(instance_id)
+        self._spawn(self._drive(instance_id))
+
+    async def _timer_loop(self) -> None:
+        assert self._timer_wake is not None
+        while True:
+            now = time.time()
+            while self._timers and self._timers[0][0] <= now:
+                _, instance_id = heapq.heappop(self._timers)
+                self._notify(instance_id)
+            timeout = self._timers[0][0] - now if self._timers else None
+            self._timer_wake.clear()
+            try:
+                await asyncio.wait_for(self._timer_wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def _drive(self, instance_id: str) -> None:
+        assert self._orch_slots is not None
+        try:
+            async with self._orch_slots:
+                while True:
+                    self._dirty.discard(instance_id)
+                    more = self._episode(instance_id)
+                    if not more and instance_id not in self._dirty:
+                        break
+                    await asyncio.sleep(0)
+        finally:
+            self._running.discard(instance_id)
+
+    # -- one orchestrator episode --------------------------------------------------------
+    def _episode(self, instance_id: str) -> bool:
+        """Run one episode; True when more messages are already deliverable."""
+        inst = self.store.get_instance(instance_id)
+        # A (re)start must precede whatever else is waiting (events raised early).
+        messages = sorted(self.store.inbox(instance_id, time.time()),
+                          key=lambda m: not _starts(m))
+        if not messages:
+            return False
+        if inst is None or (inst.is_terminal and not _starts(messages[0])):
+            with self.store.transaction():  # late messages for gone/finished instances
+                self.store.delete_messages([m.id for m in messages])
+            return False
+        terminate = next((m for m in messages if m.event["EventType"]
+                          == EventType.EXECUTION_TERMINATED), None)
+        if terminate is not None:
+            self._finish_terminated(inst, messages, terminate)
+            return False
+        batch = self._batch(inst, messages)
+        Episode(self, inst, batch).run()
+        self.episodes += 1
+        return len(batch) < len(messages)
+
+    def _batch(self, inst: Instance, messages: list[InboxMessage]) -> list[InboxMessage]:
+        if _retry_key(inst, messages[0].event):
+            return messages[:1]
+        batch = []
+        for message in messages:
+            if _retry_key(inst, message.event):
+                break
+            batch.append(message)
+        return batch
+
+    def _finish_terminated(self, inst: Instance, messages: list[InboxMessage],
+                           terminate: InboxMessage) -> None:
+        reason = terminate.event.get("Input")
+        with self.store.transaction():
+            history = self.store.history(inst.instance_id)
+            self.store.append_history(inst.instance_id, len(history), [
+                event(EventType.EXECUTION_TERMINATED, Input=reason)])
+            self.store.delete_messages([m.id for m in messages])
+            inst.runtime_status = "Terminated"
+            inst.output = reason
+            inst.last_updated_time = iso(utcnow())
+            self.store.put_instance(inst)
+            self._tell_parent(inst, failed=True,
+                              reason=f"Orchestration {inst.instance_id!r} was terminated",
+                              details=str(_json_or_none(reason)))
+        self._after_terminal(inst, error=f"terminated: {_json_or_none(reason)}")
+
+    def _tell_parent(self, inst: Instance, *, failed: bool, result: str | None = None,
+                     reason: str | None = None, details: str | None = None) -> None:
+        if not inst.parent_instance_id:
+            return
+        if failed:
+            ev = event(EventType.SUB_ORCHESTRATION_FAILED, TaskScheduledId=inst.parent_task_id,
+                       Reason=reason, Details=details)
+        else:
+            ev = event(EventType.SUB_ORCHESTRATION_COMPLETED,
+                       TaskScheduledId=inst.parent_task_id, Result=result)
+        self.store.send(inst.parent_instance_id, ev)
+
+    def _after_terminal(self, inst: Instance, error: str | None = None) -> None:
+        """Post-commit: emit the orchestration span once, wake the parent and waiters."""
+        if inst.trace_id and inst.span_id:
+            try:
+                self.tracer.orchestration_completed(
+                    name=inst.name, instance_id=inst.instance_id,
+                    execution_id=inst.execution_id, status=inst.runtime_status,
+                    trace_id=inst.trace_id, span_id=inst.span_id,
+                    parent_span_id=inst.parent_span_id, tracestate=inst.trace_state,
+                    start=isoparse(inst.created_time), end=utcnow(), error=error)
+            except Exception:  # telemetry must never break the engine
+                log.exception("could not emit orchestration span")
+        if inst.parent_instance_id:
+            self._notify(inst.parent_instance_id)
+        for future in self._waiters.pop(inst.instance_id, []):
+            if not future.done():
+                future.set_result(None)
+
+    # -- activities ----------------------------------------------------------------------
+    async def _run_activity(self, item: WorkItem) -> None:
+        assert self._activity_slots is not None
+        async with self._activity_slots:
+            inst = self.store.get_instance(item.instance_id)
+            if inst is None or inst.is_terminal or inst.execution_id != item.execution_id:
+                with self.store.transaction():
+                    self.store.delete_work_item(item.id)
+                return
+            result = await self._call_activity(inst, item)
+            with self.store.transaction():
+                current = self.store.get_instance(item.instance_id)
+                if self.store.delete_work_item(item.id) and current is not None \
+                        and current.execution_id == item.execution_id:
+                    self.store.send(item.instance_id, result)
+            self._notify(item.instance_id)
+
+    async def _call_activity(self, inst: Instance, item: WorkItem) -> Event:
+        fn = self.index.activities.get(item.name)
+        if fn is None:
+            return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id,
+                         Reason=f"The function '{item.name}' doesn't exist, is disabled, "
+                                "or is not an activity function.", Details=None)
+        try:
+            with self.tracer.activity(name=item.name, instance_id=inst.instance_id,
+                                      task_id=item.task_id, trace_id=inst.trace_id or "",
+                                      span_id=inst.span_id or "",
+                                      tracestate=inst.trace_state) as carrier:
+                context = make_context(fn, carrier["traceparent"], carrier.get("tracestate", ""),
+                                       retry_count=item.attempt - 1)
+                data = {fn.trigger.name: meta.Datum(type="json", value=item.input or "null")}
+                output = await invoke(fn, data, context, self._executor)
+            encoded = _encode_activity_output(fn, output)
+        except Exception as exc:
+            return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id,
+                         Reason=f"Activity function '{item.name}' failed: "
+                                f"{type(exc).__name__}: {exc}",
+                         Details="".join(traceback.format_exception(exc)))
+        return event(EventType.TASK_COMPLETED, TaskScheduledId=item.task_id, Result=encoded)
+
+
+def _encode_activity_output(fn: FunctionInfo, output: Any) -> str:
+    converter = meta.get_binding_registry().get(fn.trigger.type)  # type: ignore[union-attr]
+    return str(converter.encode(output, expected_type=None).value)
+
+
+def _starts(message: InboxMessage) -> bool:
+    return bool(message.event["EventType"] == EventType.EXECUTION_STARTED)
+
+
+def _retry_key(inst: Instance, ev: Event) -> str | None:
+    """The retry this event drives forward (a failed attempt or its backoff timer)."""
+    kind = ev["EventType"]
+    for key, retry in inst.retries.items():
+        if kind in _FAILED_TO_PARENT and ev.get("TaskScheduledId") == retry["current_id"]:
+            return key
+        if kind == EventType.TIMER_FIRED and ev.get("TimerId") == retry.get("timer_id"):
+            return key
+    return None
+
+
+def _public_event(ev: Event, with_output: bool) -> dict[str, Any]:
+    names = {t.value: t.name.title().replace("_", "") for t in EventType}
+    body = {"EventType": names.get(ev["EventType"], str(ev["EventType"])),
+            "Timestamp": ev["Timestamp"]}
+    for key in ("Name", "FunctionName", "InstanceId", "Reason", "Details", "FireAt",
+                "ScheduledTime"):
+        if ev.get(key) is not None:
+            body[key] = ev[key]
+    if with_output:
+        for key in ("Input", "Result"):
+            if ev.get(key) is not None:
+                body[key] = _json_or_none(ev[key])
+    return body
+
+
+class Episode:
+    """One replay of an instance's orchestrator plus the commit of what it decided."""
+
+    def __init__(self, engine: Engine, inst: Instance, batch: list[InboxMessage]) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.inst = inst
+        self.batch = batch
+        self.now = utcnow()
+        self.appended: list[Event] = []
+        self.work: list[tuple[int, str, str | None, int]] = []
+        self.children: list[tuple[str, str, str | None, int]] = []
+        self.messages: list[tuple[str, Event, float]] = []
+        self.next_id = inst.next_event_id
+
+    def run(self) -> None:
+        inst = self.inst
+        history = self.store.history(inst.instance_id)
+        if any(_starts(m) for m in self.batch):
+            history = []  # a (re)start begins a fresh execution
+        new_events = [event(EventType.ORCHESTRATOR_STARTED, timestamp=self.now)]
+        new_events += [m.event for m in self.batch]
+        state, error = self._replay(history, new_events)
+        if state is not None and error is None:
+            self._advance_retry(self.batch[0].event)
+            self._apply_actions(state)
+            if state.get("customStatus") is not None:
+                inst.custom_status = json.dumps(state["customStatus"])
+        self._commit(history, new_events, state, error)
+
+    def _replay(self, history: list[Event], new_events: list[Event]
+                ) -> tuple[dict[str, Any] | None, str | None]:
+        fn = self.engine.index.orchestrators.get(self.inst.name)
+        if fn is None:
+            return None, f"orchestrator function {self.inst.name!r} does not exist"
+        payload = {
+            "history": [dict(e, IsPlayed=True) for e in history]
+            + [dict(e, IsPlayed=False) for e in new_events],
+            "instanceId": self.inst.instance_id,
+            "isReplaying": bool(history),
+            "parentInstanceId": self.inst.parent_instance_id,
+            "input": self.inst.input,
+            "upperSchemaVersion": 2,
+            "upperSchemaVersionNew": 2,
+        }
+        data = {fn.trigger.name: meta.Datum(type="json", value=json.dumps(payload))}
+        try:
+            return json.loads(call_inline(fn, data)), None
+        except Exception as exc:
+            message, _, state_json = str(exc).partition(_OUT_OF_PROC_LABEL)
+            state = json.loads(state_json) if state_json else None
+            return state, message or type(exc).__name__
+
+    def _alloc(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def _advance_retry(self, delivered: Event) -> None:
+        key = _retry_key(self.inst, delivered)
+        if key is None:
+            return
+        retry = self.inst.retries[key]
+        if delivered["EventType"] in _FAILED_TO_PARENT:
+            timer_id = self._alloc()
+            fire_at = self.now + timedelta(milliseconds=retry["first_interval_ms"])
+            self.appended.append(event(EventType.TIMER_CREATED, timer_id, FireAt=iso(fire_at)))
+            self.messages.append((self.inst.instance_id, event(
+                EventType.TIMER_FIRED, TimerId=timer_id, FireAt=iso(fire_at)),
+                fire_at.timestamp()))
+            retry["timer_id"] = timer_id
+        elif retry["attempts"] < retry["max_attempts"]:
+            retry["attempts"] += 1
+            retry["current_id"] = self._alloc()
+            retry["timer_id"] = None
+            self._schedule(retry["kind"], retry["current_id"], retry["name"], retry["input"],
+                           retry.get("instance_id"), retry["attempts"])
+        else:
+            del self.inst.retries[key]
+
+    def _schedule(self, kind: str, task_id: int, name: str, input_json: str | None,
+                  instance_id: str | None, attempt: int = 1) -> None:
+        if kind == "activity":
+            self.appended.append(event(EventType.TASK_SCHEDULED, task_id, Name=name,
+                                       Input=input_json))
+            self.work.append((task_id, name, input_json, attempt))
+        else:
+            child_id = instance_id or uuid.uuid4().hex
+            self.appended.append(event(EventType.SUB_ORCHESTRATION_CREATED, task_id, Name=name,
+                                       InstanceId=child_id, Input=input_json))
+            self.children.append((child_id, name, input_json, task_id))
+
+    def _apply_actions(self, state: dict[str, Any]) -> None:
+        actions = sequenced_actions(state.get("actions") or [])
+        inst = self.inst
+        for action in actions[inst.actions_seen:]:
+            task_id = self._alloc()
+            kind = action.type
+            if kind in UNSUPPORTED:
+                raise_unsupported = UNSUPPORTED[kind]
+                self.messages.append((inst.instance_id, event(
+                    EventType.TASK_FAILED, TaskScheduledId=task_id,
+                    Reason=f"devhost does not support {raise_unsupported}"), 0.0))
+            elif kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY,
+                          ActionType.CALL_SUB_ORCHESTRATOR,
+                          ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
+                is_activity = kind in (ActionType.CALL_ACTIVITY,
+                                       ActionType.CALL_ACTIVITY_WITH_RETRY)
+                child_id = None if is_activity else (
+                    action.raw.get("instanceId") or f"{inst.instance_id}:{task_id:04x}")
+                self._schedule("activity" if is_activity else "orchestration", task_id,
+                               action.function_name, action.input, child_id)
+                if action.retry:
+                    inst.retries[str(task_id)] = {
+                        "kind": "activity" if is_activity else "orchestration",
+                        "name": action.function_name, "input": action.input,
+                        "instance_id": child_id, "current_id": task_id, "attempts": 1,
+                        "timer_id": None,
+                        "max_attempts": int(action.retry.get("maxNumberOfAttempts", 1)),
+                        "first_interval_ms": int(
+                            action.retry.get("firstRetryIntervalInMilliseconds", 0)),
+                    }
+            elif kind is ActionType.CREATE_TIMER:
+                fire_at = isoparse(action.raw["fireAt"])
+                self.appended.append(event(EventType.TIMER_CREATED, task_id,
+                                           FireAt=iso(fire_at)))
+                self.messages.append((inst.instance_id, event(
+                    EventType.TIMER_FIRED, TimerId=task_id, FireAt=iso(fire_at)),
+                    fire_at.timestamp()))
+        inst.actions_seen = len(actions)
+        for key in [k for k, r in inst.retries.items() if self._completes(r["current_id"])]:
+            del inst.retries[key]
+
+    def _completes(self, task_id: int) -> bool:
+        done = (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_COMPLETED)
+        return any(m.event["EventType"] in done and m.event.get("TaskScheduledId") == task_id
+                   for m in self.batch)
+
+    def _commit(self, history: list[Event], new_events: list[Event],
+                state: dict[str, Any] | None, error: str | None) -> None:
+        inst = self.inst
+        engine = self.engine
+        continue_as_new = _continue_as_new(state) if error is None else None
+        done = error is None and state is not None and bool(state.get("isDone"))
+        self.appended.append(event(EventType.ORCHESTRATOR_COMPLETED))
+        if error is not None:
+            inst.runtime_status = "Failed"
+            inst.output = json.dumps(f"Orchestrator function '{inst.name}' failed: {error}")
+            self.appended.append(event(EventType.EXECUTION_FAILED, Reason=error))
+        elif continue_as_new is not None:
+            inst.runtime_status = "Running"
+        elif done:
+            inst.runtime_status = "Completed"
+            output = (state or {}).get("output")
+            inst.output = json.dumps(output)
+            self.appended.append(event(EventType.EXECUTION_COMPLETED, Result=inst.output))
+        else:
+            inst.runtime_status = "Running"
+        inst.last_updated_time = iso(self.now)
+        with self.store.transaction():
+            if not history:
+                self.store.clear_history(inst.instance_id)
+            self.store.append_history(inst.instance_id, len(history),
+                                      new_events + self.appended)
+            self.store.delete_messages([m.id for m in self.batch])
+            if continue_as_new is not None:
+                self._restart_as_new(continue_as_new)
+            else:
+                inst.next_event_id = self.next_id
+            self.store.put_instance(inst)
+            items = [self.store.add_work_item(inst.instance_id, inst.execution_id, task_id,
+                                              name, input_json, attempt)
+                     for task_id, name, input_json, attempt in self.work]
+            for child_id, name, input_json, task_id in self.children:
+                self._start_child(child_id, name, input_json, task_id)
+            for target, ev, visible_at in self.messages:
+                self.store.send(target, ev, visible_at)
+            if inst.runtime_status == "Failed":
+                engine._tell_parent(inst, failed=True, reason=error, details=None)
+            elif inst.runtime_status == "Completed":
+                engine._tell_parent(inst, failed=False, result=inst.output)
+        for item in items:
+            engine._spawn(engine._run_activity(item))
+        for child_id, *_ in self.children:
+            engine._notify(child_id)
+        for target, _, visible_at in self.messages:
+            engine._notify(target, visible_at)
+        if continue_as_new is not None:
+            engine._notify(inst.instance_id)
+        if inst.is_terminal:
+            engine._after_terminal(inst, error)
+
+    def _restart_as_new(self, input_json: str | None) -> None:
+        inst = self.inst
+        inst.input = input_json
+        inst.execution_id = uuid.uuid4().hex
+        inst.actions_seen = 0
+        inst.next_event_id = 0
+        inst.retries = {}
+        self.work.clear()
+        self.children.clear()
+        self.messages = [m for m in self.messages if m[0] != inst.instance_id]
+        # Only raised events survive into the new execution; results of the old one don't.
+        self.store.drop_stale_messages(inst.instance_id, keep=int(EventType.EVENT_RAISED))
+        self.store.send(inst.instance_id, execution_started(
+            inst.name, inst.instance_id, inst.execution_id, input_json))
+
+    def _start_child(self, child_id: str, name: str, input_json: str | None,
+                     task_id: int) -> None:
+        existing = self.store.get_instance(child_id)
+        if name not in self.engine.index.orchestrators:
+            reason = f"orchestrator function {name!r} does not exist"
+        elif existing is not None and not existing.is_terminal:
+            reason = f"an instance with id {child_id!r} is already {existing.runtime_status}"
+        else:
+            self.engine._create_instance(child_id, name, input_json, None, None,
+                                         parent=self.inst, parent_task_id=task_id)
+            return
+        self.messages.append((self.inst.instance_id, event(
+            EventType.SUB_ORCHESTRATION_FAILED, TaskScheduledId=task_id, Reason=reason), 0.0))
+
+
+def _continue_as_new(state: dict[str, Any] | None) -> str | None:
+    if not state:
+        return None
+    for action in sequenced_actions(state.get("actions") or []):
+        if action.type is ActionType.CONTINUE_AS_NEW:
+            return str(action.raw.get("input")) if action.raw.get("input") is not None else None
+    return None
+

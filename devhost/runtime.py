@@ -1,0 +1,74 @@
+"""Wire the parts devhost stands in for: settings → app → durable store and engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .durable.engine import Engine, EngineOptions
+from .durable.store import Store
+from .functions.app import AppIndex, load_app
+from .functions.settings import apply_local_settings
+
+
+@dataclass
+class HostConfig:
+    app_module: str = "function_app"
+    app_dir: Path = Path(".")
+    data_dir: Path = Path(".devhost")
+
+
+def durable_options(app_dir: Path) -> EngineOptions:
+    """Concurrency and hub name from host.json, as the Durable extension reads them."""
+    path = app_dir / "host.json"
+    durable: dict[str, Any] = {}
+    if path.is_file():
+        durable = json.loads(path.read_text()).get("extensions", {}).get("durableTask", {})
+    return EngineOptions(
+        max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
+        max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
+        task_hub=str(durable.get("hubName", "DevHostHub")),
+    )
+
+
+def load(config: HostConfig) -> tuple[AppIndex, Engine]:
+    """Apply settings and import the app (it configures telemetry at import), then build
+    the engine on the durable store under the data directory."""
+    app_dir = config.app_dir.resolve()
+    apply_local_settings(app_dir)
+    os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
+    index = load_app(config.app_module, app_dir)
+    store = Store(config.data_dir / "durable.sqlite")
+    return index, Engine(index, store, durable_options(app_dir))
+
+
+def flush_telemetry(timeout_ms: int = 10_000) -> None:
+    """Export what the app's providers still buffer, like the worker does on shutdown."""
+    from opentelemetry import _logs, trace
+
+    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
+        flush = getattr(provider, "force_flush", None)
+        if flush is not None:
+            flush(timeout_ms)
+
+
+async def run_orchestration(engine: Engine, name: str, input_json: str | None,
+                            instance_id: str | None, timeout: float) -> dict[str, Any]:
+    await engine.start()
+    try:
+        iid = engine.start_new(name, instance_id, input_json)
+        await engine.wait(iid, timeout)
+        status = engine.status(iid)
+        assert status is not None
+        return status
+    finally:
+        await engine.stop()
+
+
+def run_sync(engine: Engine, name: str, input_json: str | None = None,
+             instance_id: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    return asyncio.run(run_orchestration(engine, name, input_json, instance_id, timeout))
