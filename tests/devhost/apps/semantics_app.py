@@ -1,0 +1,139 @@
+"""A DFApp written for devhost's own tests: every orchestration feature it must honour."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+_ATTEMPTS_DIR = Path(os.environ.get("SEMANTICS_ATTEMPTS_DIR", "/tmp/devhost-attempts"))
+
+
+@app.activity_trigger(input_name="value")
+def double(value: int) -> int:
+    return value * 2
+
+
+@app.activity_trigger(input_name="key")
+def flaky(key: str) -> str:
+    """Fails twice per key, then succeeds (attempts are counted on disk)."""
+    _ATTEMPTS_DIR.mkdir(parents=True, exist_ok=True)
+    marker = _ATTEMPTS_DIR / key
+    attempts = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(attempts))
+    if attempts <= 2:
+        raise RuntimeError(f"attempt {attempts} failed")
+    return f"{key} ok after {attempts}"
+
+
+@app.activity_trigger(input_name="message")
+def explode(message: str) -> None:
+    raise ValueError(message)
+
+
+@app.orchestration_trigger(context_name="context")
+def fan_out(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    count = context.get_input()
+    results = yield context.task_all([context.call_activity("double", i) for i in range(count)])
+    return sum(results)
+
+
+@app.orchestration_trigger(context_name="context")
+def fan_out_children(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    count = context.get_input()
+    tasks = [context.call_sub_orchestrator("one_child", i, f"{context.instance_id}:c{i}")
+             for i in range(count)]
+    results = yield context.task_all(tasks)
+    return sum(results)
+
+
+@app.orchestration_trigger(context_name="context")
+def one_child(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return (yield context.call_activity("double", context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def retrying(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=200, max_number_of_attempts=3)
+    first = yield context.call_activity_with_retry("flaky", options, context.get_input())
+    second = yield context.call_activity("double", 21)
+    return {"first": first, "second": second}
+
+
+@app.orchestration_trigger(context_name="context")
+def retry_exhausted(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=2)
+    try:
+        yield context.call_activity_with_retry("explode", options, "always")
+    except Exception as err:  # noqa: BLE001 - the orchestration reports what it caught
+        return {"caught": "always" in str(err)}
+    return {"caught": False}
+
+
+@app.orchestration_trigger(context_name="context")
+def timer_then_activity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    seconds = context.get_input()
+    yield context.create_timer(context.current_utc_datetime + timedelta(seconds=seconds))
+    return (yield context.call_activity("double", 5))
+
+
+@app.orchestration_trigger(context_name="context")
+def approval(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    context.set_custom_status({"stage": "waiting"})
+    decision = yield context.wait_for_external_event("Approval")
+    context.set_custom_status({"stage": "decided"})
+    return {"approved": decision}
+
+
+@app.orchestration_trigger(context_name="context")
+def approval_or_timeout(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    deadline = context.current_utc_datetime + timedelta(seconds=context.get_input())
+    timer = context.create_timer(deadline)
+    event = context.wait_for_external_event("Approval")
+    winner = yield context.task_any([event, timer])
+    if winner == event:
+        timer.cancel()
+        return {"approved": event.result}
+    return {"approved": None, "timedOut": True}
+
+
+@app.orchestration_trigger(context_name="context")
+def counter(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    state: dict[str, Any] = context.get_input()
+    value = yield context.call_activity("double", state["value"])
+    if state["rounds"] > 1:
+        context.continue_as_new({"value": value, "rounds": state["rounds"] - 1})
+        return None
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def failing_parent(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    try:
+        yield context.call_sub_orchestrator("failing_child", "boom",
+                                            f"{context.instance_id}:child")
+    except Exception as err:  # noqa: BLE001
+        return {"childFailed": True, "message": str(err)}
+    return {"childFailed": False}
+
+
+@app.orchestration_trigger(context_name="context")
+def failing_child(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    yield context.call_activity("explode", context.get_input())
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
+def uncaught_parent(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return (yield context.call_sub_orchestrator("failing_child", "deep"))
+
+
+@app.orchestration_trigger(context_name="context")
+def slow(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    return "late"

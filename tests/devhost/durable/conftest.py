@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.durable.engine import Engine
+from devhost.durable.store import Store
+from devhost.functions.app import AppIndex, load_app
+
+APPS = Path(__file__).resolve().parents[1] / "apps"
+
+
+@pytest.fixture(scope="session")
+def semantics_index(tmp_path_factory: pytest.TempPathFactory) -> AppIndex:
+    import os
+
+    os.environ["SEMANTICS_ATTEMPTS_DIR"] = str(tmp_path_factory.mktemp("attempts"))
+    return load_app("semantics_app", APPS)
+
+
+@pytest.fixture()
+def engine_factory(semantics_index: AppIndex, tmp_path: Path) -> Iterator[object]:
+    engines: list[Engine] = []
+
+    def make() -> Engine:
+        engine = Engine(semantics_index, Store(tmp_path / "durable.sqlite"))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.store.close()
+
+
+async def start(engine: Engine) -> Engine:
+    await engine.start()
+    return engine
+
+
+async def run(engine: Engine, name: str, payload: str | None, timeout: float = 20,
+              instance_id: str | None = None) -> dict[str, object]:
+    iid = engine.start_new(name, instance_id, payload)
+    await engine.wait(iid, timeout)
+    status = engine.status(iid)
+    assert status is not None
+    return status
+
+
+__all__ = ["AsyncIterator", "asyncio", "run", "start"]
