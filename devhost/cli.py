@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from .durable.engine import DurableError
 from .functions.app import AppLoadError
 from .functions.settings import SettingsError
 from .runtime import HostConfig, flush_telemetry, load, run_sync
+from .server import HostServer, is_loopback
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if status["runtimeStatus"] == "Completed" else 1
 
 
+def _cmd_start(args: argparse.Namespace) -> int:
+    if not is_loopback(args.host) and not args.allow_remote:
+        print(json.dumps({"error": f"refusing to bind {args.host}: devhost serves the management "
+                          "API without keys; pass --allow-remote to do it anyway",
+                          "field": "host"}), file=sys.stderr)
+        return 2
+    if not is_loopback(args.host):
+        print(f"WARNING: binding {args.host}: anyone who can reach this address can start, "
+              "terminate and purge orchestrations.", file=sys.stderr)
+    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+    server = HostServer(index, engine, args.host, args.port)
+    return asyncio.run(_serve(server))
+
+
+async def _serve(server: HostServer) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    routes = await server.start()
+    print(server.banner(routes), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        flush_telemetry()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
     _common(run)
     run.set_defaults(handler=_cmd_run)
+    start = sub.add_parser("start", help="serve the app like `func start` (HTTP + Durable)")
+    start.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
+    start.add_argument("--port", type=int, default=7071)
+    start.add_argument("--allow-remote", action="store_true",
+                       help="allow binding a non-loopback address")
+    _common(start)
+    start.set_defaults(handler=_cmd_start)
     return parser
 
 

@@ -24,17 +24,16 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.functions import meta
-from dateutil.parser import isoparse
 
 from ..functions.app import AppIndex, FunctionInfo
 from ..functions.invoker import call_inline, invoke, make_context
 from .actions import UNSUPPORTED, ActionType, sequenced_actions
 from .history import Event, EventType, event, execution_started, iso, utcnow
-from .store import Instance, InboxMessage, Store, WorkItem
+from .store import InboxMessage, Instance, Store, WorkItem
 from .tracing import HostTracer, new_ids
 
 log = logging.getLogger("devhost.durable")
@@ -357,7 +356,7 @@ class Engine:
                     execution_id=inst.execution_id, status=inst.runtime_status,
                     trace_id=inst.trace_id, span_id=inst.span_id,
                     parent_span_id=inst.parent_span_id, tracestate=inst.trace_state,
-                    start=isoparse(inst.created_time), end=utcnow(), error=error)
+                    start=datetime.fromisoformat(inst.created_time), end=utcnow(), error=error)
             except Exception:  # telemetry must never break the engine
                 log.exception("could not emit orchestration span")
         if inst.parent_instance_id:
@@ -408,7 +407,7 @@ class Engine:
 
 
 def _encode_activity_output(fn: FunctionInfo, output: Any) -> str:
-    converter = meta.get_binding_registry().get(fn.trigger.type)  # type: ignore[union-attr]
+    converter = meta.get_binding_registry().get(fn.trigger.type)
     return str(converter.encode(output, expected_type=None).value)
 
 
@@ -564,7 +563,7 @@ class Episode:
                             action.retry.get("firstRetryIntervalInMilliseconds", 0)),
                     }
             elif kind is ActionType.CREATE_TIMER:
-                fire_at = isoparse(action.raw["fireAt"])
+                fire_at = datetime.fromisoformat(action.raw["fireAt"])
                 self.appended.append(event(EventType.TIMER_CREATED, task_id,
                                            FireAt=iso(fire_at)))
                 self.messages.append((inst.instance_id, event(

@@ -94,8 +94,17 @@ def _find_app(module: Any) -> Any:
     raise AppLoadError(f"module {module.__name__!r} defines no FunctionApp instance")
 
 
+_INDEXED: dict[str, AppIndex] = {}
+
+
 def load_app(module_name: str = "function_app", app_dir: Path | None = None) -> AppIndex:
-    """Import `module_name` from `app_dir` (default: cwd) and index its functions."""
+    """Import `module_name` from `app_dir` (default: cwd) and index its functions.
+
+    Indexing happens once per module, as in the worker: the library's `get_functions()`
+    validates as it builds and refuses to run twice on one app.
+    """
+    if module_name in _INDEXED:
+        return _INDEXED[module_name]
     directory = str((app_dir or Path.cwd()).resolve())
     if directory not in sys.path:
         sys.path.insert(0, directory)
@@ -116,4 +125,5 @@ def load_app(module_name: str = "function_app", app_dir: Path | None = None) -> 
                 user_function=fn.get_user_function(),
             )
         )
+    _INDEXED[module_name] = index
     return index

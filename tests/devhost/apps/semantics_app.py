@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,26 @@ _ATTEMPTS_DIR = Path(os.environ.get("SEMANTICS_ATTEMPTS_DIR", "/tmp/devhost-atte
 @app.activity_trigger(input_name="value")
 def double(value: int) -> int:
     return value * 2
+
+
+@app.activity_trigger(input_name="value")
+def nap(value: int) -> int:
+    """Slow enough that a run is still in flight when a test kills the host."""
+    time.sleep(0.1)
+    return value * 2
+
+
+@app.orchestration_trigger(context_name="context")
+def napping_children(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    count = context.get_input()
+    tasks = [context.call_sub_orchestrator("napping_child", i, f"{context.instance_id}:n{i}")
+             for i in range(count)]
+    return sum((yield context.task_all(tasks)))
+
+
+@app.orchestration_trigger(context_name="context")
+def napping_child(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return (yield context.call_activity("nap", context.get_input()))
 
 
 @app.activity_trigger(input_name="key")
@@ -137,3 +159,48 @@ def uncaught_parent(context: df.DurableOrchestrationContext):  # type: ignore[no
 def slow(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
     return "late"
+
+
+@app.route(route="orchestrators/{name}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def http_start(req: func.HttpRequest, client: df.DurableOrchestrationClient
+                     ) -> func.HttpResponse:
+    body = req.get_body()
+    payload = json.loads(body) if body else None
+    instance_id = await client.start_new(req.route_params["name"], None, payload)
+    return client.create_check_status_response(req, instance_id)
+
+
+@app.route(route="client/{op}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def client_ops(req: func.HttpRequest, client: df.DurableOrchestrationClient
+                     ) -> func.HttpResponse:
+    """Drives the SDK client's own methods against the host, for devhost's tests."""
+    args: dict[str, Any] = req.get_json()
+    op = req.route_params["op"]
+    result: Any
+    if op == "wait":
+        return await client.wait_for_completion_or_create_check_status_response(
+            req, args["id"], timeout_in_milliseconds=args.get("timeout_ms", 10000),
+            retry_interval_in_milliseconds=50)
+    if op == "status":
+        status = await client.get_status(args["id"], show_history=True, show_input=True)
+        # The extension names the field historyEvents; the SDK keeps it as an attribute.
+        result = {**status.to_json(), "historyEvents": getattr(status, "historyEvents", None)}
+    elif op == "status_all":
+        result = [s.to_json() for s in await client.get_status_all()]
+    elif op == "status_by":
+        statuses = [df.OrchestrationRuntimeStatus(s) for s in args["statuses"]]
+        result = [s.to_json() for s in await client.get_status_by(runtime_status=statuses)]
+    elif op == "raise_event":
+        result = await client.raise_event(args["id"], args["event"], args["data"])
+    elif op == "terminate":
+        result = await client.terminate(args["id"], args["reason"])
+    elif op == "purge":
+        result = (await client.purge_instance_history(args["id"])).instances_deleted
+    elif op == "start":
+        result = await client.start_new(args["name"], args.get("id"), args.get("input"))
+    else:
+        return func.HttpResponse(json.dumps({"error": f"unknown op {op}"}), status_code=400)
+    return func.HttpResponse(json.dumps({"result": result}, default=str),
+                             mimetype="application/json")

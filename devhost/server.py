@@ -1,0 +1,151 @@
+"""The devhost HTTP server: Functions routes, the Durable management API and (when asked)
+the local Application Insights ingestion endpoint, on one aiohttp app — like `func start`."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from azure.functions import meta
+
+from .durable.api import ManagementApi, client_payload
+from .durable.engine import Engine
+from .functions.app import AppIndex, FunctionInfo
+from .functions.http import HttpTriggers
+
+log = logging.getLogger("devhost")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@web.middleware
+async def json_errors(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    """Unknown route 404, wrong method 405, oversized body 413: JSON, never HTML."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body: dict[str, Any] = {"error": exc.reason, "path": request.path}
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            body["allowed"] = sorted(exc.allowed_methods)
+        return web.json_response(body, status=exc.status,
+                                 headers={k: v for k, v in exc.headers.items()
+                                          if k.lower() == "allow"})
+    except Exception as exc:  # a bug in devhost itself: say so, as JSON
+        log.exception("devhost internal error")
+        return web.json_response({"error": "devhost internal error",
+                                  "detail": f"{type(exc).__name__}: {exc}"}, status=500)
+
+
+@dataclass
+class HostServer:
+    index: AppIndex
+    engine: Engine
+    host: str = "127.0.0.1"
+    port: int = 7071
+    extra_routes: list[Callable[[web.Application], None]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def build_app(self) -> tuple[web.Application, list[tuple[FunctionInfo, str, list[str]]]]:
+        app = web.Application(middlewares=[json_errors], client_max_size=100 * 1024 * 1024)
+        ManagementApi(self.engine, lambda _request: self.base_url).add_routes(app)
+
+        def durable_client(_fn: FunctionInfo, _request: web.Request) -> meta.Datum:
+            return meta.Datum(type="string",
+                              value=json.dumps(client_payload(self.engine, self.base_url)))
+
+        routes = HttpTriggers(self.index, {"durableClient": durable_client}).add_routes(app)
+        for add in self.extra_routes:
+            add(app)
+        return app, routes
+
+    async def start(self) -> list[tuple[FunctionInfo, str, list[str]]]:
+        app, routes = self.build_app()
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            self.port = int(self._runner.addresses[0][1])
+        await self.engine.start()
+        return routes
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        await _close_sdk_session()
+        if self._runner:
+            await self._runner.cleanup()
+
+    def banner(self, routes: list[tuple[FunctionInfo, str, list[str]]]) -> str:
+        lines = ["", "Functions:", ""]
+        for fn, route, methods in routes:
+            auth = fn.trigger.settings.get("authLevel", "function")
+            lines.append(f"        {fn.name}: [{','.join(methods)}] {self.base_url}/api/{route}"
+                         f"  (authLevel: {auth}; keys are not checked locally)")
+        for fn in self.index.functions:
+            if fn.trigger.type != "httpTrigger":
+                lines.append(f"        {fn.name}: {fn.trigger.type}")
+        lines += ["", f"Durable management API: {self.base_url}/runtime/webhooks/durabletask/",
+                  f"Task hub: {self.engine.options.task_hub}  "
+                  f"store: {self.engine.store.path}", ""]
+        return "\n".join(lines)
+
+
+async def _close_sdk_session() -> None:
+    """The Durable SDK keeps one aiohttp session per process and has no shutdown hook; close
+    it with the loop that owns it, or the next loop in this process inherits a dead one."""
+    try:
+        from azure.durable_functions.models.utils import http_utils
+
+        await http_utils._close_session()
+    except Exception:  # an SDK without that helper: nothing to close
+        pass
+
+
+class BackgroundHost:
+    """A HostServer on its own event-loop thread, for tests, demos and benchmarks."""
+
+    def __init__(self, server: HostServer) -> None:
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="devhost",
+                                        daemon=True)
+
+    def __enter__(self) -> BackgroundHost:
+        self._thread.start()
+        self.call(self.server.start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.call(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def call(self, coro: Awaitable[Any], timeout: float = 120) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]

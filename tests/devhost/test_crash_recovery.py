@@ -1,0 +1,73 @@
+"""kill -9 of a real devhost process mid-flight, then a restart on the same store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import APPS, free_port, http
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _start(data_dir: Path, port: int, attempts: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, SEMANTICS_ATTEMPTS_DIR=str(attempts), PYTHONPATH=str(REPO))
+    env.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "start", "--app", "semantics_app", "--app-dir",
+         str(APPS), "--data-dir", str(data_dir), "--port", str(port)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if http("GET", f"http://127.0.0.1:{port}/runtime/webhooks/durabletask/instances",
+                    timeout=1)[0] == 200:
+                return proc
+        except OSError:
+            pass
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("devhost did not start")
+
+
+def test_sigkill_mid_flight_then_restart_completes_every_instance(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path / "data", port, tmp_path / "attempts")
+    try:
+        _, fan, _ = http("POST", f"{base}/api/orchestrators/napping_children", 200)
+        _, retry, _ = http("POST", f"{base}/api/orchestrators/retrying", "crash-key")
+        _, timer, _ = http("POST", f"{base}/api/orchestrators/timer_then_activity", 1.5)
+        time.sleep(0.8)
+        status, before, _ = http("GET", fan["statusQueryGetUri"])
+        assert status == 202 and before["runtimeStatus"] == "Running"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    proc = _start(tmp_path / "data", port, tmp_path / "attempts")
+    try:
+        results = {}
+        for name, started in (("fan", fan), ("retry", retry), ("timer", timer)):
+            uri = started["statusQueryGetUri"]
+            deadline = time.monotonic() + 60
+            while (body := http("GET", uri)[1])["runtimeStatus"] in ("Pending", "Running"):
+                assert time.monotonic() < deadline, body
+                time.sleep(0.1)
+            results[name] = body
+        assert results["fan"]["runtimeStatus"] == "Completed"
+        assert results["fan"]["output"] == sum(i * 2 for i in range(200))
+        assert results["retry"]["output"] == {"first": "crash-key ok after 3", "second": 42}
+        assert results["timer"]["output"] == 10
+        _, children, _ = http(
+            "GET", f"{base}/runtime/webhooks/durabletask/instances"
+                   f"?instanceIdPrefix={fan['id']}:")
+        assert len(children) == 200
+        assert {c["runtimeStatus"] for c in children} == {"Completed"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)

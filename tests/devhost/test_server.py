@@ -1,0 +1,121 @@
+"""devhost as `func start`: routes, the management API and the SDK client, over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devhost.durable.engine import Engine
+from devhost.durable.store import Store
+from devhost.functions.app import load_app
+from devhost.server import BackgroundHost, HostServer
+
+from .conftest import APPS, http
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
+    import os
+
+    os.environ.setdefault("SEMANTICS_ATTEMPTS_DIR", str(tmp_path_factory.mktemp("attempts")))
+    index = load_app("semantics_app", APPS)
+    store = Store(Path(tmp_path_factory.mktemp("store")) / "durable.sqlite")
+    with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as background:
+        yield background
+
+
+def _poll(url: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body, _ = http("GET", url)
+        if status == 200:
+            return dict(body)
+        assert status == 202, body
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not finish")
+
+
+def test_check_status_response_and_status_uri(host: BackgroundHost) -> None:
+    status, body, headers = http("POST", f"{host.base_url}/api/orchestrators/fan_out", 10)
+    assert status == 202
+    assert headers["Location"] == body["statusQueryGetUri"]
+    assert set(body) >= {"id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
+                         "purgeHistoryDeleteUri"}
+    final = _poll(body["statusQueryGetUri"])
+    assert final["runtimeStatus"] == "Completed" and final["output"] == 90
+    assert final["input"] == 10
+
+
+def test_send_event_and_terminate_and_purge_uris_work_with_plain_http(host: BackgroundHost) -> None:
+    _, started, _ = http("POST", f"{host.base_url}/api/orchestrators/approval")
+    event_uri = started["sendEventPostUri"].replace("{eventName}", "Approval")
+    deadline = time.monotonic() + 5
+    while http("GET", started["statusQueryGetUri"])[1]["customStatus"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert http("POST", event_uri, "granted")[0] == 202
+    assert _poll(started["statusQueryGetUri"])["output"] == {"approved": "granted"}
+    assert http("POST", event_uri, "late")[0] == 410
+
+    _, slow, _ = http("POST", f"{host.base_url}/api/orchestrators/slow")
+    assert http("POST", slow["terminatePostUri"].replace("{text}", "stop"))[0] == 202
+    assert _poll(slow["statusQueryGetUri"])["runtimeStatus"] == "Terminated"
+    status, purged, _ = http("DELETE", slow["purgeHistoryDeleteUri"])
+    assert (status, purged) == (200, {"instancesDeleted": 1})
+    assert http("GET", slow["statusQueryGetUri"])[0] == 404
+
+
+def test_sdk_client_methods_work_unchanged(host: BackgroundHost) -> None:
+    api = f"{host.base_url}/api/client"
+    _, started, _ = http("POST", f"{api}/start", {"name": "approval", "id": "sdk-1"})
+    assert started["result"] == "sdk-1"
+    time.sleep(0.2)
+    _, running, _ = http("POST", f"{api}/status", {"id": "sdk-1"})
+    assert running["result"]["runtimeStatus"] == "Running"
+    _, by, _ = http("POST", f"{api}/status_by", {"statuses": ["Running"]})
+    assert "sdk-1" in [s["instanceId"] for s in by["result"]]
+    http("POST", f"{api}/raise_event", {"id": "sdk-1", "event": "Approval", "data": 7})
+    status, output, _ = http("POST", f"{api}/wait", {"id": "sdk-1"})
+    assert (status, output) == (200, {"approved": 7})
+    _, everything, _ = http("POST", f"{api}/status_all", {})
+    assert "sdk-1" in [s["instanceId"] for s in everything["result"]]
+    _, done, _ = http("POST", f"{api}/status", {"id": "sdk-1"})
+    assert done["result"]["runtimeStatus"] == "Completed"
+    assert done["result"]["historyEvents"]
+    _, purged, _ = http("POST", f"{api}/purge", {"id": "sdk-1"})
+    assert purged["result"] == 1
+
+
+def test_errors_are_json_and_never_500(host: BackgroundHost) -> None:
+    base = host.base_url
+    cases = [
+        ("GET", f"{base}/api/nowhere", None, 404),
+        ("GET", f"{base}/api/orchestrators/fan_out", None, 405),
+        ("GET", f"{base}/runtime/webhooks/durabletask/instances/missing", None, 404),
+        ("POST", f"{base}/runtime/webhooks/durabletask/instances/missing/terminate", None, 404),
+        ("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/nope", None, 404),
+        ("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/fan_out", b"{not json", 400),
+        ("GET", f"{base}/runtime/webhooks/durabletask/instances?runtimeStatus=Bogus", None, 400),
+        ("DELETE", f"{base}/runtime/webhooks/durabletask/instances", None, 400),
+    ]
+    for method, url, raw, expected in cases:
+        status, body, headers = http(method, url, raw=raw)
+        assert status == expected, (method, url, status, body)
+        assert headers["Content-Type"].startswith("application/json"), url
+        assert isinstance(body, dict) and body, url
+
+
+def test_start_honours_traceparent_header(host: BackgroundHost) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    status, body, _ = http(
+        "POST", f"{host.base_url}/runtime/webhooks/durabletask/orchestrators/fan_out/tp-1", 1,
+        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+                 "Content-Type": "application/json"})
+    assert status == 202
+    inst = host.server.engine.store.get_instance("tp-1")
+    assert inst is not None and inst.trace_id == trace_id
+    assert inst.parent_span_id == "00f067aa0ba902b7"
