@@ -30,15 +30,15 @@ from typing import Any
 from azure.functions import meta
 
 from ..functions.app import AppIndex, FunctionInfo
-from ..functions.invoker import call_inline, invoke, make_context
+from ..functions.invoker import invoke, make_context
 from .actions import UNSUPPORTED, ActionType, sequenced_actions
 from .history import Event, EventType, event, execution_started, iso, utcnow
+from .protocol import call_orchestrator, trigger_payload
 from .store import InboxMessage, Instance, Store, WorkItem
 from .tracing import HostTracer, new_ids
 
 log = logging.getLogger("devhost.durable")
 
-_OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:"
 _FAILED_TO_PARENT = (EventType.SUB_ORCHESTRATION_FAILED, EventType.TASK_FAILED)
 
 
@@ -476,23 +476,9 @@ class Episode:
         fn = self.engine.index.orchestrators.get(self.inst.name)
         if fn is None:
             return None, f"orchestrator function {self.inst.name!r} does not exist"
-        payload = {
-            "history": [dict(e, IsPlayed=True) for e in history]
-            + [dict(e, IsPlayed=False) for e in new_events],
-            "instanceId": self.inst.instance_id,
-            "isReplaying": bool(history),
-            "parentInstanceId": self.inst.parent_instance_id,
-            "input": self.inst.input,
-            "upperSchemaVersion": 2,
-            "upperSchemaVersionNew": 2,
-        }
-        data = {fn.trigger.name: meta.Datum(type="json", value=json.dumps(payload))}
-        try:
-            return json.loads(call_inline(fn, data)), None
-        except Exception as exc:
-            message, _, state_json = str(exc).partition(_OUT_OF_PROC_LABEL)
-            state = json.loads(state_json) if state_json else None
-            return state, message or type(exc).__name__
+        return call_orchestrator(fn, trigger_payload(
+            self.inst.instance_id, self.inst.parent_instance_id, self.inst.input,
+            history, new_events))
 
     def _alloc(self) -> int:
         self.next_id += 1

@@ -1,0 +1,74 @@
+"""The orchestration trigger payload the Durable extension sends to out-of-process SDKs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from azure.functions import meta
+
+from ..functions.app import FunctionInfo
+from ..functions.invoker import call_inline
+from .history import Event, EventType
+
+OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:"
+# ReplaySchema V3: one flat action list per episode (plus compound actions).
+UPPER_SCHEMA_VERSION = 2
+
+
+def trigger_payload(instance_id: str, parent_instance_id: str | None, input_json: str | None,
+                    past: list[Event], new: list[Event]) -> dict[str, Any]:
+    return {
+        "history": [dict(e, IsPlayed=True) for e in past] + [dict(e, IsPlayed=False) for e in new],
+        "instanceId": instance_id,
+        "isReplaying": bool(past),
+        "parentInstanceId": parent_instance_id,
+        "input": input_json,
+        "upperSchemaVersion": UPPER_SCHEMA_VERSION,
+        "upperSchemaVersionNew": UPPER_SCHEMA_VERSION,
+    }
+
+
+def call_orchestrator(fn: FunctionInfo, payload: dict[str, Any]
+                      ) -> tuple[dict[str, Any] | None, str | None]:
+    """Run one episode through the app's orchestrator: (OrchestratorState, error message).
+
+    The SDK reports an orchestrator exception by raising with the state appended after a
+    marker; that is split back into the message and the state, as the extension does.
+    """
+    data = {fn.trigger.name: meta.Datum(type="json", value=json.dumps(payload))}
+    try:
+        return json.loads(call_inline(fn, data)), None
+    except Exception as exc:
+        message, _, state_json = str(exc).partition(OUT_OF_PROC_LABEL)
+        return (json.loads(state_json) if state_json else None), message or type(exc).__name__
+
+
+def episodes(history: list[Event]) -> Iterator[tuple[list[Event], list[Event]]]:
+    """Split a stored history into the (past, new) pairs each episode was run with."""
+    starts = [i for i, e in enumerate(history) if e["EventType"] == EventType.ORCHESTRATOR_STARTED]
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(history)
+        new = [e for e in history[start:end] if e["EventType"] not in _WRITTEN_BY_EPISODE]
+        yield history[:start], new
+
+
+# Events an episode writes as its outcome, not events it consumes.
+_WRITTEN_BY_EPISODE = {EventType.ORCHESTRATOR_COMPLETED, EventType.TASK_SCHEDULED,
+                       EventType.SUB_ORCHESTRATION_CREATED, EventType.TIMER_CREATED,
+                       EventType.EVENT_SENT, EventType.EXECUTION_COMPLETED,
+                       EventType.EXECUTION_FAILED}
+
+
+def replay_all(fn: FunctionInfo, instance_id: str, parent_instance_id: str | None,
+               input_json: str | None, history: list[Event]
+               ) -> list[tuple[dict[str, Any] | None, str | None]]:
+    """Re-run every episode of a recorded history through the orchestrator, in order.
+
+    Used to check that orchestrator code still makes the decisions recorded in history
+    (replay determinism) and that replaying it has no side effects.
+    """
+    return [call_orchestrator(fn, trigger_payload(instance_id, parent_instance_id, input_json,
+                                                  past, new))
+            for past, new in episodes(history)]
