@@ -9,11 +9,12 @@ import signal
 import sys
 from pathlib import Path
 
+from .client import follow, send
 from .durable.engine import DurableError
 from .functions.app import AppLoadError
 from .functions.settings import SettingsError
 from .runtime import HostConfig, flush_telemetry, load, run_sync
-from .server import HostServer, is_loopback
+from .server import BackgroundHost, HostServer, is_loopback
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +70,23 @@ async def _serve(server: HostServer) -> int:
     return 0
 
 
+def _cmd_call(args: argparse.Namespace) -> int:
+    """Serve the app in-process, send one request, follow the orchestration it starts."""
+    body = args.body.encode() if args.body is not None else b""
+    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+    with BackgroundHost(HostServer(index, engine, port=0)) as host:
+        status, reply = send(args.method, host.base_url + args.path, body)
+        print(json.dumps({"status": status, "body": reply}, indent=2))
+        final = None
+        if args.follow and isinstance(reply, dict) and "statusQueryGetUri" in reply:
+            final = follow(reply["statusQueryGetUri"], args.timeout)
+            print(json.dumps(final, indent=2))
+    flush_telemetry()
+    if final is not None:
+        return 0 if final.get("runtimeStatus") == "Completed" else 1
+    return 0 if status < 400 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow binding a non-loopback address")
     _common(start)
     start.set_defaults(handler=_cmd_start)
+    call = sub.add_parser("call", help="serve the app in-process, send one HTTP request and "
+                          "follow the orchestration it starts to the end")
+    call.add_argument("method", type=str.upper)
+    call.add_argument("path", help="e.g. /api/start-sub-orchestration")
+    call.add_argument("--body", help="request body (sent as is)")
+    call.add_argument("--no-follow", dest="follow", action="store_false",
+                      help="do not poll statusQueryGetUri")
+    call.add_argument("--timeout", type=float, default=120.0)
+    _common(call)
+    call.set_defaults(handler=_cmd_call)
     return parser
 
 
