@@ -39,6 +39,8 @@ from .tracing import HostTracer, new_ids
 
 log = logging.getLogger("devhost.durable")
 
+_MIN_LINGER = 0.002  # seconds: below this, batching is not worth the added latency
+_MAX_LINGER = 0.25
 _FAILED_TO_PARENT = (EventType.SUB_ORCHESTRATION_FAILED, EventType.TASK_FAILED)
 
 
@@ -87,6 +89,7 @@ class Engine:
         self._activity_slots: asyncio.Semaphore | None = None
         self._timer_wake: asyncio.Event | None = None
         self._timer_task: asyncio.Task[None] | None = None
+        self._replay_cost: dict[str, float] = {}
         self.episodes = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -277,13 +280,25 @@ class Engine:
         try:
             async with self._orch_slots:
                 while True:
+                    # Linger as long as the last replay took: completions that arrive
+                    # meanwhile join one episode instead of each paying a full replay, so
+                    # a fan-out of N costs O(N) replays' worth of time, not O(N^2).
+                    linger = min(self._replay_cost.get(instance_id, 0.0), _MAX_LINGER)
+                    if linger > _MIN_LINGER:
+                        await asyncio.sleep(linger)
                     self._dirty.discard(instance_id)
+                    started = time.perf_counter()
                     more = self._episode(instance_id)
+                    self._replay_cost[instance_id] = time.perf_counter() - started
                     if not more and instance_id not in self._dirty:
                         break
                     await asyncio.sleep(0)
         finally:
             self._running.discard(instance_id)
+            if instance_id not in self._running:
+                inst_done = self.store.get_instance(instance_id)
+                if inst_done is None or inst_done.is_terminal:
+                    self._replay_cost.pop(instance_id, None)
 
     # -- one orchestrator episode --------------------------------------------------------
     def _episode(self, instance_id: str) -> bool:
