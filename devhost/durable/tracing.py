@@ -11,6 +11,7 @@ rows land in the same Application Insights resource.
 from __future__ import annotations
 
 import contextvars
+import logging
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -38,15 +40,19 @@ STATUS = "durabletask.task.status"
 TASK_ID = "durabletask.task.task_id"
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+log = logging.getLogger("devhost.durable")
 _pinned: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
     "devhost_pinned_ids", default=None)
 
 
-class _PinnedIdGenerator:
+class _PinnedIdGenerator(IdGenerator):
     """Lets devhost's own tracer reuse ids stored in the durable store."""
 
     def __init__(self, fallback: Any) -> None:
         self._fallback = fallback
+
+    def is_trace_id_random(self) -> bool:
+        return True  # stored ids were drawn at random too
 
     def generate_span_id(self) -> int:
         pinned = _pinned.get()
@@ -117,15 +123,19 @@ class HostTracer:
     def activity(self, *, name: str, instance_id: str, task_id: int, trace_id: str,
                  span_id: str, tracestate: str | None) -> Iterator[dict[str, str]]:
         """Span around one activity attempt; yields the W3C carrier for the invocation."""
-        parent = _context(trace_id, span_id, tracestate)
-        with self._tracer.start_as_current_span(
-            f"activity:{name}", context=parent, kind=SpanKind.SERVER,
-            attributes={TYPE: "activity", TASK_NAME: name, INSTANCE_ID: instance_id,
-                        TASK_ID: task_id},
-            record_exception=True, set_status_on_exception=True,
-        ) as span:
+        fallback = {"traceparent": traceparent_of(trace_id, span_id)} if trace_id else {}
+        try:
+            span = self._tracer.start_span(
+                f"activity:{name}", context=_context(trace_id, span_id, tracestate),
+                kind=SpanKind.SERVER,
+                attributes={TYPE: "activity", TASK_NAME: name, INSTANCE_ID: instance_id,
+                            TASK_ID: task_id})
+        except Exception:  # telemetry must never fail an activity
+            log.exception("could not start activity span")
+            yield fallback
+            return
+        with trace.use_span(span, end_on_exit=True, record_exception=True,
+                            set_status_on_exception=True):
             carrier: dict[str, str] = {}
             _PROPAGATOR.inject(carrier)
-            if not span.get_span_context().is_valid:  # no SDK configured: pass the parent on
-                carrier = {"traceparent": traceparent_of(trace_id, span_id)}
-            yield carrier
+            yield carrier if span.get_span_context().is_valid else fallback
