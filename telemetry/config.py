@@ -1,0 +1,143 @@
+"""`configure()`: the app owns its telemetry pipeline, set up once per process.
+
+Exporter by environment: `APPLICATIONINSIGHTS_CONNECTION_STRING` → the Azure Monitor
+exporter; `OTEL_EXPORTER_OTLP_ENDPOINT` → OTLP/HTTP; otherwise JSON lines under
+`.devhost/telemetry/` (or `TELEMETRY_LOCAL_DIR`). Keep the worker's own
+`PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY` off: two owners means every log exported twice.
+
+Why not the distro's `configure_azure_monitor()`: it picks its sampler from
+`OTEL_TRACES_SAMPLER`, and `microsoft.rate_limited` drops spans independently of their
+trace — half a run in App Insights. It also starts metrics, live metrics and performance
+counters this service does not use. We build the same exporters it builds, with a sampler that
+decides once per trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from opentelemetry import _logs, trace
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from . import logs
+
+DEFAULT_SERVICE_NAME = "durable-sub-orchestration"
+# Exporter switches that stop calls to Azure (statsbeat, SDK stats, OneSettings control
+# plane); set when the ingestion endpoint is loopback, so local runs stay offline.
+OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+                    "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+                    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}
+
+_lock = threading.Lock()
+_handler: LoggingHandler | None = None
+_files: list[IO[str]] = []
+
+
+def ingestion_endpoint(connection_string: str) -> str:
+    parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
+    return parts.get("IngestionEndpoint", "https://dc.services.visualstudio.com/")
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def sampling_ratio() -> float:
+    """`TELEMETRY_SAMPLING_RATIO` (0..1, default 1): kept or dropped per trace, so per run."""
+    raw = os.environ.get("TELEMETRY_SAMPLING_RATIO", "1.0")
+    try:
+        ratio = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"TELEMETRY_SAMPLING_RATIO must be a number, got {raw!r}") from exc
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"TELEMETRY_SAMPLING_RATIO must be within [0, 1], got {ratio}")
+    return ratio
+
+
+def _exporters() -> tuple[SpanExporter, LogRecordExporter]:
+    connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    if connection_string:
+        if is_loopback_url(ingestion_endpoint(connection_string)):
+            for key, value in OFFLINE_SWITCHES.items():
+                os.environ.setdefault(key, value)
+        from azure.monitor.opentelemetry.exporter import (
+            AzureMonitorLogExporter,
+            AzureMonitorTraceExporter,
+        )
+
+        options: dict[str, Any] = {"connection_string": connection_string}
+        return AzureMonitorTraceExporter(**options), AzureMonitorLogExporter(**options)
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(), OTLPLogExporter()
+    folder = Path(os.environ.get("TELEMETRY_LOCAL_DIR", ".devhost/telemetry"))
+    folder.mkdir(parents=True, exist_ok=True)
+    spans = open(folder / "spans.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
+    records = open(folder / "logs.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+    _files.extend([spans, records])
+    return (ConsoleSpanExporter(out=spans, formatter=lambda s: s.to_json(indent=None) + "\n"),
+            ConsoleLogRecordExporter(out=records,
+                                     formatter=lambda r: r.to_json(indent=None) + "\n"))
+
+
+def configure(*, span_exporter: SpanExporter | None = None,
+              log_exporter: LogRecordExporter | None = None) -> None:
+    """Set up tracing and logging once; later calls only add the exporters they pass
+    (tests use that to attach in-memory exporters), synchronously."""
+    global _handler
+    with _lock:
+        tracer_provider = trace.get_tracer_provider()
+        logger_provider = _logs.get_logger_provider()
+        if _handler is None:
+            resource = Resource.create(
+                {"service.name": os.environ.get("OTEL_SERVICE_NAME", DEFAULT_SERVICE_NAME)})
+            if not isinstance(tracer_provider, TracerProvider):
+                tracer_provider = TracerProvider(
+                    resource=resource, sampler=ParentBased(TraceIdRatioBased(sampling_ratio())))
+                trace.set_tracer_provider(tracer_provider)
+            if not isinstance(logger_provider, LoggerProvider):
+                logger_provider = LoggerProvider(resource=resource)
+                _logs.set_logger_provider(logger_provider)
+            if span_exporter is None and log_exporter is None:
+                spans, records = _exporters()
+                tracer_provider.add_span_processor(BatchSpanProcessor(spans))
+                logger_provider.add_log_record_processor(BatchLogRecordProcessor(records))
+            _handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
+            # On our logger itself: azure-functions-logging turns `propagate` off on a
+            # logger it gives a console handler, so a root handler would never see these.
+            logs.setup().addHandler(_handler)
+        if span_exporter is not None and isinstance(tracer_provider, TracerProvider):
+            tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+        if log_exporter is not None and isinstance(logger_provider, LoggerProvider):
+            logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+
+
+def flush(timeout_millis: int = 10_000) -> None:
+    """Export what is buffered (call before a short-lived process exits)."""
+    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
+        force_flush = getattr(provider, "force_flush", None)
+        if force_flush is not None:
+            force_flush(timeout_millis)

@@ -1,0 +1,131 @@
+"""The starter's and the activities' spans: one `with` or one decorator per function.
+
+Orchestrators get nothing from here: they are replayed, so anything they emitted would be
+emitted again on every replay (see `orchestration.py` for what they may use).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind
+
+from . import attributes as attr
+from . import logs, propagation
+from .envelope import Correlation, unwrap, wrap
+
+P = ParamSpec("P")
+R = TypeVar("R")
+TRACER_NAME = "durable_workflow.telemetry"
+
+
+def _tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+@dataclass(frozen=True)
+class Started:
+    """What the starter passes to `start_new`: the new root id and the wrapped input."""
+
+    instance_id: str
+    correlation: Correlation
+
+    def wrap(self, payload: Any) -> dict[str, Any]:
+        return wrap(self.correlation, payload)
+
+
+@contextmanager
+def start_orchestration(orchestrator: str, function_context: Any = None,
+                        instance_id: str | None = None) -> Iterator[Started]:
+    """Span + log correlation around starting a root orchestration.
+
+    The root instance id is chosen here (the starter is not replayed, so a random id is
+    fine) so the envelope can carry it; the span stays current while `start_new` runs, which
+    is how the SDK forwards `traceparent` to the Durable extension.
+    """
+    instance_id = instance_id or uuid.uuid4().hex
+    attributes = {attr.TYPE: attr.TYPE_ORCHESTRATION, attr.TASK_NAME: orchestrator,
+                  attr.INSTANCE_ID: instance_id, attr.ROLE: attr.ROLE_STARTER,
+                  attr.ROOT_INSTANCE_ID: instance_id, attr.PARENT_INSTANCE_ID: "",
+                  attr.ORCHESTRATION_NAME: orchestrator}
+    with _tracer().start_as_current_span(
+            attr.starter_span_name(orchestrator), kind=SpanKind.INTERNAL,
+            context=propagation.from_function_context(function_context),
+            attributes=attributes), logs.correlated(attributes):
+        correlation = Correlation(root_instance_id=instance_id, parent_instance_id="",
+                                  instance_id=instance_id, orchestration_name=orchestrator,
+                                  trace=propagation.capture())
+        yield Started(instance_id, correlation)
+
+
+@contextmanager
+def activity_span(name: str, correlation: Correlation | None,
+                  function_context: Any = None) -> Iterator[None]:
+    """The span an activity runs in, in the run's one trace.
+
+    Parent: the host's invocation span when it belongs to the starter's trace (Durable
+    distributed tracing on), which gives the nicest tree; otherwise the starter's context
+    from the envelope, with a link to the host's span, so the run still has ONE trace.
+    """
+    host = propagation.from_function_context(function_context)
+    envelope = propagation.extract(correlation.trace) if correlation else None
+    host_span = propagation.span_context_of(host)
+    envelope_span = propagation.span_context_of(envelope)
+    parent, links = host, []
+    if envelope_span is not None and (host_span is None
+                                      or host_span.trace_id != envelope_span.trace_id):
+        parent = envelope
+        links = [Link(host_span)] if host_span is not None else []
+    attributes = {attr.TYPE: attr.TYPE_ACTIVITY, attr.TASK_NAME: name,
+                  attr.INSTANCE_ID: correlation.instance_id if correlation else "",
+                  attr.ROLE: attr.ROLE_ACTIVITY,
+                  **(correlation.attributes() if correlation else {})}
+    with _tracer().start_as_current_span(
+            attr.activity_span_name(name), context=parent, kind=SpanKind.INTERNAL,
+            attributes=attributes, links=links, record_exception=True,
+            set_status_on_exception=True), logs.correlated(attributes):
+        yield
+
+
+def activity(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorate an activity: unwrap the envelope from its input, run it inside its span.
+
+    The wrapper keeps the function's signature (the worker binds parameters by name and
+    passes `context` when one is declared); the function itself sees only its payload.
+    """
+    signature = inspect.signature(fn)
+    input_name = next(p for p in signature.parameters if p != "context")
+
+    def prepare(args: Any, kwargs: Any) -> tuple[inspect.BoundArguments, Correlation | None]:
+        bound = signature.bind(*args, **kwargs)
+        correlation, payload = unwrap(bound.arguments[input_name])
+        bound.arguments[input_name] = payload
+        return bound, correlation
+
+    def name_of(correlation: Correlation | None) -> str:
+        return (correlation.activity_name if correlation and correlation.activity_name
+                else fn.__name__)
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            bound, correlation = prepare(args, kwargs)
+            with activity_span(name_of(correlation), correlation, bound.arguments.get("context")):
+                return await fn(*bound.args, **bound.kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        bound, correlation = prepare(args, kwargs)
+        with activity_span(name_of(correlation), correlation, bound.arguments.get("context")):
+            return fn(*bound.args, **bound.kwargs)
+
+    return wrapper
