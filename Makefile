@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(PY) -m devhost demo
+	rm -rf .devhost
+	$(PY) -m devhost call POST /api/start-sub-orchestration --tree
 
 test: install
 	$(PY) -m pytest -q

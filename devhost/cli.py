@@ -13,7 +13,9 @@ from .client import follow, send
 from .durable.engine import DurableError
 from .functions.app import AppLoadError
 from .functions.settings import SettingsError
-from .runtime import HostConfig, flush_telemetry, load, run_sync
+from .insights.cli import register as register_insights
+from .insights.view import load_run, render_text
+from .runtime import HostConfig, flush_telemetry, load, local_insights_db, run_sync
 from .server import BackgroundHost, HostServer, is_loopback
 
 
@@ -22,6 +24,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app-dir", type=Path, default=Path("."), help="folder of the app")
     parser.add_argument("--data-dir", type=Path, default=Path(".devhost"),
                         help="durable store and local telemetry (default: .devhost)")
+    parser.add_argument("--tree", action="store_true",
+                        help="print the run's span tree from local insights at the end")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -38,7 +42,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         flush_telemetry()
     print(json.dumps(status, indent=2))
+    _show_run(args, status["instanceId"])
     return 0 if status["runtimeStatus"] == "Completed" else 1
+
+
+def _show_run(args: argparse.Namespace, instance_id: str) -> None:
+    """Print the run as App Insights recorded it (only when it went to local insights)."""
+    if not getattr(args, "tree", False) or not local_insights_db(args.data_dir):
+        return
+    roots = load_run(local_insights_db(args.data_dir), instance_id)  # type: ignore[arg-type]
+    print("\nThe run as captured by local Application Insights "
+          f"({local_insights_db(args.data_dir)}):\n")
+    print(render_text(roots) if roots else "(no telemetry captured for this run)")
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
@@ -82,6 +97,8 @@ def _cmd_call(args: argparse.Namespace) -> int:
             final = follow(reply["statusQueryGetUri"], args.timeout)
             print(json.dumps(final, indent=2))
     flush_telemetry()
+    if final is not None and final.get("instanceId"):
+        _show_run(args, final["instanceId"])
     if final is not None:
         return 0 if final.get("runtimeStatus") == "Completed" else 1
     return 0 if status < 400 else 1
@@ -104,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow binding a non-loopback address")
     _common(start)
     start.set_defaults(handler=_cmd_start)
+    register_insights(sub)
     call = sub.add_parser("call", help="serve the app in-process, send one HTTP request and "
                           "follow the orchestration it starts to the end")
     call.add_argument("method", type=str.upper)

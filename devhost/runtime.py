@@ -13,6 +13,7 @@ from .durable.engine import Engine, EngineOptions
 from .durable.store import Store
 from .functions.app import AppIndex, load_app
 from .functions.settings import apply_local_settings
+from .insights.ingest import IngestionServer
 
 
 @dataclass
@@ -20,6 +21,7 @@ class HostConfig:
     app_module: str = "function_app"
     app_dir: Path = Path(".")
     data_dir: Path = Path(".devhost")
+    local_insights: bool = True
 
 
 def durable_options(app_dir: Path) -> EngineOptions:
@@ -35,12 +37,36 @@ def durable_options(app_dir: Path) -> EngineOptions:
     )
 
 
+_LOCAL_INSIGHTS: list[IngestionServer] = []
+
+
+def local_insights(data_dir: Path) -> IngestionServer | None:
+    """Stand in for Application Insights unless the user configured a telemetry backend:
+    then their connection string / OTLP endpoint is left exactly as it is."""
+    if _LOCAL_INSIGHTS:
+        return _LOCAL_INSIGHTS[0]
+    if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or \
+            os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+        return None
+    server = IngestionServer(data_dir / "insights.duckdb").__enter__()
+    os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
+    _LOCAL_INSIGHTS.append(server)
+    return server
+
+
+def local_insights_db(data_dir: Path) -> Path | None:
+    """Where this process files telemetry locally, if it does."""
+    return _LOCAL_INSIGHTS[0].store.path if _LOCAL_INSIGHTS else None
+
+
 def load(config: HostConfig) -> tuple[AppIndex, Engine]:
-    """Apply settings and import the app (it configures telemetry at import), then build
-    the engine on the durable store under the data directory."""
+    """Apply settings, point telemetry at local insights, import the app (it configures
+    telemetry at import), then build the engine on the durable store."""
     app_dir = config.app_dir.resolve()
     apply_local_settings(app_dir)
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
+    if config.local_insights:
+        local_insights(config.data_dir)
     index = load_app(config.app_module, app_dir)
     store = Store(config.data_dir / "durable.sqlite")
     return index, Engine(index, store, durable_options(app_dir))

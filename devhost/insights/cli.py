@@ -1,0 +1,62 @@
+"""`python -m devhost insights …`: query the captured tables and look at a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .query import QueryError, run_kql
+from .view import load_run, render_html, render_text
+
+DEFAULT_DB = Path(".devhost/insights.duckdb")
+
+
+def _query(args: argparse.Namespace) -> int:
+    try:
+        columns, rows = run_kql(args.db, args.kql)
+    except (QueryError, FileNotFoundError) as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str,
+                         indent=2))
+    else:
+        widths = [max([len(c)] + [len(str(r[i])) for r in rows]) for i, c in enumerate(columns)]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+        for row in rows:
+            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        roots = load_run(args.db, args.instance_id)
+    except (QueryError, FileNotFoundError) as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
+    if not roots:
+        print(json.dumps({"error": f"no telemetry for instance {args.instance_id!r}",
+                          "field": "instanceId"}), file=sys.stderr)
+        return 1
+    print(render_text(roots))
+    if args.html:
+        args.html.write_text(render_html(roots, f"Run {args.instance_id}"), encoding="utf-8")
+        print(f"\nwaterfall written to {args.html}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    insights = subparsers.add_parser("insights", help="local Application Insights tables")
+    sub = insights.add_subparsers(dest="insights_command", required=True)
+    query = sub.add_parser("query", help="run KQL over the captured tables")
+    query.add_argument("kql")
+    query.add_argument("--db", type=Path, default=DEFAULT_DB)
+    query.add_argument("--format", choices=["json", "table"], default="table")
+    query.set_defaults(handler=_query)
+    run = sub.add_parser("run", help="show one run: parent → children → activities")
+    run.add_argument("instance_id")
+    run.add_argument("--db", type=Path, default=DEFAULT_DB)
+    run.add_argument("--html", type=Path, help="also write a self-contained waterfall page")
+    run.set_defaults(handler=_run)

@@ -1,0 +1,115 @@
+"""`POST /v2.1/track`: the Application Insights ingestion ("breeze") endpoint, locally."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import threading
+import zlib
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .envelopes import EnvelopeError, Row, to_row
+from .store import InsightsStore
+
+# Connection strings end their IngestionEndpoint with "/", and the exporter appends
+# "/v2.1/track": the real endpoint accepts the doubled slash, so this one does too.
+TRACK_PATHS = ("/v2.1/track", "/v2/track", "//v2.1/track", "//v2/track")
+INSTRUMENTATION_KEY = "00000000-0000-0000-0000-000000000000"
+
+
+def _problem(message: str, field: str, status: int = 400) -> web.Response:
+    return web.json_response({"itemsReceived": 0, "itemsAccepted": 0,
+                              "errors": [{"index": -1, "statusCode": status,
+                                          "message": message, "field": field}]}, status=status)
+
+
+def parse_body(raw: bytes, encoding: str) -> list[Any]:
+    """gzip or plain; a JSON array (the OpenTelemetry exporter) or JSON lines (classic SDKs)."""
+    if encoding == "gzip" or raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    text = raw.decode("utf-8")
+    stripped = text.strip()
+    if stripped.startswith("["):
+        items = json.loads(stripped)
+    else:
+        items = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+    if not isinstance(items, list):
+        raise ValueError("body must be a JSON array of envelopes")
+    return items
+
+
+class Ingestion:
+    def __init__(self, store: InsightsStore) -> None:
+        self.store = store
+        self.posts = 0
+        self.items = 0
+        self.bytes = 0
+
+    def add_routes(self, app: web.Application) -> None:
+        for path in TRACK_PATHS:
+            app.router.add_post(path, self.track)
+
+    async def track(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            items = parse_body(raw, request.headers.get("Content-Encoding", "").lower())
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+            return _problem(f"unreadable body: {exc}", "body")
+        try:
+            rows = [row for i, item in enumerate(items) if (row := to_row(i, item)) is not None]
+        except EnvelopeError as exc:
+            return _problem(str(exc), f"[{exc.index}].{exc.field}")
+        await asyncio.get_running_loop().run_in_executor(None, self.store.insert, rows)
+        self.posts += 1
+        self.items += len(items)
+        self.bytes += len(raw)
+        return web.json_response({"itemsReceived": len(items), "itemsAccepted": len(items),
+                                  "errors": []})
+
+
+class IngestionServer:
+    """The endpoint on a loopback port of its own, served from a background thread."""
+
+    def __init__(self, db_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.store = InsightsStore(db_path)
+        self.ingestion = Ingestion(self.store)
+        self.host = host
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="devhost-insights")
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def connection_string(self) -> str:
+        return f"InstrumentationKey={INSTRUMENTATION_KEY};IngestionEndpoint={self.endpoint}"
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.ingestion.add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = int(self._runner.addresses[0][1])
+
+    def __enter__(self) -> IngestionServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+__all__ = ["Ingestion", "IngestionServer", "Row"]

@@ -1,0 +1,147 @@
+"""A run at a glance: parent → child orchestrations → activities, from the captured tables.
+
+The rows are fetched with KQL (the same shape a workbook query would use) and arranged by
+their span links (`operation_ParentId` → `id`) inside the run's one `operation_Id`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .query import run_kql
+
+_INSTANCE = ('coalesce(tostring(customDimensions["durabletask.task.instance_id"]), '
+             'tostring(customDimensions["app.durable.root_instance_id"]))')
+
+
+@dataclass
+class Node:
+    id: str
+    parent_id: str
+    name: str
+    kind: str
+    start: datetime
+    duration_ms: float
+    success: bool
+    instance_id: str
+    logs: list[str] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
+
+
+def operation_of(db: Path, instance_id: str) -> str | None:
+    quoted = json.dumps(instance_id)
+    _, rows = run_kql(db, f"""union requests, dependencies
+| where tostring(customDimensions["durabletask.task.instance_id"]) == {quoted}
+    or tostring(customDimensions["app.durable.root_instance_id"]) == {quoted}
+| summarize n = count() by operation_Id
+| order by n desc""")
+    return str(rows[0][0]) if rows else None
+
+
+def load_run(db: Path, instance_id: str) -> list[Node]:
+    """The run's span tree (roots first), with each span's log messages attached."""
+    operation = operation_of(db, instance_id)
+    if operation is None:
+        return []
+    op = json.dumps(operation)
+    _, spans = run_kql(db, f"""union requests, dependencies
+| where operation_Id == {op}
+| extend instance = {_INSTANCE}
+| project id, operation_ParentId, name, itemType, timestamp, duration, success, instance
+| order by timestamp asc""")
+    nodes = {str(r[0]): Node(str(r[0]), str(r[1] or ""), str(r[2]), str(r[3]), r[4],
+                             float(r[5] or 0.0), bool(r[6]), str(r[7] or "")) for r in spans}
+    _, logs = run_kql(db, f"""traces
+| where operation_Id == {op}
+| project operation_ParentId, message, timestamp
+| order by timestamp asc""")
+    for parent_id, message, _ in logs:
+        if str(parent_id) in nodes:
+            nodes[str(parent_id)].logs.append(str(message))
+    roots: list[Node] = []
+    for node in nodes.values():
+        parent = nodes.get(node.parent_id)
+        (parent.children if parent else roots).append(node)
+    return roots
+
+
+def render_text(roots: list[Node]) -> str:
+    lines: list[str] = []
+
+    def walk(node: Node, prefix: str, last: bool, top: bool) -> None:
+        mark = "" if top else ("└─ " if last else "├─ ")
+        status = "✓" if node.success else "✗"
+        instance = f"  [{node.instance_id}]" if node.instance_id else ""
+        lines.append(f"{prefix}{mark}{status} {node.name}  {node.duration_ms:.1f} ms{instance}")
+        inner = prefix + ("" if top else ("   " if last else "│  "))
+        for message in node.logs:
+            lines.append(f"{inner}{'│  ' if node.children else '   '}· log: {message}")
+        for i, child in enumerate(node.children):
+            walk(child, inner, i == len(node.children) - 1, False)
+
+    for root in roots:
+        walk(root, "", True, True)
+    return "\n".join(lines)
+
+
+def render_html(roots: list[Node], title: str) -> str:
+    """A self-contained waterfall page: inline CSS, no scripts from anywhere."""
+    flat: list[tuple[int, Node]] = []
+
+    def walk(node: Node, depth: int) -> None:
+        flat.append((depth, node))
+        for child in node.children:
+            walk(child, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    if not flat:
+        return f"<!doctype html><title>{html.escape(title)}</title><p>No spans found.</p>"
+    start = min(n.start for _, n in flat)
+    end = max(n.start.timestamp() * 1000 + n.duration_ms for _, n in flat)
+    total = max(end - start.timestamp() * 1000, 1.0)
+    rows = []
+    for depth, node in flat:
+        left = (node.start.timestamp() * 1000 - start.timestamp() * 1000) / total * 100
+        width = max(node.duration_ms / total * 100, 0.3)
+        css = "ok" if node.success else "failed"
+        label = html.escape(node.name)
+        instance = html.escape(node.instance_id)
+        logs = "".join(f"<div class='log'>· {html.escape(m)}</div>" for m in node.logs)
+        rows.append(
+            f"<div class='row' data-name='{label}' data-instance='{instance}'>"
+            f"<div class='label' style='padding-left:{depth * 16}px'>{label}"
+            f"<span class='inst'>{instance}</span>{logs}</div>"
+            f"<div class='lane'><div class='bar {css}' style='left:{left:.2f}%;"
+            f"width:{width:.2f}%' title='{node.duration_ms:.1f} ms'></div>"
+            f"<span class='ms'>{node.duration_ms:.1f} ms</span></div></div>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font: 13px system-ui, sans-serif; margin: 24px; color: #1b1b1b; }}
+h1 {{ font-size: 16px; }}
+.row {{ display: flex; border-bottom: 1px solid #eee; min-height: 26px; align-items: center; }}
+.label {{ width: 46%; overflow: hidden; }}
+.inst {{ color: #777; margin-left: 8px; font-size: 11px; }}
+.log {{ color: #555; font-size: 11px; margin-left: 12px; }}
+.lane {{ position: relative; width: 54%; height: 18px; }}
+.bar {{ position: absolute; top: 3px; height: 12px; border-radius: 2px; }}
+.bar.ok {{ background: #2f7ed8; }} .bar.failed {{ background: #d9534f; }}
+.ms {{ position: absolute; right: 0; top: 1px; font-size: 11px; color: #555; }}
+</style></head><body><h1>{html.escape(title)}</h1>
+<div class="waterfall">{''.join(rows)}</div></body></html>"""
+
+
+def describe(roots: list[Node]) -> dict[str, Any]:
+    """A compact summary (for JSON output): names and instance ids in tree order."""
+    def walk(node: Node) -> dict[str, Any]:
+        return {"name": node.name, "instance": node.instance_id, "success": node.success,
+                "durationMs": round(node.duration_ms, 3), "logs": node.logs,
+                "children": [walk(c) for c in node.children]}
+
+    return {"spans": [walk(r) for r in roots]}
