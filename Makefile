@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	rm -rf .devhost
-	$(PY) -m devhost call POST /api/start-sub-orchestration --tree
+	rm -rf .devhost/demo
+	$(PY) -m devhost call POST /api/start-sub-orchestration --tree --data-dir .devhost/demo
 
 test: install
 	$(PY) -m pytest -q

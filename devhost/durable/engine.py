@@ -35,7 +35,7 @@ from .actions import UNSUPPORTED, ActionType, sequenced_actions
 from .history import Event, EventType, event, execution_started, iso, utcnow
 from .protocol import call_orchestrator, trigger_payload
 from .store import InboxMessage, Instance, Store, WorkItem
-from .tracing import HostTracer, new_ids
+from .tracing import HostTracer, new_ids, traceparent_of
 
 log = logging.getLogger("devhost.durable")
 
@@ -144,9 +144,9 @@ class Engine:
                          parent: Instance | None = None, parent_task_id: int | None = None
                          ) -> None:
         if parent is not None and parent.trace_id and parent.span_id:
-            traceparent = f"00-{parent.trace_id}-{parent.span_id}-01"
+            traceparent = traceparent_of(parent.trace_id, parent.span_id, parent.sampled)
             tracestate = parent.trace_state
-        trace_id, span_id, parent_span_id, state = new_ids(traceparent, tracestate)
+        trace_id, span_id, parent_span_id, state, sampled = new_ids(traceparent, tracestate)
         now = iso(utcnow())
         execution_id = uuid.uuid4().hex
         self.store.delete_instance(instance_id)
@@ -156,7 +156,7 @@ class Engine:
             created_time=now, last_updated_time=now,
             parent_instance_id=parent.instance_id if parent else None,
             parent_task_id=parent_task_id, trace_id=trace_id, span_id=span_id,
-            parent_span_id=parent_span_id, trace_state=state))
+            parent_span_id=parent_span_id, trace_state=state, sampled=sampled))
         parent_ref = ({"Name": parent.name, "OrchestrationInstance": {
             "InstanceId": parent.instance_id, "ExecutionId": parent.execution_id},
             "TaskScheduleId": parent_task_id} if parent else None)
@@ -371,7 +371,8 @@ class Engine:
                     execution_id=inst.execution_id, status=inst.runtime_status,
                     trace_id=inst.trace_id, span_id=inst.span_id,
                     parent_span_id=inst.parent_span_id, tracestate=inst.trace_state,
-                    start=datetime.fromisoformat(inst.created_time), end=utcnow(), error=error)
+                    start=datetime.fromisoformat(inst.created_time), end=utcnow(), error=error,
+                    sampled=inst.sampled)
             except Exception:  # telemetry must never break the engine
                 log.exception("could not emit orchestration span")
         if inst.parent_instance_id:
@@ -407,7 +408,8 @@ class Engine:
             with self.tracer.activity(name=item.name, instance_id=inst.instance_id,
                                       task_id=item.task_id, trace_id=inst.trace_id or "",
                                       span_id=inst.span_id or "",
-                                      tracestate=inst.trace_state) as carrier:
+                                      tracestate=inst.trace_state,
+                                      sampled=inst.sampled) as carrier:
                 context = make_context(fn, carrier["traceparent"], carrier.get("tracestate", ""),
                                        retry_count=item.attempt - 1)
                 data = {fn.trigger.name: meta.Datum(type="json", value=item.input or "null")}

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS instances (
     span_id TEXT,
     parent_span_id TEXT,
     trace_state TEXT,
+    sampled INTEGER NOT NULL DEFAULT 1,
     actions_seen INTEGER NOT NULL DEFAULT 0,
     next_event_id INTEGER NOT NULL DEFAULT 0,
     retries TEXT NOT NULL DEFAULT '{}'
@@ -84,6 +85,7 @@ class Instance:
     span_id: str | None
     parent_span_id: str | None
     trace_state: str | None
+    sampled: bool = True
     actions_seen: int = 0
     next_event_id: int = 0
     retries: dict[str, Any] = field(default_factory=dict)
@@ -151,6 +153,7 @@ class Store:
     def _instance(self, row: tuple[Any, ...]) -> Instance:
         values = dict(zip(_INSTANCE_COLUMNS, row, strict=True))
         values["retries"] = json.loads(values["retries"] or "{}")
+        values["sampled"] = bool(values["sampled"])
         return Instance(**values)
 
     def put_instance(self, inst: Instance) -> None:

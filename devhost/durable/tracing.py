@@ -63,28 +63,29 @@ class _PinnedIdGenerator(IdGenerator):
         return pinned[0] if pinned else int(self._fallback.generate_trace_id())
 
 
-def new_ids(parent_traceparent: str | None = None,
-            parent_tracestate: str | None = None) -> tuple[str, str, str | None, str | None]:
-    """Ids for a new orchestration span: (trace_id, span_id, parent_span_id, tracestate)."""
+def new_ids(parent_traceparent: str | None = None, parent_tracestate: str | None = None
+            ) -> tuple[str, str, str | None, str | None, bool]:
+    """Ids for a new orchestration span: (trace_id, span_id, parent_span_id, tracestate,
+    sampled). The caller's sampling decision is kept so a run is exported whole or not."""
     span_id = f"{random.getrandbits(64) or 1:016x}"
     if parent_traceparent:
         carrier = {"traceparent": parent_traceparent, "tracestate": parent_tracestate or ""}
         parent = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
         if parent.is_valid:
             return (f"{parent.trace_id:032x}", span_id, f"{parent.span_id:016x}",
-                    parent_tracestate)
-    return f"{random.getrandbits(128) or 1:032x}", span_id, None, None
+                    parent_tracestate, parent.trace_flags.sampled)
+    return f"{random.getrandbits(128) or 1:032x}", span_id, None, None, True
 
 
-def _context(trace_id: str, span_id: str, tracestate: str | None) -> Any:
+def _context(trace_id: str, span_id: str, tracestate: str | None, sampled: bool = True) -> Any:
     ctx = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
-                      trace_flags=TraceFlags(TraceFlags.SAMPLED),
+                      trace_flags=TraceFlags(TraceFlags.SAMPLED if sampled else 0),
                       trace_state=TraceState.from_header([tracestate]) if tracestate else None)
     return trace.set_span_in_context(NonRecordingSpan(ctx))
 
 
-def traceparent_of(trace_id: str, span_id: str) -> str:
-    return f"00-{trace_id}-{span_id}-01"
+def traceparent_of(trace_id: str, span_id: str, sampled: bool = True) -> str:
+    return f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
 
 
 class HostTracer:
@@ -104,8 +105,10 @@ class HostTracer:
     def orchestration_completed(self, *, name: str, instance_id: str, execution_id: str,
                                 status: str, trace_id: str, span_id: str,
                                 parent_span_id: str | None, tracestate: str | None,
-                                start: datetime, end: datetime, error: str | None) -> None:
-        parent = _context(trace_id, parent_span_id, tracestate) if parent_span_id else None
+                                start: datetime, end: datetime, error: str | None,
+                                sampled: bool = True) -> None:
+        parent = (_context(trace_id, parent_span_id, tracestate, sampled) if parent_span_id
+                  else None)
         token = _pinned.set((int(trace_id, 16), int(span_id, 16)))
         try:
             span = self._tracer.start_span(
@@ -121,12 +124,13 @@ class HostTracer:
 
     @contextmanager
     def activity(self, *, name: str, instance_id: str, task_id: int, trace_id: str,
-                 span_id: str, tracestate: str | None) -> Iterator[dict[str, str]]:
+                 span_id: str, tracestate: str | None, sampled: bool = True
+                 ) -> Iterator[dict[str, str]]:
         """Span around one activity attempt; yields the W3C carrier for the invocation."""
-        fallback = {"traceparent": traceparent_of(trace_id, span_id)} if trace_id else {}
+        fallback = {"traceparent": traceparent_of(trace_id, span_id, sampled)} if trace_id else {}
         try:
             span = self._tracer.start_span(
-                f"activity:{name}", context=_context(trace_id, span_id, tracestate),
+                f"activity:{name}", context=_context(trace_id, span_id, tracestate, sampled),
                 kind=SpanKind.SERVER,
                 attributes={TYPE: "activity", TASK_NAME: name, INSTANCE_ID: instance_id,
                             TASK_ID: task_id})
