@@ -1,0 +1,68 @@
+"""Bad input to the starter: a JSON 4xx naming the field, and no orchestration started."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.server import BackgroundHost
+from tests.devhost.conftest import http
+from workflow import DEFAULT_INPUT, MAX_BODY_BYTES, InputError, parse_workflow_input
+
+from .recipe import STARTER, recipe_host
+
+BAD = [
+    (b"{not json", 400, "body"),
+    (b"[1, 2]", 400, "body"),
+    (b'"a string"', 400, "body"),
+    (b'{"customer_id": 5}', 400, "customer_id"),
+    (b'{"customer_id": ""}', 400, "customer_id"),
+    (b'{"customer_id": "   "}', 400, "customer_id"),
+    (b'{"customer_segment": null}', 400, "customer_segment"),
+    (b'{"skus": "SKU-1"}', 400, "skus"),
+    (b'{"skus": ["ok", ""]}', 400, "skus[1]"),
+    (b'{"skus": ["ok", 7]}', 400, "skus[1]"),
+    (b'{"colour": "red"}', 400, "colour"),
+    (json.dumps({"skus": [f"S{i}" for i in range(1001)]}).encode(), 400, "skus"),
+    (b'{"customer_id": "a\\nInjected: 1"}', 400, "customer_id"),
+    (b"\xff\xfe not utf-8", 400, "body"),
+    (b"[" * 100_000 + b"]" * 100_000, 413, "body"),
+    (b'{"customer_id": "' + b"x" * MAX_BODY_BYTES + b'"}', 413, "body"),
+]
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
+    with recipe_host(Path(tmp_path_factory.mktemp("starter"))) as background:
+        yield background
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD)
+def test_rejected_without_starting_anything(host: BackgroundHost, body: bytes, status: int,
+                                            field: str) -> None:
+    before = len(host.server.engine.store.query_instances())
+    code, reply, headers = http("POST", host.base_url + STARTER, raw=body)
+    assert code == status, reply
+    assert headers["Content-Type"].startswith("application/json")
+    assert reply["field"] == field and reply["error"]
+    assert len(host.server.engine.store.query_instances()) == before
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash() -> None:
+    body = b"[" * 20_000 + b"]" * 20_000
+    with pytest.raises(InputError) as err:
+        parse_workflow_input(body)
+    assert (err.value.status, err.value.field) == (400, "body")
+
+
+def test_partial_object_is_completed_from_defaults() -> None:
+    parsed = parse_workflow_input(b'{"skus": ["X"]}')
+    assert parsed == {**DEFAULT_INPUT, "skus": ["X"]}
+
+
+def test_wrong_method_is_405(host: BackgroundHost) -> None:
+    code, reply, _ = http("GET", host.base_url + STARTER)
+    assert code == 405 and reply["allowed"] == ["POST"]
