@@ -43,8 +43,10 @@ def parse_body(raw: bytes, encoding: str) -> list[Any]:
 
 
 class Ingestion:
-    def __init__(self, store: InsightsStore) -> None:
+    def __init__(self, store: InsightsStore, keep_envelopes: int = 0) -> None:
         self.store = store
+        self.keep_envelopes = keep_envelopes
+        self.envelopes: list[Any] = []  # the raw envelopes, when asked to keep them
         self.posts = 0
         self.items = 0
         self.bytes = 0
@@ -65,6 +67,8 @@ class Ingestion:
             return _problem(str(exc), f"[{exc.index}].{exc.field}")
         await asyncio.get_running_loop().run_in_executor(None, self.store.insert, rows)
         self.posts += 1
+        if len(self.envelopes) < self.keep_envelopes:
+            self.envelopes.extend(items[: self.keep_envelopes - len(self.envelopes)])
         self.items += len(items)
         self.bytes += len(raw)
         return web.json_response({"itemsReceived": len(items), "itemsAccepted": len(items),
@@ -74,9 +78,10 @@ class Ingestion:
 class IngestionServer:
     """The endpoint on a loopback port of its own, served from a background thread."""
 
-    def __init__(self, db_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, db_path: Path, host: str = "127.0.0.1", port: int = 0,
+                 keep_envelopes: int = 0) -> None:
         self.store = InsightsStore(db_path)
-        self.ingestion = Ingestion(self.store)
+        self.ingestion = Ingestion(self.store, keep_envelopes)
         self.host = host
         self.port = port
         self._loop = asyncio.new_event_loop()
