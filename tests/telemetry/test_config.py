@@ -1,0 +1,110 @@
+"""configure(): offline with a loopback endpoint, sampling keeps or drops whole runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devhost.insights.ingest import IngestionServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Runs a whole recipe run with every socket connection and DNS lookup recorded.
+_OFFLINE_PROBE = r"""
+import json, socket, sys
+contacted = []
+_connect, _getaddrinfo = socket.socket.connect, socket.getaddrinfo
+def connect(self, address):
+    contacted.append(str(address[0]))
+    return _connect(self, address)
+def getaddrinfo(host, *args, **kwargs):
+    contacted.append(str(host))
+    return _getaddrinfo(host, *args, **kwargs)
+socket.socket.connect = connect
+socket.getaddrinfo = getaddrinfo
+from devhost.cli import main
+code = main(["run", "parent_workflow_orchestrator", "--data-dir", sys.argv[1]])
+import time; time.sleep(2)  # give background exporters/statsbeat a chance to misbehave
+print("CONTACTED=" + json.dumps(sorted(set(contacted))))
+sys.exit(code)
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OTEL_", "TELEMETRY_", "APPLICATIONINSIGHTS_"))}
+    env.update(PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+def test_loopback_connection_string_contacts_only_loopback(tmp_path: Path) -> None:
+    with IngestionServer(tmp_path / "insights.duckdb") as server:
+        proc = subprocess.run([sys.executable, "-c", _OFFLINE_PROBE, str(tmp_path / "data")],
+                              cwd=REPO, env=_env(APPLICATIONINSIGHTS_CONNECTION_STRING=
+                                                 server.connection_string),
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        received = server.ingestion.items
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("CONTACTED="))
+    contacted = json.loads(line.removeprefix("CONTACTED="))
+    assert contacted, "the probe saw no connection at all"
+    assert set(contacted) <= {"127.0.0.1", "localhost", "::1"}, contacted
+    assert received > 0
+
+
+_SAMPLING_PROBE = r"""
+import json, sys
+from pathlib import Path
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import telemetry
+from devhost.durable.engine import Engine
+from devhost.durable.store import Store
+from devhost.functions.app import load_app
+from devhost.server import BackgroundHost, HostServer
+from devhost.client import follow, send
+index = load_app("function_app", Path("."))
+spans = InMemorySpanExporter()
+telemetry.configure(span_exporter=spans)
+roots = []
+with BackgroundHost(HostServer(index, Engine(index, Store(Path(sys.argv[1]))), port=0)) as h:
+    for _ in range(40):
+        _, started = send("POST", h.base_url + "/api/start-sub-orchestration")
+        follow(started["statusQueryGetUri"], 30)
+        roots.append(started["id"])
+per_trace = {}
+for s in spans.get_finished_spans():
+    per_trace.setdefault(s.context.trace_id, []).append(s.name)
+print("TRACES=" + json.dumps({"runs": len(roots), "sizes": sorted(len(v) for v in per_trace.values())}))
+"""
+
+
+def test_sampling_keeps_or_drops_whole_runs(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", _SAMPLING_PROBE, str(tmp_path / "d.sqlite")],
+                          cwd=REPO, env=_env(TELEMETRY_SAMPLING_RATIO="0.5",
+                                             TELEMETRY_LOCAL_DIR=str(tmp_path / "t"),
+                                             TELEMETRY_CONSOLE_LOGS="false"),
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("TRACES="))
+    summary = json.loads(line.removeprefix("TRACES="))
+    sizes = summary["sizes"]
+    # A kept run has all its spans: HTTP request, starter, 3 orchestrations, 2 host activity
+    # spans, 2 app activity spans. A dropped run has none.
+    assert set(sizes) == {9}, sizes
+    assert 0 < len(sizes) < summary["runs"]  # P(all 40 kept or all dropped) = 2**-39
+
+
+def test_sampling_ratio_must_be_a_fraction() -> None:
+    from telemetry.config import sampling_ratio
+
+    os.environ["TELEMETRY_SAMPLING_RATIO"] = "2"
+    try:
+        with pytest.raises(ValueError, match="TELEMETRY_SAMPLING_RATIO"):
+            sampling_ratio()
+    finally:
+        del os.environ["TELEMETRY_SAMPLING_RATIO"]
