@@ -79,7 +79,8 @@ with BackgroundHost(HostServer(index, Engine(index, Store(Path(sys.argv[1]))), p
 per_trace = {}
 for s in spans.get_finished_spans():
     per_trace.setdefault(s.context.trace_id, []).append(s.name)
-print("TRACES=" + json.dumps({"runs": len(roots), "sizes": sorted(len(v) for v in per_trace.values())}))
+sizes = sorted(len(v) for v in per_trace.values())
+print("TRACES=" + json.dumps({"runs": len(roots), "sizes": sizes}))
 """
 
 
