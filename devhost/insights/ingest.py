@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from .envelopes import EnvelopeError, Row, to_row
 from .store import InsightsStore
@@ -27,9 +29,12 @@ def _problem(message: str, field: str, status: int = 400) -> web.Response:
                                           "message": message, "field": field}]}, status=status)
 
 
-def parse_body(raw: bytes, encoding: str) -> list[Any]:
-    """gzip or plain; a JSON array (the OpenTelemetry exporter) or JSON lines (classic SDKs)."""
-    if encoding == "gzip" or raw[:2] == b"\x1f\x8b":
+def parse_body(raw: bytes) -> list[Any]:
+    """gzip or plain; a JSON array (the OpenTelemetry exporter) or JSON lines (classic SDKs).
+
+    aiohttp already inflates a body sent with `Content-Encoding: gzip`; a gzip body sent
+    without the header is recognised by its magic bytes."""
+    if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     text = raw.decode("utf-8")
     stripped = text.strip()
@@ -56,10 +61,11 @@ class Ingestion:
             app.router.add_post(path, self.track)
 
     async def track(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
         try:
-            items = parse_body(raw, request.headers.get("Content-Encoding", "").lower())
-        except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+            raw = await request.read()
+            items = parse_body(raw)
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError,
+                HttpProcessingError, RequestPayloadError) as exc:
             return _problem(f"unreadable body: {exc}", "body")
         try:
             rows = [row for i, item in enumerate(items) if (row := to_row(i, item)) is not None]
