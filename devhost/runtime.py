@@ -76,6 +76,9 @@ def flush_telemetry(timeout_ms: int = 10_000) -> None:
     """Export what the app's providers still buffer, like the worker does on shutdown."""
     from opentelemetry import _logs, trace
 
+    from .hosttelemetry import flush as flush_host
+
+    flush_host(timeout_ms)
     for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
         flush = getattr(provider, "force_flush", None)
         if flush is not None:

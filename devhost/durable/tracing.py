@@ -31,6 +31,8 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from ..hosttelemetry import host_tracer_provider
+
 # Keys of Durable Task's tracing schema (DurableTask.Core/Tracing/Schema.cs).
 TYPE = "durabletask.type"
 TASK_NAME = "durabletask.task.name"
@@ -90,7 +92,7 @@ def traceparent_of(trace_id: str, span_id: str, sampled: bool = True) -> str:
 
 class HostTracer:
     def __init__(self) -> None:
-        provider = trace.get_tracer_provider()
+        provider = host_tracer_provider()
         original = getattr(provider, "id_generator", None)
         if original is not None:
             # Tracers capture the generator when created: swap it in for ours only.

@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from ..hosttelemetry import host_tracer_provider
 from .app import AppIndex, FunctionInfo
 from .context import InvocationContext
 from .invoker import invoke, make_context
@@ -81,7 +82,7 @@ class HttpTriggers:
         self.index = index
         self.providers = providers
         self.max_body = max_body
-        self.tracer = trace.get_tracer("devhost.functions")
+        self.tracer = host_tracer_provider().get_tracer("devhost.functions")
 
     def add_routes(self, app: web.Application) -> list[tuple[FunctionInfo, str, list[str]]]:
         table = []
