@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	rm -rf .devhost/demo
-	$(PY) -m devhost call POST /api/start-sub-orchestration --tree --data-dir .devhost/demo
+	$(PY) -m devhost call POST /api/start-sub-orchestration --tree
 
 test: install
 	$(PY) -m pytest -q
