@@ -90,6 +90,9 @@ class Engine:
         self._timer_wake: asyncio.Event | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._replay_cost: dict[str, float] = {}
+        # History of running instances as last committed: saves reading and decoding it on
+        # every episode. Filled from the store, so a restart simply starts empty.
+        self._history: dict[str, list[Event]] = {}
         self.episodes = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -135,21 +138,24 @@ class Engine:
             if existing and existing.runtime_status in ("Pending", "Running"):
                 raise Conflict(f"an instance with id {instance_id!r} is already "
                                f"{existing.runtime_status.lower()}")
-            self._create_instance(instance_id, name, input_json, traceparent, tracestate)
+            self._create_instance(instance_id, name, input_json, traceparent, tracestate,
+                                  replaces=existing is not None)
         self._notify(instance_id)
         return instance_id
 
     def _create_instance(self, instance_id: str, name: str, input_json: str | None,
                          traceparent: str | None, tracestate: str | None,
-                         parent: Instance | None = None, parent_task_id: int | None = None
-                         ) -> None:
+                         parent: Instance | None = None, parent_task_id: int | None = None,
+                         replaces: bool = True) -> None:
         if parent is not None and parent.trace_id and parent.span_id:
             traceparent = traceparent_of(parent.trace_id, parent.span_id, parent.sampled)
             tracestate = parent.trace_state
         trace_id, span_id, parent_span_id, state, sampled = new_ids(traceparent, tracestate)
         now = iso(utcnow())
         execution_id = uuid.uuid4().hex
-        self.store.delete_instance(instance_id)
+        if replaces:
+            self.store.delete_instance(instance_id)
+            self._history.pop(instance_id, None)
         self.store.put_instance(Instance(
             instance_id=instance_id, name=name, execution_id=execution_id,
             runtime_status="Pending", input=input_json, output=None, custom_status=None,
@@ -295,10 +301,6 @@ class Engine:
                     await asyncio.sleep(0)
         finally:
             self._running.discard(instance_id)
-            if instance_id not in self._running:
-                inst_done = self.store.get_instance(instance_id)
-                if inst_done is None or inst_done.is_terminal:
-                    self._replay_cost.pop(instance_id, None)
 
     # -- one orchestrator episode --------------------------------------------------------
     def _episode(self, instance_id: str) -> bool:
@@ -364,6 +366,8 @@ class Engine:
 
     def _after_terminal(self, inst: Instance, error: str | None = None) -> None:
         """Post-commit: emit the orchestration span once, wake the parent and waiters."""
+        self._replay_cost.pop(inst.instance_id, None)
+        self._history.pop(inst.instance_id, None)
         if inst.trace_id and inst.span_id:
             try:
                 self.tracer.orchestration_completed(
@@ -475,7 +479,8 @@ class Episode:
 
     def run(self) -> None:
         inst = self.inst
-        history = self.store.history(inst.instance_id)
+        cached = self.engine._history.get(inst.instance_id)
+        history = list(cached) if cached is not None else self.store.history(inst.instance_id)
         if any(_starts(m) for m in self.batch):
             history = []  # a (re)start begins a fresh execution
         new_events = [event(EventType.ORCHESTRATOR_STARTED, timestamp=self.now)]
@@ -624,6 +629,10 @@ class Episode:
                 engine._tell_parent(inst, failed=True, reason=error, details=None)
             elif inst.runtime_status == "Completed":
                 engine._tell_parent(inst, failed=False, result=inst.output)
+        if continue_as_new is None and not inst.is_terminal:
+            engine._history[inst.instance_id] = history + new_events + self.appended
+        else:
+            engine._history.pop(inst.instance_id, None)
         for item in items:
             engine._spawn(engine._run_activity(item))
         for child_id, *_ in self.children:
@@ -659,7 +668,8 @@ class Episode:
             reason = f"an instance with id {child_id!r} is already {existing.runtime_status}"
         else:
             self.engine._create_instance(child_id, name, input_json, None, None,
-                                         parent=self.inst, parent_task_id=task_id)
+                                         parent=self.inst, parent_task_id=task_id,
+                                         replaces=existing is not None)
             return
         self.messages.append((self.inst.instance_id, event(
             EventType.SUB_ORCHESTRATION_FAILED, TaskScheduledId=task_id, Reason=reason), 0.0))

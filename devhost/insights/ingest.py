@@ -76,7 +76,8 @@ class Ingestion:
         if len(self.envelopes) < self.keep_envelopes:
             self.envelopes.extend(items[: self.keep_envelopes - len(self.envelopes)])
         self.items += len(items)
-        self.bytes += len(raw)
+        # aiohttp has already inflated a gzip body: the wire size is the Content-Length.
+        self.bytes += request.content_length or len(raw)
         return web.json_response({"itemsReceived": len(items), "itemsAccepted": len(items),
                                   "errors": []})
 
