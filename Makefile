@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint serve clean
+.PHONY: install demo test lint serve clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy function_app.py telemetry devhost
+
+bench: install
+	$(PY) -m pytest bench -q -p no:randomly --benchmark-disable-gc --benchmark-columns=median,rounds
+
+bench-quick: install
+	BENCH_QUICK=1 $(PY) -m pytest bench -q --benchmark-columns=median,rounds
 
 serve: install
 	$(PY) -m devhost start

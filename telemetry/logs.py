@@ -75,6 +75,8 @@ def setup() -> logging.Logger:
         afl.setup_logging(format="json", logger_name=LOGGER_NAME)
     logger.setLevel(logging.INFO)
     logger.addFilter(SingleLineFilter())
-    logger.addFilter(CorrelationFilter())
+    # Redact before the correlation keys are added: those are ids the app generated, so
+    # scanning them for secrets on every record would be pure cost.
     logger.addFilter(afl.RedactionFilter(patterns=SECRET_PATTERNS))
+    logger.addFilter(CorrelationFilter())
     return logger

@@ -1,0 +1,52 @@
+"""Benchmarks (`make bench`, `make bench-quick`): every figure is measured in this one run and
+written to bench/results.json and BENCHMARKS.md. Never part of `make test`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
+os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+os.environ.setdefault("TELEMETRY_LOCAL_DIR", tempfile.mkdtemp(prefix="bench-telemetry-"))
+os.environ.setdefault("TELEMETRY_CONSOLE_LOGS", "false")
+
+HERE = Path(__file__).resolve().parent
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+RESULTS: dict[str, Any] = {}
+TARGETS = {"overhead_ratio": ("<=", 1.25), "runs_per_s": (">=", 300), "http_p50_ms": ("<=", 30),
+           "fanout_1000_s": ("<=", 3), "fanout_ratio_1000_100": ("<=", 12),
+           "duplicate_items": ("<=", 0)}
+
+
+@pytest.fixture(scope="session")
+def results() -> dict[str, Any]:
+    return RESULTS
+
+
+def _met(key: str, value: Any) -> str:
+    if key not in TARGETS:
+        return ""
+    op, target = TARGETS[key]
+    ok = value <= target if op == "<=" else value >= target
+    return f"{op} {target}: {'met' if ok else 'MISSED'}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not RESULTS:
+        return
+    RESULTS["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                          "platform": platform.platform(), "quick": QUICK}
+    (HERE / "results.json").write_text(json.dumps(RESULTS, indent=2, sort_keys=True) + "\n")
+    rows = "\n".join(f"| `{k}` | {v} | {_met(k, v)} |" for k, v in sorted(RESULTS.items())
+                     if k != "machine")
+    template = (HERE / "BENCHMARKS.template.md").read_text()
+    (HERE.parent / "BENCHMARKS.md").write_text(
+        template.replace("{{TABLE}}", "| figure | value | target |\n|---|---|---|\n" + rows)
+        .replace("{{MACHINE}}", json.dumps(RESULTS["machine"])))
