@@ -8,14 +8,18 @@ it uses the process's global provider, which is where tests attach in-memory exp
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+log = logging.getLogger("devhost.telemetry")
 
 OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
                     "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
@@ -23,6 +27,31 @@ OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
+export_failures = 0
+
+
+class ReportingExporter(SpanExporter):
+    """Says so when a batch does not reach the backend. The Azure Monitor exporter keeps
+    retryable batches on disk and retries them quietly; the host should not be quiet."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        global export_failures
+        result = self.inner.export(spans)
+        if result is not SpanExportResult.SUCCESS:
+            export_failures += 1
+            log.warning("telemetry export failed for %d host spans (%d failed batches so far; "
+                        "retryable ones are kept on disk and sent again)", len(spans),
+                        export_failures)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
 
 
 def _endpoint(connection_string: str) -> str:
@@ -46,8 +75,8 @@ def host_tracer_provider() -> trace.TracerProvider:
             name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
                     or "devhost")
             _provider = TracerProvider(resource=Resource.create({"service.name": name}))
-            _provider.add_span_processor(BatchSpanProcessor(
-                AzureMonitorTraceExporter(connection_string=connection_string)))
+            _provider.add_span_processor(BatchSpanProcessor(ReportingExporter(
+                AzureMonitorTraceExporter(connection_string=connection_string))))
         return _provider
 
 

@@ -12,7 +12,6 @@ import pytest
 from devhost.insights.ingest import IngestionServer
 from devhost.insights.view import load_run, render_html, render_text
 
-
 REPO = Path(__file__).resolve().parents[3]
 APPS = REPO / "tests" / "devhost" / "apps"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -44,7 +43,7 @@ def test_tree_shows_parent_children_and_activities(run_db: tuple[Path, str]) -> 
     lines = text.splitlines()
     parent = next(i for i, x in enumerate(lines) if "orchestration:fan_out_children" in x)
     for child in (f"{root}:c0", f"{root}:c1"):
-        line = next(x for x in lines if f"orchestration:one_child  " in x and f"[{child}]" in x)
+        line = next(x for x in lines if "orchestration:one_child  " in x and f"[{child}]" in x)
         assert lines.index(line) > parent and "✓" in line
         assert any("activity:double" in x and f"[{child}]" in x for x in lines)
 
