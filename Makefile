@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint serve clean bench bench-quick
+.PHONY: install demo test lint serve clean bench bench-quick soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: install
 
 bench-quick: install
 	BENCH_QUICK=1 $(PY) -m pytest bench -q --benchmark-columns=median,rounds
+
+soak: install
+	$(PY) -m bench.soak
 
 serve: install
 	$(PY) -m devhost start
