@@ -122,6 +122,7 @@ class IngestionServer:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self.store.close()
 
 
 __all__ = ["Ingestion", "IngestionServer", "Row"]

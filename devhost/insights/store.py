@@ -1,14 +1,17 @@
 """The DuckDB file behind local Application Insights.
 
-DuckDB lets one process write a file, or many read it. The ingestion endpoint therefore
-opens the file per posted batch and closes it again, so `devhost insights query` from
-another shell can read between batches (both retry briefly when they collide).
+DuckDB lets one process write a file, or many read it. Opening and closing the file costs
+about 15 ms, more than filing a post, so the ingestion endpoint keeps its connection open
+while posts keep coming and closes it once they pause, and at least once a second under load,
+staying closed briefly so `devhost insights query` from another shell can read (both sides
+retry briefly when they collide). Readers in the writing process share its connection.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +22,13 @@ import duckdb
 from .envelopes import COMMON, TABLES, Row, ddl
 
 T = TypeVar("T")
+
+IDLE_CLOSE_S = 0.2  # close the file once no post came for this long
+MAX_HOLD_S = 1.0  # ...and at least this often under sustained load,
+READER_GAP_S = 0.15  # ...then stay closed this long so other processes' readers get in
+
+# Stores of this process that hold their file open for writing, by path.
+_writers: weakref.WeakValueDictionary[str, InsightsStore] = weakref.WeakValueDictionary()
 
 
 def _retry(action: Callable[[], T], attempts: int = 50) -> T:
@@ -35,7 +45,9 @@ def _retry(action: Callable[[], T], attempts: int = 50) -> T:
 class InsightsStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._opened = self._used = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             for statement in ddl():
@@ -49,9 +61,41 @@ class InsightsStore:
         finally:
             con.close()
 
+    def _writer(self) -> duckdb.DuckDBPyConnection:
+        """The open write connection (under the lock); a closer thread releases it."""
+        if self._con is None:
+            self._con = _retry(lambda: duckdb.connect(str(self.path)))
+            self._opened = time.monotonic()
+            _writers[str(self.path.resolve())] = self
+            threading.Thread(target=self._close_when_quiet, daemon=True,
+                             name="insights-closer").start()
+        return self._con
+
+    def _close_when_quiet(self) -> None:
+        while True:
+            time.sleep(IDLE_CLOSE_S / 2)
+            with self._lock:
+                if self._con is None:
+                    return
+                now = time.monotonic()
+                held_long = now - self._opened >= MAX_HOLD_S
+                if now - self._used >= IDLE_CLOSE_S or held_long:
+                    self.close()
+                    if held_long:
+                        time.sleep(READER_GAP_S)  # holding the lock: no reopen meanwhile
+                    return
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+                _writers.pop(str(self.path.resolve()), None)
+
     def insert(self, rows: list[Row]) -> None:
         """All rows of one post in one transaction: a post is filed whole or not at all."""
-        with self._lock, self._connect() as con:
+        with self._lock:
+            con = self._writer()
             con.execute("BEGIN TRANSACTION")
             try:
                 for table, columns in TABLES.items():
@@ -66,21 +110,35 @@ class InsightsStore:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                self._used = time.monotonic()
 
     def counts(self) -> dict[str, int]:
-        with self._lock, self._connect(read_only=True) as con:
+        with self.reader() as con:
             return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])  # type: ignore[index]
                     for t in TABLES}
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock, self._connect(read_only=True) as con:
-            con.execute("SET TimeZone = 'UTC'")
-            yield con
+        with self._lock:
+            if self._con is not None:
+                con = self._con.cursor()
+                try:
+                    con.execute("SET TimeZone = 'UTC'")
+                    yield con
+                finally:
+                    con.close()
+                return
+            with self._connect(read_only=True) as con:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
 
 
 def open_reader(path: Path) -> Any:
-    """A read-only connection for queries from outside the writing process."""
+    """A read-only connection, shared with this process's writer when it holds the file."""
+    writer = _writers.get(str(path.resolve()))
+    if writer is not None:
+        return writer.reader()
     if not path.exists():
         raise FileNotFoundError(f"no insights database at {path} (run something on devhost "
                                 "first, or pass --db)")
