@@ -22,7 +22,7 @@ test: install
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m mypy function_app.py telemetry devhost
+	$(PY) -m mypy function_app.py workflow.py telemetry devhost bench
 
 bench: install
 	$(PY) -m pytest bench -q -p no:randomly --benchmark-disable-gc --benchmark-columns=median,rounds

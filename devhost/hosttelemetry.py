@@ -17,7 +17,12 @@ from urllib.parse import urlparse
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 
 log = logging.getLogger("devhost.telemetry")
 
@@ -75,8 +80,12 @@ def host_tracer_provider() -> trace.TracerProvider:
             name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
                     or "devhost")
             _provider = TracerProvider(resource=Resource.create({"service.name": name}))
-            _provider.add_span_processor(BatchSpanProcessor(ReportingExporter(
-                AzureMonitorTraceExporter(connection_string=connection_string))))
+            exporter = ReportingExporter(
+                AzureMonitorTraceExporter(connection_string=connection_string))
+            # DEVHOST_SYNC_EXPORT=true: post each span as it ends, so a kill -9 loses none.
+            sync = os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"
+            _provider.add_span_processor(SimpleSpanProcessor(exporter) if sync
+                                         else BatchSpanProcessor(exporter))
         return _provider
 
 

@@ -123,8 +123,15 @@ def configure(*, span_exporter: SpanExporter | None = None,
                 _logs.set_logger_provider(logger_provider)
             if span_exporter is None and log_exporter is None:
                 spans, records = _exporters()
-                tracer_provider.add_span_processor(BatchSpanProcessor(spans))
-                logger_provider.add_log_record_processor(BatchLogRecordProcessor(records))
+                if os.environ.get("TELEMETRY_SYNC_EXPORT", "").lower() == "true":
+                    # Each item is posted before the code that emitted it goes on: slower,
+                    # but nothing sits in memory when the process is killed (the exporter
+                    # keeps batches it could not deliver on disk and sends them later).
+                    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+                    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(records))
+                else:
+                    tracer_provider.add_span_processor(BatchSpanProcessor(spans))
+                    logger_provider.add_log_record_processor(BatchLogRecordProcessor(records))
             _handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
             # On our logger itself: azure-functions-logging turns `propagate` off on a
             # logger it gives a console handler, so a root handler would never see these.

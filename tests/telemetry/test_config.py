@@ -109,3 +109,29 @@ def test_sampling_ratio_must_be_a_fraction() -> None:
             sampling_ratio()
     finally:
         del os.environ["TELEMETRY_SAMPLING_RATIO"]
+
+
+_KILLED_PROBE = r"""
+import logging, os, signal
+from opentelemetry import trace
+from telemetry import config
+config.configure()
+with trace.get_tracer("probe").start_as_current_span("probe-span"):
+    logging.getLogger("durable_workflow").warning("probe-log")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_sync_export_leaves_nothing_in_memory_for_a_kill(tmp_path: Path, sync: bool) -> None:
+    with IngestionServer(tmp_path / "insights.duckdb") as server:
+        proc = subprocess.run(
+            [sys.executable, "-c", _KILLED_PROBE], cwd=REPO, capture_output=True, text=True,
+            timeout=60, env=_env(APPLICATIONINSIGHTS_CONNECTION_STRING=server.connection_string,
+                                 TELEMETRY_SYNC_EXPORT=str(sync).lower(),
+                                 TELEMETRY_CONSOLE_LOGS="false", TMPDIR=str(tmp_path)))
+        assert proc.returncode == -9, proc.stderr
+        counts = server.store.counts()
+    # Batch export (the default) loses what it had not sent yet; sync export loses nothing.
+    expected = 1 if sync else 0
+    assert (counts["dependencies"], counts["traces"]) == (expected, expected)
