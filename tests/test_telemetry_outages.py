@@ -85,7 +85,8 @@ def _closed_port() -> int:
 
 def _run(port: int, tmp: Path) -> tuple[dict[str, Any], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TELEMETRY_"))}
-    env.update(PYTHONPATH=str(REPO), TELEMETRY_CONSOLE_LOGS="false",
+    # TMPDIR: the batches the exporter files on disk during the outage stay with this test.
+    env.update(PYTHONPATH=str(REPO), TELEMETRY_CONSOLE_LOGS="false", TMPDIR=str(tmp),
                APPLICATIONINSIGHTS_CONNECTION_STRING=(
                    "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
                    f"IngestionEndpoint=http://127.0.0.1:{port}/"))

@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import threading
+import uuid
 import zlib
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from .store import InsightsStore
 # Connection strings end their IngestionEndpoint with "/", and the exporter appends
 # "/v2.1/track": the real endpoint accepts the doubled slash, so this one does too.
 TRACK_PATHS = ("/v2.1/track", "/v2/track", "//v2.1/track", "//v2/track")
-INSTRUMENTATION_KEY = "00000000-0000-0000-0000-000000000000"
 
 
 def _problem(message: str, field: str, status: int = 400) -> web.Response:
@@ -101,8 +101,17 @@ class IngestionServer:
         return f"http://{self.host}:{self.port}/"
 
     @property
+    def instrumentation_key(self) -> str:
+        """One key per database. The exporter files batches it could not deliver in a folder
+        named after the key and sends them after a later successful post, to whichever
+        endpoint it then has: a shared key would replay one database's leftovers (a test's
+        outage, say) into another."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.store.path.resolve().as_uri()))
+
+    @property
     def connection_string(self) -> str:
-        return f"InstrumentationKey={INSTRUMENTATION_KEY};IngestionEndpoint={self.endpoint}"
+        return (f"InstrumentationKey={self.instrumentation_key};"
+                f"IngestionEndpoint={self.endpoint}")
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)

@@ -99,3 +99,13 @@ def test_durations_are_timespans() -> None:
 def test_unsupported_kql_names_the_construct(server: IngestionServer) -> None:
     with pytest.raises(QueryError, match="MakeSeries"):
         run_kql(server.store.path, "requests | make-series n = count() on timestamp step 1m")
+
+
+def test_each_database_has_its_own_instrumentation_key(tmp_path: Path) -> None:
+    # The exporter's disk store is keyed by it: leftovers of one database never reach another.
+    keys = []
+    for name in ("a", "b", "a"):
+        with IngestionServer(tmp_path / f"{name}.duckdb") as server:
+            keys.append(server.instrumentation_key)
+            assert f"InstrumentationKey={keys[-1]};" in server.connection_string
+    assert keys[0] == keys[2] != keys[1]
