@@ -75,6 +75,14 @@ def sampling_ratio() -> float:
     return ratio
 
 
+def sync_export() -> bool:
+    """`TELEMETRY_SYNC_EXPORT` (true/false, default false)."""
+    raw = os.environ.get("TELEMETRY_SYNC_EXPORT", "false").strip().lower()
+    if raw not in ("true", "false", ""):
+        raise ValueError(f"TELEMETRY_SYNC_EXPORT must be true or false, got {raw!r}")
+    return raw == "true"
+
+
 def _exporters() -> tuple[SpanExporter, LogRecordExporter]:
     connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
     if connection_string:
@@ -123,7 +131,7 @@ def configure(*, span_exporter: SpanExporter | None = None,
                 _logs.set_logger_provider(logger_provider)
             if span_exporter is None and log_exporter is None:
                 spans, records = _exporters()
-                if os.environ.get("TELEMETRY_SYNC_EXPORT", "").lower() == "true":
+                if sync_export():
                     # Each item is posted before the code that emitted it goes on: slower,
                     # but nothing sits in memory when the process is killed (the exporter
                     # keeps batches it could not deliver on disk and sends them later).

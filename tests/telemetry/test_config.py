@@ -111,6 +111,16 @@ def test_sampling_ratio_must_be_a_fraction() -> None:
         del os.environ["TELEMETRY_SAMPLING_RATIO"]
 
 
+def test_sync_export_must_be_a_boolean(monkeypatch: pytest.MonkeyPatch) -> None:
+    from telemetry.config import sync_export
+
+    monkeypatch.setenv("TELEMETRY_SYNC_EXPORT", "TRUE")
+    assert sync_export()
+    monkeypatch.setenv("TELEMETRY_SYNC_EXPORT", "yes please")
+    with pytest.raises(ValueError, match="TELEMETRY_SYNC_EXPORT"):
+        sync_export()
+
+
 _KILLED_PROBE = r"""
 import logging, os, signal
 from opentelemetry import trace
