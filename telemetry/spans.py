@@ -26,7 +26,11 @@ R = TypeVar("R")
 TRACER_NAME = "durable_workflow.telemetry"
 
 
+@functools.cache
 def _tracer() -> trace.Tracer:
+    # Once per process: the SDK builds a new Tracer on every get_tracer call (a quarter of
+    # an activity's telemetry cost). Before configure() this is the API's proxy tracer,
+    # which binds to the real provider when it is set.
     return trace.get_tracer(TRACER_NAME)
 
 
