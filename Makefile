@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint serve clean bench bench-quick soak
+NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
+
+.PHONY: install demo test lint serve clean bench bench-quick soak browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +16,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Microsoft's Kusto parser, which checks the workbook queries, from the lockfile.
+$(NODE_TOOLS): dashboards/tools/package-lock.json
+	cd dashboards/tools && npm ci --no-audit --no-fund --loglevel=error
+
+# The HTML run view is checked in a real headless browser: Debian's chromium, never a browser
+# download. Without root this only says how to get it (the check then skips with the same hint).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "no chromium: 'sudo apt-get install -y chromium' to run the HTML view check"; fi; }
+
 demo: install
 	$(PY) -m devhost call POST /api/start-sub-orchestration --tree
 
-test: install
+test: install $(NODE_TOOLS) browser
 	$(PY) -m pytest -q
 
 lint: install
@@ -37,4 +51,4 @@ serve: install
 	$(PY) -m devhost start
 
 clean:
-	rm -rf $(VENV) .devhost
+	rm -rf $(VENV) .devhost dashboards/tools/node_modules

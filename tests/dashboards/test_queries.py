@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,18 +14,9 @@ from devhost.insights.query import run_kql
 TOOLS = Path(build.HERE) / "tools"
 
 
-def _node_modules() -> Path:
-    modules = TOOLS / "node_modules" / "@kusto" / "language-service-next"
-    if not modules.exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is needed for the Kusto parser check"
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=TOOLS, check=True,
-                       capture_output=True, timeout=600)
-    return modules
-
-
 def analyse(queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    _node_modules()
+    modules = TOOLS / "node_modules" / "@kusto" / "language-service-next"
+    assert modules.exists(), "run `make test`: it installs the Kusto parser (npm ci)"
     proc = subprocess.run(["node", str(TOOLS / "kusto_check.js")], capture_output=True,
                           text=True, timeout=120,
                           input=json.dumps({"schema": kusto_schema(), "queries": queries}))
