@@ -45,28 +45,22 @@ def _retry(action: Callable[[], T], attempts: int = 50) -> T:
 class InsightsStore:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._key = str(path.resolve())
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._opened = self._used = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
+        with self._lock:
+            con = self._writer()
             for statement in ddl():
                 con.execute(statement)
-
-    @contextmanager
-    def _connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = _retry(lambda: duckdb.connect(str(self.path), read_only=read_only))
-        try:
-            yield con
-        finally:
-            con.close()
 
     def _writer(self) -> duckdb.DuckDBPyConnection:
         """The open write connection (under the lock); a closer thread releases it."""
         if self._con is None:
             self._con = _retry(lambda: duckdb.connect(str(self.path)))
             self._opened = time.monotonic()
-            _writers[str(self.path.resolve())] = self
+            _writers[self._key] = self
             threading.Thread(target=self._close_when_quiet, daemon=True,
                              name="insights-closer").start()
         return self._con
@@ -90,7 +84,7 @@ class InsightsStore:
             if self._con is not None:
                 self._con.close()
                 self._con = None
-                _writers.pop(str(self.path.resolve()), None)
+                _writers.pop(self._key, None)
 
     def insert(self, rows: list[Row]) -> None:
         """All rows of one post in one transaction: a post is filed whole or not at all."""
@@ -121,17 +115,13 @@ class InsightsStore:
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._lock:
-            if self._con is not None:
-                con = self._con.cursor()
-                try:
-                    con.execute("SET TimeZone = 'UTC'")
-                    yield con
-                finally:
-                    con.close()
-                return
-            with self._connect(read_only=True) as con:
+            con = (self._con.cursor() if self._con is not None
+                   else _retry(lambda: duckdb.connect(str(self.path), read_only=True)))
+            try:
                 con.execute("SET TimeZone = 'UTC'")
                 yield con
+            finally:
+                con.close()
 
 
 def open_reader(path: Path) -> Any:
