@@ -1,17 +1,28 @@
 # Two commands do everything on a fresh clone: `make demo` and `make test`.
-PYTHON ?= python3
+# Python 3.13: what new Function apps get on Azure, and what azure-functions-runtime needs.
+# The first interpreter that really is 3.13 wins (pyenv's shim answers even when it cannot run
+# 3.13); PYTHON=/path/to/python3.13 overrides.
+PYTHON ?= $(shell for c in python3.13 "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 \
+  /usr/local/bin/python3.13 /usr/bin/python3.13 python3; do \
+  "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 \
+  && { echo "$$c"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 
-.PHONY: install demo test lint serve clean bench bench-quick soak browser
+.PHONY: install demo test lint serve clean bench bench-quick soak browser lock
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements.lock pins (the versions the tests passed with), so a new
+# release of a dependency cannot change a fresh machine. A venv of another Python is rebuilt.
+$(STAMP): pyproject.toml requirements.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. 'pyenv install 3.13')" \
+	  "or run make PYTHON=/path/to/python3.13"; exit 1; }
+	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[devhost,dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[devhost,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -49,6 +60,15 @@ soak: install
 
 serve: install
 	$(PY) -m devhost start
+
+# Re-resolves the newest versions pyproject.toml allows: requirements.lock (everything, for
+# make) and requirements.txt (the app's own dependencies, what Azure's build installs), the
+# second constrained by the first so the two never disagree. Run make test after it.
+lock: install
+	$(PY) -m uv pip compile pyproject.toml --all-extras --universal --python-version 3.13 \
+	  --custom-compile-command "make lock" --upgrade -q -o requirements.lock
+	$(PY) -m uv pip compile pyproject.toml --universal --python-version 3.13 -c requirements.lock \
+	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
 
 clean:
 	rm -rf $(VENV) .devhost dashboards/tools/node_modules
