@@ -61,12 +61,13 @@ soak: install
 serve: install
 	$(PY) -m devhost start
 
-# Re-resolves the newest versions pyproject.toml allows: requirements.lock (everything, for
-# make) and requirements.txt (the app's own dependencies, what Azure's build installs), the
-# second constrained by the first so the two never disagree. Run make test after it.
+# Regenerates requirements.lock (everything, for make) and requirements.txt (the app's own
+# dependencies: what Azure's build installs), the second constrained by the first so the two
+# never disagree. Pins that still fit pyproject.toml are kept; `make lock UPGRADE=1` moves
+# everything to the newest versions allowed. Run make test after it.
 lock: install
 	$(PY) -m uv pip compile pyproject.toml --all-extras --universal --python-version 3.13 \
-	  --custom-compile-command "make lock" --upgrade -q -o requirements.lock
+	  --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -q -o requirements.lock
 	$(PY) -m uv pip compile pyproject.toml --universal --python-version 3.13 -c requirements.lock \
 	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
 
