@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from .durable.engine import Engine, EngineOptions
 from .durable.store import Store
 from .functions.app import AppIndex, load_app
 from .functions.settings import apply_local_settings
-from .insights.ingest import IngestionServer
+from .insights.ingest import IngestionServer, connection_string
+from .insights.serving import server_of
 
 
 @dataclass
@@ -38,25 +40,37 @@ def durable_options(app_dir: Path) -> EngineOptions:
 
 
 _LOCAL_INSIGHTS: list[IngestionServer] = []
+_LOCAL_DB: list[Path] = []
 
 
 def local_insights(data_dir: Path) -> IngestionServer | None:
     """Stand in for Application Insights unless the user configured a telemetry backend:
-    then their connection string / OTLP endpoint is left exactly as it is."""
-    if _LOCAL_INSIGHTS:
-        return _LOCAL_INSIGHTS[0]
+    then their connection string / OTLP endpoint is left exactly as it is.
+
+    One process writes a database: when a devhost already serves this one (`devhost start`
+    in another shell), this process posts its telemetry there instead of opening the file."""
+    if _LOCAL_DB:
+        return _LOCAL_INSIGHTS[0] if _LOCAL_INSIGHTS else None
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or \
             os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
         return None
-    server = IngestionServer(data_dir / "insights.duckdb").__enter__()
+    db = data_dir / "insights.duckdb"
+    serving_url = server_of(db)
+    if serving_url is not None:
+        os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = connection_string(db, serving_url)
+        _LOCAL_DB.append(db)
+        return None
+    server = IngestionServer(db).__enter__()
+    atexit.register(server.close)  # runs before the store's own close: LIFO
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
     _LOCAL_INSIGHTS.append(server)
+    _LOCAL_DB.append(db)
     return server
 
 
 def local_insights_db(data_dir: Path) -> Path | None:
-    """Where this process files telemetry locally, if it does."""
-    return _LOCAL_INSIGHTS[0].store.path if _LOCAL_INSIGHTS else None
+    """Where this process's telemetry is filed locally, if it is."""
+    return _LOCAL_DB[0] if _LOCAL_DB else None
 
 
 def load(config: HostConfig) -> tuple[AppIndex, Engine]:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
@@ -21,8 +21,6 @@ from . import attributes as attr
 from . import logs, propagation
 from .envelope import Correlation, unwrap, wrap
 
-P = ParamSpec("P")
-R = TypeVar("R")
 TRACER_NAME = "durable_workflow.telemetry"
 
 
@@ -98,7 +96,7 @@ def activity_span(name: str, correlation: Correlation | None,
         yield
 
 
-def activity(fn: Callable[P, R]) -> Callable[P, R]:
+def activity[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     """Decorate an activity: unwrap the envelope from its input, run it inside its span.
 
     The wrapper keeps the function's signature (the worker binds parameters by name and

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .query import QueryError, run_kql
+from .store import StoreBusyError
 from .view import load_run, render_html, render_text
 
 DEFAULT_DB = Path(".devhost/insights.duckdb")
@@ -16,7 +17,7 @@ DEFAULT_DB = Path(".devhost/insights.duckdb")
 def _query(args: argparse.Namespace) -> int:
     try:
         columns, rows = run_kql(args.db, args.kql)
-    except (QueryError, FileNotFoundError) as exc:
+    except (QueryError, FileNotFoundError, StoreBusyError) as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
     if args.format == "json":
@@ -33,7 +34,7 @@ def _query(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         roots = load_run(args.db, args.instance_id)
-    except (QueryError, FileNotFoundError) as exc:
+    except (QueryError, FileNotFoundError, StoreBusyError) as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
     if not roots:

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from . import queryapi, serving
 from .envelopes import EnvelopeError, Row, to_row
 from .store import InsightsStore
 
@@ -82,8 +83,22 @@ class Ingestion:
                                   "errors": []})
 
 
+def instrumentation_key(db: Path) -> str:
+    """One key per database. The exporter files batches it could not deliver in a folder
+    named after the key and sends them after a later successful post, to whichever endpoint
+    it then has: a shared key would replay one database's leftovers (a test's outage, say)
+    into another."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, db.resolve().as_uri()))
+
+
+def connection_string(db: Path, endpoint: str) -> str:
+    return f"InstrumentationKey={instrumentation_key(db)};IngestionEndpoint={endpoint}"
+
+
 class IngestionServer:
-    """The endpoint on a loopback port of its own, served from a background thread."""
+    """The endpoint (and the query API) on a loopback port of its own, served from a
+    background thread. It is the database's only writer while it runs, and announces itself
+    beside the file so other processes query through it."""
 
     def __init__(self, db_path: Path, host: str = "127.0.0.1", port: int = 0,
                  keep_envelopes: int = 0) -> None:
@@ -102,20 +117,16 @@ class IngestionServer:
 
     @property
     def instrumentation_key(self) -> str:
-        """One key per database. The exporter files batches it could not deliver in a folder
-        named after the key and sends them after a later successful post, to whichever
-        endpoint it then has: a shared key would replay one database's leftovers (a test's
-        outage, say) into another."""
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.store.path.resolve().as_uri()))
+        return instrumentation_key(self.store.path)
 
     @property
     def connection_string(self) -> str:
-        return (f"InstrumentationKey={self.instrumentation_key};"
-                f"IngestionEndpoint={self.endpoint}")
+        return connection_string(self.store.path, self.endpoint)
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         self.ingestion.add_routes(app)
+        queryapi.add_routes(app, self.store)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -124,11 +135,21 @@ class IngestionServer:
     def __enter__(self) -> IngestionServer:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        serving.announce(self.store.path, self.endpoint)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+        self.close()
+
+    def close(self) -> None:
+        """Stop taking posts, let the ones being filed finish, then release the file."""
+        if self._runner is None:
+            return
+        serving.withdraw(self.store.path)
+        runner, self._runner = self._runner, None
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), self._loop).result(30)
+        asyncio.run_coroutine_threadsafe(self._loop.shutdown_default_executor(),
+                                         self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self.store.close()

@@ -1,26 +1,42 @@
-"""KQL over the captured tables, with the duckdb-kql translator."""
+"""Run KQL on a local insights database from whichever process asks.
+
+In the process that writes the database, on its connection; else through the query API of the
+devhost that serves it; else on a read-only open of the file (nobody holds it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import duckdb_kql
+from .kql import QueryError, execute
+from .queryapi import remote_query
+from .serving import server_of
+from .store import read_only, writer_of
 
-from .store import open_reader
+__all__ = ["QueryError", "run_kql"]
 
 
-class QueryError(Exception):
-    pass
+def _refused(exc: OSError) -> bool:
+    """Nobody listens where the marker points: its devhost is gone (killed, or a reused pid)."""
+    return isinstance(exc, ConnectionRefusedError) or isinstance(
+        getattr(exc, "reason", None), ConnectionRefusedError)
 
 
 def run_kql(db: Path, kql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(column names, rows). Unsupported KQL is reported by the construct's name."""
-    with open_reader(db) as con:
+    """(column names, rows)."""
+    writer = writer_of(db)
+    if writer is not None:
+        with writer.reader() as con:
+            names, _, rows = execute(con, kql)
+            return names, rows
+    url = server_of(db)
+    if url is not None:
         try:
-            relation = duckdb_kql.kql(con, kql)
-        except duckdb_kql.KqlUnsupportedError as exc:
-            raise QueryError(f"unsupported by the local KQL engine (duckdb-kql): {exc}") from exc
-        except duckdb_kql.KqlError as exc:
-            raise QueryError(f"KQL error: {exc}") from exc
-        return list(relation.columns), relation.fetchall()
+            return remote_query(url, kql)
+        except OSError as exc:
+            if not _refused(exc):
+                raise QueryError(f"the devhost serving {db} at {url} did not answer: "
+                                 f"{exc}") from exc
+    with read_only(db) as con:
+        names, _, rows = execute(con, kql)
+        return names, rows

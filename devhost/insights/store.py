@@ -1,95 +1,86 @@
 """The DuckDB file behind local Application Insights.
 
-DuckDB lets one process write a file, or many read it. Opening and closing the file costs
-about 15 ms, more than filing a post, so the ingestion endpoint keeps its connection open
-while posts keep coming and closes it once they pause, and at least once a second under load,
-staying closed briefly so `devhost insights query` from another shell can read (both sides
-retry briefly when they collide). Readers in the writing process share its connection.
+DuckDB lets one process write a file, or many processes read it, never both at once. So the
+process that files posts (the ingestion endpoint) is the only one that ever opens the file for
+writing: it holds it open for as long as it serves, and other processes ask it to run their
+queries over its query API (see `serving` and `queryapi`). A reader opens the file read-only
+only when no process holds it: it runs no DDL and starts no thread.
+
+No thread owns a connection. The writer is closed by its owner, or at interpreter exit, on
+the main thread, before the interpreter tears down what DuckDB's native state refers to.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
 
 import duckdb
 
 from .envelopes import COMMON, TABLES, Row, ddl
 
-T = TypeVar("T")
+OPEN_ATTEMPTS = 20  # x 50 ms: a writer that is just closing gets a second to let go
+OPEN_RETRY_S = 0.05
 
-IDLE_CLOSE_S = 0.2  # close the file once no post came for this long
-MAX_HOLD_S = 1.0  # ...and at least this often under sustained load,
-READER_GAP_S = 0.15  # ...then stay closed this long so other processes' readers get in
-
-# Stores of this process that hold their file open for writing, by path.
+# Stores of this process that hold their file open for writing, by resolved path.
 _writers: weakref.WeakValueDictionary[str, InsightsStore] = weakref.WeakValueDictionary()
 
 
-def _retry(action: Callable[[], T], attempts: int = 50) -> T:
+class StoreBusyError(Exception):
+    """Another process holds the database for writing and does not serve queries."""
+
+
+def _key(path: Path) -> str:
+    return str(path.resolve())
+
+
+def _retry[T](action: Callable[[], T], attempts: int = OPEN_ATTEMPTS) -> T:
     for attempt in range(attempts):
         try:
             return action()
         except duckdb.IOException:
             if attempt == attempts - 1:
                 raise
-            time.sleep(0.05)
+            time.sleep(OPEN_RETRY_S)
     raise AssertionError("unreachable")
 
 
 class InsightsStore:
+    """The one writer of a database, open from construction until `close()`."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._key = str(path.resolve())
         self._lock = threading.RLock()
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._opened = self._used = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            con = self._writer()
-            for statement in ddl():
-                con.execute(statement)
-
-    def _writer(self) -> duckdb.DuckDBPyConnection:
-        """The open write connection (under the lock); a closer thread releases it."""
-        if self._con is None:
-            self._con = _retry(lambda: duckdb.connect(str(self.path)))
-            self._opened = time.monotonic()
-            _writers[self._key] = self
-            threading.Thread(target=self._close_when_quiet, daemon=True,
-                             name="insights-closer").start()
-        return self._con
-
-    def _close_when_quiet(self) -> None:
-        while True:
-            time.sleep(IDLE_CLOSE_S / 2)
-            with self._lock:
-                if self._con is None:
-                    return
-                now = time.monotonic()
-                held_long = now - self._opened >= MAX_HOLD_S
-                if now - self._used >= IDLE_CLOSE_S or held_long:
-                    self.close()
-                    if held_long:
-                        time.sleep(READER_GAP_S)  # holding the lock: no reopen meanwhile
-                    return
+        self._con: duckdb.DuckDBPyConnection | None = _retry(lambda: duckdb.connect(str(path)))
+        for statement in ddl():
+            self._con.execute(statement)
+        _writers[_key(path)] = self
+        atexit.register(self.close)
 
     def close(self) -> None:
         with self._lock:
             if self._con is not None:
                 self._con.close()
                 self._con = None
-                _writers.pop(self._key, None)
+                if _writers.get(_key(self.path)) is self:
+                    del _writers[_key(self.path)]
+        atexit.unregister(self.close)
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise RuntimeError(f"insights store {self.path} is closed")
+        return self._con
 
     def insert(self, rows: list[Row]) -> None:
         """All rows of one post in one transaction: a post is filed whole or not at all."""
         with self._lock:
-            con = self._writer()
+            con = self._open()
             con.execute("BEGIN TRANSACTION")
             try:
                 for table, columns in TABLES.items():
@@ -104,8 +95,6 @@ class InsightsStore:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            finally:
-                self._used = time.monotonic()
 
     def counts(self) -> dict[str, int]:
         with self.reader() as con:
@@ -114,9 +103,9 @@ class InsightsStore:
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the writer's connection: sees every committed post."""
         with self._lock:
-            con = (self._con.cursor() if self._con is not None
-                   else _retry(lambda: duckdb.connect(str(self.path), read_only=True)))
+            con = self._open().cursor()
             try:
                 con.execute("SET TimeZone = 'UTC'")
                 yield con
@@ -124,12 +113,25 @@ class InsightsStore:
                 con.close()
 
 
-def open_reader(path: Path) -> Any:
-    """A read-only connection, shared with this process's writer when it holds the file."""
-    writer = _writers.get(str(path.resolve()))
-    if writer is not None:
-        return writer.reader()
+def writer_of(path: Path) -> InsightsStore | None:
+    """This process's writer for `path`, if it holds one."""
+    return _writers.get(_key(path))
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open a database no process is writing. Read-only, so a WAL left by a killed writer is
+    replayed in memory and the file is never changed."""
     if not path.exists():
         raise FileNotFoundError(f"no insights database at {path} (run something on devhost "
                                 "first, or pass --db)")
-    return InsightsStore(path).reader()
+    try:
+        con = _retry(lambda: duckdb.connect(str(path), read_only=True))
+    except duckdb.IOException as exc:
+        raise StoreBusyError(f"{path} is held by another process that does not serve queries "
+                             f"(a devhost that is not running `start`?): {exc}") from exc
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()

@@ -17,10 +17,12 @@ REPO = Path(__file__).resolve().parents[2]
 def _start(data_dir: Path, port: int, attempts: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, SEMANTICS_ATTEMPTS_DIR=str(attempts), PYTHONPATH=str(REPO))
     env.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "start", "--app", "semantics_app", "--app-dir",
-         str(APPS), "--data-dir", str(data_dir), "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = data_dir.parent / "devhost.log"
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "start", "--app", "semantics_app", "--app-dir",
+             str(APPS), "--data-dir", str(data_dir), "--port", str(port)],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -29,7 +31,7 @@ def _start(data_dir: Path, port: int, attempts: Path) -> subprocess.Popen[bytes]
                 return proc
         except OSError:
             pass
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert proc.poll() is None, log.read_text(errors="replace")
         time.sleep(0.1)
     proc.kill()
     raise AssertionError("devhost did not start")

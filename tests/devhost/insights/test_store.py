@@ -1,5 +1,5 @@
-"""The DuckDB file: held open while posts stream in, yet readable from another process, and
-every acknowledged post survives a SIGKILL of the writer."""
+"""The DuckDB file: one writer, readers that never write, a CLI that always exits cleanly,
+and every acknowledged post surviving a SIGKILL of the writer."""
 
 from __future__ import annotations
 
@@ -10,13 +10,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from devhost.insights import serving
 from devhost.insights.envelopes import Row
 from devhost.insights.query import run_kql
 from devhost.insights.store import InsightsStore
 
+from ..conftest import http
+
 REPO = Path(__file__).resolve().parents[3]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+RUNS = 20
 
 
 def _row(i: int) -> Row:
@@ -24,63 +32,122 @@ def _row(i: int) -> Row:
                                 "operation_Id": "a" * 32})
 
 
-def _query(db: Path, kql: str) -> subprocess.CompletedProcess[str]:
+def _envelope(i: int) -> dict[str, object]:
+    return {"name": "Microsoft.ApplicationInsights.RemoteDependency",
+            "time": "2026-11-24T01:02:03.456789Z", "iKey": "k",
+            "tags": {"ai.operation.id": "a" * 32},
+            "data": {"baseType": "RemoteDependencyData",
+                     "baseData": {"id": f"{i:016x}", "name": f"run_activity:a{i}",
+                                  "duration": "0.00:00:00.001000", "success": True}}}
+
+
+def _query(db: Path, kql: str = "dependencies | count") -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "devhost", "insights", "query", kql,
                            "--db", str(db), "--format", "json"], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+                          text=True, timeout=60, env=ENV)
 
 
-def test_another_process_reads_while_posts_keep_coming(tmp_path: Path) -> None:
-    store = InsightsStore(tmp_path / "i.duckdb")
-    stop = threading.Event()
-    written = [0]
+def _count(done: subprocess.CompletedProcess[str]) -> int:
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    return int(json.loads(done.stdout)[0]["Count"])
 
-    def write() -> None:
-        while not stop.is_set():
-            store.insert([_row(written[0])])
-            written[0] += 1
-            time.sleep(0.002)
 
-    writer = threading.Thread(target=write)
-    writer.start()
+def test_cli_query_exits_cleanly_every_time_on_an_idle_database(tmp_path: Path) -> None:
+    db = tmp_path / "i.duckdb"
+    store = InsightsStore(db)
+    store.insert([_row(i) for i in range(7)])
+    store.close()
+    for _ in range(RUNS):
+        assert _count(_query(db)) == 7
+    assert not (tmp_path / "i.duckdb.wal").exists()  # a reader never wrote
+
+
+@pytest.fixture()
+def devhost_start(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """`devhost start` in its own process, serving its insights database."""
+    data = tmp_path / "data"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "start", "--port", "0", "--data-dir", str(data),
+         "--app-dir", str(REPO / "tests" / "devhost" / "apps"), "--app", "semantics_app"],
+        cwd=REPO, env={**ENV, "APPLICATIONINSIGHTS_CONNECTION_STRING": "",
+                       "OTEL_EXPORTER_OTLP_ENDPOINT": ""},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    db = data / "insights.duckdb"
     try:
-        time.sleep(0.3)
-        reads = [_query(store.path, "dependencies | count") for _ in range(3)]
+        deadline = time.monotonic() + 60
+        while (url := serving.server_of(db)) is None:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "devhost start never served its database"
+            time.sleep(0.1)
+        yield db, url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
+def test_cli_query_goes_through_the_devhost_that_holds_the_database(
+        devhost_start: tuple[Path, str]) -> None:
+    db, url = devhost_start
+    stop = threading.Event()
+    acknowledged = [0]
+
+    def post() -> None:
+        i = 0
+        while not stop.is_set():
+            status, _, _ = http("POST", url + "v2.1/track", body=[_envelope(i)])
+            assert status == 200
+            i += 1
+            acknowledged[0] = i
+
+    poster = threading.Thread(target=post)
+    poster.start()
+    try:
+        counts = []
+        for _ in range(RUNS):
+            before = acknowledged[0]
+            started = time.monotonic()
+            counted = _count(_query(db, "dependencies | where name startswith 'run_activity:a'"
+                                        " | count"))
+            counts.append((before, counted, acknowledged[0], time.monotonic() - started))
     finally:
         stop.set()
-        writer.join()
-    for read in reads:
-        assert read.returncode == 0, read.stderr
-        assert 0 < json.loads(read.stdout)[0]["Count"] <= written[0]
-    # in-process readers share the open connection
-    assert run_kql(store.path, "dependencies | count")[1] == [(written[0],)]
+        poster.join()
+    for before, counted, after, _ in counts:
+        assert before <= counted <= after
+    assert counts[-1][1] > counts[0][1] > 0  # posts kept landing while we read
+
+
+def test_in_process_readers_share_the_writers_connection(tmp_path: Path) -> None:
+    store = InsightsStore(tmp_path / "i.duckdb")
+    store.insert([_row(i) for i in range(3)])
+    assert run_kql(store.path, "dependencies | count")[1] == [(3,)]
     store.close()
-    assert store.counts()["dependencies"] == written[0]
+    assert run_kql(store.path, "dependencies | count")[1] == [(3,)]  # read-only open now
 
 
 WRITER = """
 import sys
 from pathlib import Path
 from devhost.insights.envelopes import Row
-from devhost.insights import store as module
-from devhost.insights.store import InsightsStore
-module.IDLE_CLOSE_S = module.MAX_HOLD_S = 3600  # the file stays open until the kill
-store = InsightsStore(Path(sys.argv[1]))
+from devhost.insights.ingest import IngestionServer
+server = IngestionServer(Path(sys.argv[1])).__enter__()
 for i in range(int(sys.argv[2])):
-    store.insert([Row("dependencies", {"id": f"{i:016x}", "operation_Id": "a" * 32})])
+    server.store.insert([Row("dependencies", {"id": f"{i:016x}", "operation_Id": "a" * 32})])
     print(i, flush=True)
-sys.stdin.read()  # killed here, the connection still open
+sys.stdin.read()  # killed here, the connection still open and the server announced
 """
 
 
 def test_acknowledged_posts_survive_sigkill(tmp_path: Path) -> None:
     db = tmp_path / "i.duckdb"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "50"], cwd=REPO,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV)
     assert writer.stdout is not None
     acknowledged = [writer.stdout.readline() for _ in range(50)]
     assert acknowledged[-1].strip() == "49"
     writer.send_signal(signal.SIGKILL)
     writer.wait(10)
+    # The dead writer's marker is still there: the CLI sees nobody answers and reads the file.
+    assert (tmp_path / "i.duckdb.serving.json").exists()
+    assert _count(_query(db)) == 50
     assert InsightsStore(db).counts()["dependencies"] == 50

@@ -1,0 +1,116 @@
+"""The query API of local Application Insights, shaped like App Insights' own REST API
+(`POST /v1/apps/{app}/query` with `{"query": "<kql>"}`, answered with typed tables).
+
+It exists so another process can query a database a running devhost holds for writing:
+`devhost insights query` asks the devhost instead of opening the file. Values travel as App
+Insights sends them (datetimes as ISO 8601 text) and the client turns them back into the
+Python values a local read gives, so callers cannot tell the two paths apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from .kql import QueryError, execute
+from .store import InsightsStore
+
+QUERY_PATH = "/v1/apps/{app}/query"
+REMOTE_TIMEOUT_S = 30.0
+
+# DuckDB type → the column type App Insights' query API reports.
+_TYPES = {"VARCHAR": "string", "BOOLEAN": "bool", "DOUBLE": "real", "FLOAT": "real",
+          "JSON": "dynamic", "INTERVAL": "timespan", "DATE": "datetime"}
+
+
+def column_type(duckdb_type: str) -> str:
+    if duckdb_type.startswith("TIMESTAMP"):
+        return "datetime"
+    if duckdb_type.startswith("DECIMAL"):
+        return "real"
+    if duckdb_type.endswith("INT") or duckdb_type in ("BIGINT", "HUGEINT", "INTEGER"):
+        return "long"
+    return _TYPES.get(duckdb_type, "string")
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
+
+
+def _decode(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "datetime":
+        return datetime.fromisoformat(value)
+    if kind == "timespan":
+        return timedelta(seconds=value)
+    return value
+
+
+def add_routes(app: web.Application, store: InsightsStore) -> None:
+    async def query(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        kql = body.get("query") if isinstance(body, dict) else None
+        if not isinstance(kql, str) or not kql.strip():
+            return _error("body must be a JSON object with a non-empty string 'query'", "query")
+
+        def run() -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+            with store.reader() as con:
+                return execute(con, kql)
+
+        try:
+            names, types, rows = await asyncio.get_running_loop().run_in_executor(None, run)
+        except QueryError as exc:
+            return _error(str(exc), "query")
+        columns = [{"name": n, "type": column_type(t)} for n, t in zip(names, types, strict=True)]
+        return web.json_response({"tables": [{
+            "name": "PrimaryResult", "columns": columns,
+            "rows": [[_encode(v) for v in row] for row in rows]}]}, dumps=_dumps)
+
+    app.router.add_post(QUERY_PATH, query)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def _error(message: str, field: str) -> web.Response:
+    return web.json_response({"error": {"code": "BadArgumentError", "message": message,
+                                        "field": field}}, status=400)
+
+
+def remote_query(base_url: str, kql: str, timeout: float = REMOTE_TIMEOUT_S
+                 ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run `kql` on the devhost at `base_url`. Raises OSError when nobody answers there (the
+    caller then reads the file itself) and QueryError for a query the server refused."""
+    request = urllib.request.Request(
+        base_url.rstrip("/") + QUERY_PATH.format(app="local"),
+        data=json.dumps({"query": kql}).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.load(exc)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {exc.code} from {base_url}"
+        raise QueryError(message) from exc
+    table = answer["tables"][0]
+    kinds = [c["type"] for c in table["columns"]]
+    return ([c["name"] for c in table["columns"]],
+            [tuple(_decode(k, v) for k, v in zip(kinds, row, strict=True))
+             for row in table["rows"]])
