@@ -15,15 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import azure_functions_logging as afl
-from azure_functions_logging._redaction import DEFAULT_PATTERNS
 
 LOGGER_NAME = "durable_workflow"
 
 _correlation: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "durable_workflow_correlation", default=None)
 
-# App Insights connection strings are not in the package's default patterns.
-SECRET_PATTERNS = (*DEFAULT_PATTERNS,
+# The package's public default patterns (`DEFAULT_REDACTION_PATTERNS`, public in 0.15.3)
+# plus App Insights connection strings, which they do not cover.
+SECRET_PATTERNS = (*afl.DEFAULT_REDACTION_PATTERNS,
                    re.compile(r"(?P<keep>(?i:InstrumentationKey|IngestionEndpoint)=)[^;\s\"']+"))
 
 
