@@ -12,6 +12,7 @@ from typing import Any
 
 from .durable.engine import Engine, EngineOptions
 from .durable.store import Store
+from .durable.taskhub import task_hub_name
 from .functions.app import AppIndex, load_app
 from .functions.settings import apply_local_settings
 from .insights.ingest import IngestionServer, connection_string
@@ -27,7 +28,8 @@ class HostConfig:
 
 
 def durable_options(app_dir: Path) -> EngineOptions:
-    """Concurrency and hub name from host.json, as the Durable extension reads them."""
+    """Concurrency and hub name from host.json, as the Durable extension reads them: the hub
+    name's `%SETTING%` tokens resolve from the app settings (applied to the environment)."""
     path = app_dir / "host.json"
     durable: dict[str, Any] = {}
     if path.is_file():
@@ -35,7 +37,7 @@ def durable_options(app_dir: Path) -> EngineOptions:
     return EngineOptions(
         max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
         max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
-        task_hub=str(durable.get("hubName", "DevHostHub")),
+        task_hub=task_hub_name(durable.get("hubName"), os.environ),
     )
 
 
@@ -81,9 +83,10 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
     if config.local_insights:
         local_insights(config.data_dir)
+    options = durable_options(app_dir)  # a host.json the host refuses stops it here
     index = load_app(config.app_module, app_dir)
     store = Store(config.data_dir / "durable.sqlite")
-    return index, Engine(index, store, durable_options(app_dir))
+    return index, Engine(index, store, options)
 
 
 def flush_telemetry(timeout_ms: int = 10_000) -> None:
