@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 
-.PHONY: install demo test lint serve clean bench bench-quick soak browser lock
+.PHONY: install demo test lint serve clean bench bench-quick soak browser lock package
 
 # Installs exactly what requirements.lock pins (the versions the tests passed with), so a new
 # release of a dependency cannot change a fresh machine. A venv of another Python is rebuilt.
@@ -39,26 +39,39 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "no chromium: 'sudo apt-get install -y chromium' to run the HTML view check"; fi; }
 
-demo: install
+# The settings `func start` would read; copied once from the example, never overwritten.
+local.settings.json: | local.settings.json.example
+	cp local.settings.json.example $@
+
+# The zip a deployment uploads: the app's files minus .funcignore, plus requirements.txt
+# installed for Azure's Linux x86_64 / CPython 3.13 under .python_packages/lib/site-packages.
+PACKAGE := dist/function-app.zip
+$(PACKAGE): $(STAMP) requirements.txt host.json .funcignore function_app.py workflow.py \
+  $(wildcard telemetry/*.py) $(wildcard deploy/*.py)
+	$(PY) -m deploy.package --output $@
+
+package: $(PACKAGE)
+
+demo: install local.settings.json
 	$(PY) -m devhost call POST /api/start-sub-orchestration --tree
 
-test: install $(NODE_TOOLS) browser
+test: install $(NODE_TOOLS) browser $(PACKAGE)
 	$(PY) -m pytest -q
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m mypy function_app.py workflow.py telemetry devhost bench
+	$(PY) -m mypy function_app.py workflow.py telemetry devhost deploy bench
 
-bench: install
+bench: install local.settings.json
 	$(PY) -m pytest bench -q -p no:randomly --benchmark-disable-gc --benchmark-columns=median,rounds
 
-bench-quick: install
+bench-quick: install local.settings.json
 	BENCH_QUICK=1 $(PY) -m pytest bench -q --benchmark-columns=median,rounds
 
-soak: install
+soak: install local.settings.json
 	$(PY) -m bench.soak
 
-serve: install
+serve: install local.settings.json
 	$(PY) -m devhost start
 
 # Regenerates requirements.lock (everything, for make) and requirements.txt (the app's own
@@ -72,4 +85,4 @@ lock: install
 	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
 
 clean:
-	rm -rf $(VENV) .devhost dashboards/tools/node_modules
+	rm -rf $(VENV) .devhost dist dashboards/tools/node_modules

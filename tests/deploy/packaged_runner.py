@@ -1,0 +1,19 @@
+"""`python -S packaged_runner.py <origins.json> <devhost args…>`: runs devhost like
+`python -m devhost`, then records the file every imported module was loaded from, so the
+test can tell the package's code from anything else on the machine."""
+
+import atexit
+import json
+import runpy
+import sys
+
+
+def _record(path: str) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump({name: getattr(module, "__file__", None)
+                   for name, module in list(sys.modules.items())}, out)
+
+
+atexit.register(_record, sys.argv[1])
+sys.argv = ["devhost", *sys.argv[2:]]
+runpy.run_module("devhost", run_name="__main__", alter_sys=True)
