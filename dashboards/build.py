@@ -120,9 +120,13 @@ def arm_template(serialized: str) -> dict[str, Any]:
             "appInsightsResourceId": {"type": "string", "metadata": {
                 "description": "Resource id of the Application Insights component"}},
             "workbookDisplayName": {"type": "string", "defaultValue": "Sub-orchestration runs"},
-            "workbookId": {"type": "string", "defaultValue": "[newGuid()]"},
+            # Stable per App Insights resource: a redeploy updates the workbook, no copy.
+            "workbookId": {"type": "string", "defaultValue": "[guid(resourceGroup().id, "
+                           "parameters('appInsightsResourceId'), 'sub-orchestration-runs')]"},
             "location": {"type": "string", "defaultValue": "[resourceGroup().location]"},
         },
+        # Starts with "{", so ARM never reads it as an expression.
+        "variables": {"workbook": serialized},
         "resources": [{
             "type": "Microsoft.Insights/workbooks",
             "apiVersion": "2022-04-01",
@@ -131,8 +135,11 @@ def arm_template(serialized: str) -> dict[str, Any]:
             "kind": "shared",
             "properties": {
                 "displayName": "[parameters('workbookDisplayName')]",
-                # Starts with "{", so ARM never reads it as an expression.
-                "serializedData": serialized,
+                # fallbackResourceIds: what the workbook queries when opened from the
+                # Azure Monitor hub rather than from the App Insights resource.
+                "serializedData": "[string(union(json(variables('workbook')), createObject("
+                                  "'fallbackResourceIds', createArray("
+                                  "parameters('appInsightsResourceId')))))]",
                 "version": "Notebook/1.0",
                 "sourceId": "[parameters('appInsightsResourceId')]",
                 "category": "workbook",

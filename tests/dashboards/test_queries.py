@@ -51,7 +51,9 @@ def test_committed_workbook_equals_a_fresh_build() -> None:
     arm = json.loads(build.ARM.read_text())
     workbook = arm["resources"][0]
     assert workbook["type"] == "Microsoft.Insights/workbooks"
-    assert json.loads(workbook["properties"]["serializedData"]) == document
+    assert json.loads(arm["variables"]["workbook"]) == document
+    assert "fallbackResourceIds" in workbook["properties"]["serializedData"]
+    assert "newGuid" not in workbook["name"] + arm["parameters"]["workbookId"]["defaultValue"]
 
 
 def _rows(db: Path, name: str, **params: str) -> list[dict[str, Any]]:
