@@ -22,9 +22,6 @@ LOCK = pins(REPO / "requirements.lock")
 # Declared for Azure, never imported by the app: on Python 3.13 the worker loads the
 # azure-functions-runtime version requirements.txt pins.
 LOADED_BY_AZURE = {"azure-functions-runtime"}
-# Declared ahead of its first import: telemetry/config.py moves to this package's
-# LoggingHandler (the SDK's is deprecated) in issue 11. Drop the entry when it lands.
-NOT_YET_IMPORTED = {"opentelemetry-instrumentation-logging"}
 
 
 def test_every_pin_is_the_locks() -> None:
@@ -60,8 +57,7 @@ def test_every_import_is_a_declared_pinned_dependency() -> None:
 def test_every_declared_dependency_is_used() -> None:
     declared = {normalize(r.name) for r in direct_dependencies()}
     needed = {distribution_of(module) for module in imported_modules()}
-    assert not NOT_YET_IMPORTED & needed, "imported now: drop it from NOT_YET_IMPORTED"
-    unused = declared - needed - LOADED_BY_AZURE - NOT_YET_IMPORTED
+    unused = declared - needed - LOADED_BY_AZURE
     assert not unused, f"declared, never imported by {[p.name for p in APP_SOURCES]}: {unused}"
 
 
