@@ -84,7 +84,10 @@ def test_site_packages_are_requirements_txt_for_linux_x86_64_cp313(unpacked: Pat
 
 def _package_env(unpacked: Path, *path: Path) -> dict[str, str]:
     """Only what the folder has: no site directory (-S), so this repository's editable
-    install is not on the path; the package's site-packages first, as the worker puts it."""
+    install is not on the path; the package's site-packages first, as the worker puts it.
+    While devhost imports the app in its own process, its path is the app's too; once the
+    app runs in a separate worker that puts `.python_packages/lib/site-packages` on sys.path
+    itself, the host's path needs only devhost and its dependencies."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OTEL_", "TELEMETRY_", "APPLICATIONINSIGHTS_", "PYTHON"))
            and k not in ("TASKHUB_NAME", "HTTP_AUTH_LEVEL")}
