@@ -24,6 +24,8 @@ from deploy.funcignore import local_files
 from deploy.package import DEFAULT_OUTPUT, SITE_PACKAGES
 from devhost.insights.query import run_kql
 
+from .requirements import imported_modules
+
 REPO = Path(__file__).resolve().parents[2]
 ZIP = REPO / DEFAULT_OUTPUT
 HERE = Path(__file__).resolve().parent
@@ -100,7 +102,10 @@ def _package_env(unpacked: Path, *path: Path) -> dict[str, str]:
 def test_app_indexes_six_functions_from_the_package_alone(unpacked: Path) -> None:
     """The worker's indexing step with nothing but the unpacked folder: the app and every
     dependency it imports come from the zip, or the import fails."""
-    probe = ("import json, sys; import function_app; "
+    assert "azure.monitor.opentelemetry.exporter" in imported_modules()
+    # Also every module the app's code imports anywhere (some only on one exporter path).
+    lazy = ", ".join(sorted(imported_modules()))
+    probe = (f"import json, sys; import function_app; import {lazy}; "
              "print(json.dumps({'functions': [f.get_function_name() for f in "
              "function_app.app.get_functions()], 'files': [getattr(m, '__file__', None) "
              "for m in list(sys.modules.values())]}))")
