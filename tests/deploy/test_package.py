@@ -158,6 +158,8 @@ def test_recipe_run_completes_on_devhost_from_the_package(packaged_run: dict[str
 
 def test_app_code_and_dependencies_came_from_the_package(
         packaged_run: dict[str, Any], unpacked: Path) -> None:
+    """Origins are recorded in the process that imports the app: devhost's own today. When
+    the app moves to a separate worker process (issue 13), record them there instead."""
     origins = packaged_run["origins"]
     for module in ("function_app", "workflow", "telemetry", "telemetry.config",
                    "azure.functions", "azure.durable_functions", "azure_functions_logging",
