@@ -309,6 +309,10 @@ class DurableApp:
         self.runs.append(run)
         return run
 
+    def instances(self) -> list[Status]:
+        """Every orchestration instance this app's host holds (the management API's list)."""
+        return [Status.of(b) for b in self._management("GET", "/instances?showInput=true")]
+
     def kql(self, query: str) -> list[list[Any]]:
         """KQL over everything this app's host captured."""
         return self._kql(query, None)

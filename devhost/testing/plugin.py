@@ -20,6 +20,7 @@ from .process import DevhostError
 
 MARKER = "durable_app"
 _KNOWN = {"module", "app_dir", "settings", "skip_timers"}
+FIXTURES = ("durable_app", "durable_app_module")
 _RUNS_BEFORE = pytest.StashKey[int]()
 
 
@@ -94,6 +95,18 @@ def durable_app(request: pytest.FixtureRequest,
         app.close()
 
 
+@pytest.fixture(scope="module")
+def durable_app_module(request: pytest.FixtureRequest,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableApp]:
+    """Like `durable_app`, shared by the tests of one module (one host, one data dir)."""
+    data_dir = tmp_path_factory.mktemp("devhost", numbered=True) / ".devhost"
+    app = build_app(request.config, request.node, data_dir)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     app = _app_of(item)
@@ -121,5 +134,8 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 def _app_of(item: pytest.Item) -> DurableApp | None:
     funcargs = getattr(item, "funcargs", {})
-    app = funcargs.get("durable_app")
-    return app if isinstance(app, DurableApp) else None
+    for name in FIXTURES:
+        app = funcargs.get(name)
+        if isinstance(app, DurableApp):
+            return app
+    return None
