@@ -10,3 +10,6 @@ os.environ.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
 os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
 os.environ.setdefault("TELEMETRY_LOCAL_DIR", tempfile.mkdtemp(prefix="telemetry-"))
 os.environ.setdefault("TELEMETRY_CONSOLE_LOGS", "false")
+
+# tests/testing runs pytest sessions of small user projects (the plugin's own tests).
+pytest_plugins = ["pytester"]

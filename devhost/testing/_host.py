@@ -154,7 +154,9 @@ async def serve(server: HostServer, ready_file: Path) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
-    ready_file.write_text(json.dumps({"base_url": server.base_url}), encoding="utf-8")
+    partial = ready_file.with_suffix(".partial")  # renamed whole: never read half-written
+    partial.write_text(json.dumps({"base_url": server.base_url}), encoding="utf-8")
+    partial.replace(ready_file)
     try:
         await stop.wait()
     finally:
