@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 
-.PHONY: install demo test lint serve clean bench bench-quick soak browser lock
+.PHONY: install demo test lint serve clean bench bench-quick soak browser lock wheelhouse
 
 # Installs exactly what requirements.lock pins (the versions the tests passed with), so a new
 # release of a dependency cannot change a fresh machine. A venv of another Python is rebuilt.
@@ -39,10 +39,21 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "no chromium: 'sudo apt-get install -y chromium' to run the HTML view check"; fi; }
 
+# The wheels a user's `pip install` of this project needs (the lock's versions), so the test
+# that installs it into a fresh venv runs offline. setuptools: the build-system range.
+WHEELHOUSE := .wheelhouse/.complete
+$(WHEELHOUSE): pyproject.toml requirements.lock
+	$(PY) -m pip download --quiet -d .wheelhouse -c requirements.lock --only-binary=:all: \
+	  '.[devhost]' pytest
+	$(PY) -m pip download --quiet -d .wheelhouse --only-binary=:all: 'setuptools>=77,<81'
+	touch $@
+
+wheelhouse: install $(WHEELHOUSE)
+
 demo: install
 	$(PY) -m devhost call POST /api/start-sub-orchestration --tree
 
-test: install $(NODE_TOOLS) browser
+test: install $(NODE_TOOLS) browser $(WHEELHOUSE)
 	$(PY) -m pytest -q
 
 lint: install
@@ -72,4 +83,4 @@ lock: install
 	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
 
 clean:
-	rm -rf $(VENV) .devhost dashboards/tools/node_modules
+	rm -rf $(VENV) .devhost .wheelhouse dashboards/tools/node_modules

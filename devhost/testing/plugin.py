@@ -9,9 +9,9 @@ skip_timers=…)` overrides them for a test (or, with module scope, for a module
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -31,8 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "(default: the rootdir)", default=".")
     parser.addini("durable_app_scope", "one devhost per test (function) or per module",
                   default="function")
+    flag: Literal["bool"] = "bool"
     parser.addini("durable_app_skip_timers", "durable timers fire at once (default: true)",
-                  type="bool", default=True)
+                  type=flag, default=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,11 +42,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "how the durable_app fixture runs the Functions app")
 
 
-def _scope(fixture_name: str, config: pytest.Config) -> str:
+def _scope(fixture_name: str, config: pytest.Config) -> Literal["function", "module"]:
     scope = str(config.getini("durable_app_scope")).strip() or "function"
-    if scope not in ("function", "module"):
-        raise pytest.UsageError(f"durable_app_scope must be 'function' or 'module', got {scope!r}")
-    return scope
+    if scope == "function":
+        return "function"
+    if scope == "module":
+        return "module"
+    raise pytest.UsageError(f"durable_app_scope must be 'function' or 'module', got {scope!r}")
 
 
 def _marker_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
@@ -108,16 +111,16 @@ def durable_app_module(request: pytest.FixtureRequest,
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     app = _app_of(item)
     item.stash[_RUNS_BEFORE] = len(app.runs) if app is not None else 0
     return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item,
-                              call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.when == "call" and report.failed:
         app = _app_of(item)
         if app is not None:
