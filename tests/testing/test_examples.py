@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/function_app.py"))
 RECIPE_TESTS = ["test_function_app.py", "test_starter_input.py", "test_hostile_input.py",
@@ -44,3 +46,14 @@ def test_example_and_recipe_tests_use_only_the_public_api() -> None:
     for path in files:
         assert devhost_imports(path) <= {"devhost.testing"}, path
     assert not (REPO / "tests" / "recipe.py").exists()
+
+
+def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("# test_recipe.py")
+    example = readme[start:readme.index("```", start)]
+    for name in ("function_app.py", "workflow.py", "host.json"):
+        (pytester.path / name).write_text((REPO / name).read_text(encoding="utf-8"))
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "test_recipe.py").write_text(example, encoding="utf-8")
+    pytester.runpytest().assert_outcomes(passed=2)
