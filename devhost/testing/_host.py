@@ -22,8 +22,8 @@ from aiohttp import web
 
 from ..durable.engine import Engine
 from ..insights.envelopes import COMMON, TABLES, ddl
-from ..insights.query import QueryError
-from ..insights.store import open_reader
+from ..insights.kql import QueryError, execute
+from ..insights.store import read_only, writer_of
 from ..insights.view import load_run, render_text
 from ..runtime import HostConfig, flush_telemetry, load, local_insights_db
 from ..server import HostServer
@@ -49,13 +49,13 @@ def scoped_kql(db: Path, operations: list[str] | None, query: str
     """KQL over the rows of the given operations only (all rows when None): the rows are
     copied into an in-memory database with the same tables, so any query shape is scoped."""
     import duckdb
-    import duckdb_kql
 
     mem = duckdb.connect()
     mem.execute("SET TimeZone = 'UTC'")
     for statement in ddl():
         mem.execute(statement)
-    with open_reader(db) as con:
+    writer = writer_of(db)  # this process files the posts: read on its connection
+    with writer.reader() if writer is not None else read_only(db) as con:
         for table, columns in TABLES.items():
             names = COMMON + [c for c, _ in columns]
             quoted = ", ".join(f'"{n}"' for n in names)
@@ -71,12 +71,10 @@ def scoped_kql(db: Path, operations: list[str] | None, query: str
                 marks = ", ".join("?" for _ in names)
                 mem.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', rows)
     try:
-        relation = duckdb_kql.kql(mem, query)
-    except duckdb_kql.KqlUnsupportedError as exc:
-        raise QueryError(f"unsupported by the local KQL engine (duckdb-kql): {exc}") from exc
-    except (duckdb_kql.KqlError, duckdb.Error) as exc:
-        raise QueryError(f"KQL error: {exc}") from exc
-    return list(relation.columns), relation.fetchall()
+        names, _, rows = execute(mem, query)
+    finally:
+        mem.close()
+    return names, rows
 
 
 def _json(value: Any) -> Any:

@@ -111,7 +111,7 @@ def durable_app_module(request: pytest.FixtureRequest,
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None]:
     app = _app_of(item)
     item.stash[_RUNS_BEFORE] = len(app.runs) if app is not None else 0
     return (yield)
