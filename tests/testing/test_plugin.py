@@ -40,6 +40,22 @@ def test_spans_and_logs_of_any_app_are_what_app_insights_stores(
     pytester.runpytest().assert_outcomes(passed=1)
 
 
+def test_a_failing_activity_is_in_the_exceptions_table(pytester: pytest.Pytester) -> None:
+    project(pytester, """
+        def test_it(durable_app):
+            run = durable_app.start("exploder", "boom")
+            status = run.wait()
+            assert status.runtime_status == "Failed" and "boom" in status.output
+            errors = run.exceptions()
+            assert errors and {e.type for e in errors} == {"ValueError"}
+            assert all(e.message == "boom" for e in errors)
+            (host_span,) = run.spans(name="activity:explode")
+            assert host_span.success is False
+            assert host_span.id in {e.parent_id for e in errors}
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
 def test_a_failing_assertion_shows_the_run_tree(pytester: pytest.Pytester) -> None:
     project(pytester, """
         def test_it(durable_app):

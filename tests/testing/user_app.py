@@ -43,3 +43,13 @@ def greet(name):
     with tracer.start_as_current_span("greet", attributes={"greeting.name": name}):
         log.info("greeting someone", extra={"who": name})
         return f"{os.environ.get('GREETING', 'hello')} {name}"
+
+
+@app.orchestration_trigger(context_name="context")
+def exploder(context):
+    return (yield context.call_activity("explode", context.get_input()))
+
+
+@app.activity_trigger(input_name="reason")
+def explode(reason):
+    raise ValueError(reason)
