@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -146,11 +147,20 @@ class TestingRoutes:
                             "(no telemetry captured for this run)")
 
 
+async def _orphaned(stop: asyncio.Event) -> None:
+    """A test process that dies (killed, timed out) cannot stop us: notice and stop."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
+    stop.set()
+
+
 async def serve(server: HostServer, ready_file: Path) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.create_task(_orphaned(stop))
     await server.start()
     partial = ready_file.with_suffix(".partial")  # renamed whole: never read half-written
     partial.write_text(json.dumps({"base_url": server.base_url}), encoding="utf-8")
@@ -158,6 +168,7 @@ async def serve(server: HostServer, ready_file: Path) -> None:
     try:
         await stop.wait()
     finally:
+        watch.cancel()
         await server.stop()
         flush_telemetry()
 
