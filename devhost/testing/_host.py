@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-timers", action="store_true")
     args = parser.parse_args(argv)
     index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
-    if args.skip_timers:
-        engine = Engine(index, engine.store,
-                        dataclasses.replace(engine.options, skip_timers=True))
+    if args.skip_timers:  # before the engine runs anything: no timer is scheduled yet
+        engine.options = dataclasses.replace(engine.options, skip_timers=True)
+        engine.clock.skip_timers = True
     routes = TestingRoutes(engine, local_insights_db(args.data_dir))
     server = HostServer(index, engine, port=0, extra_routes=[routes.add])
     asyncio.run(serve(server, args.ready_file))
