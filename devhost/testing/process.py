@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,10 @@ class HostSpec:
 
 @dataclass(frozen=True)
 class Response:
+    """An HTTP answer; `headers` matches names case-insensitively, as HTTP does."""
+
     status: int
-    headers: dict[str, str]
+    headers: Message
     text: str
 
     def json(self) -> Any:
@@ -58,10 +61,10 @@ def request(method: str, url: str, body: bytes | None = None,
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as reply:
-            return Response(reply.status, dict(reply.headers),
+            return Response(reply.status, reply.headers,
                             reply.read().decode("utf-8", "replace"))
     except urllib.error.HTTPError as err:
-        return Response(err.code, dict(err.headers), err.read().decode("utf-8", "replace"))
+        return Response(err.code, err.headers, err.read().decode("utf-8", "replace"))
 
 
 class HostProcess:

@@ -66,6 +66,7 @@ def test_the_limit_is_a_setting(durable_app):
 def test_bad_orders_are_refused(durable_app):
     run = durable_app.http("POST", ORDERS, json={"order_id": "o-6", "amount": -1})
     assert run.response.status == 400
+    assert run.response.headers["content-type"].startswith("application/json")
     assert run.response.json() == {"error": "amount must be a positive number",
                                    "field": "amount"}
     assert run.instance_id is None
