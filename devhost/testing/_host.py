@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from ..durable.engine import Engine
+from ..durable.store import Instance
 from ..insights.envelopes import COMMON, TABLES, ddl
 from ..insights.kql import QueryError, execute
 from ..insights.store import read_only, writer_of
@@ -32,10 +33,10 @@ from ..server import HostServer
 PREFIX = "/_devhost/testing"
 
 
-def run_instances(engine: Engine, root: str) -> list[Any]:
+def run_instances(engine: Engine, root: str) -> list[Instance]:
     """The root and every instance below it (children, grandchildren, …)."""
     everything = engine.store.query_instances()
-    below: dict[str, list[Any]] = {}
+    below: dict[str, list[Instance]] = {}
     for inst in everything:
         if inst.parent_instance_id:
             below.setdefault(inst.parent_instance_id, []).append(inst)
@@ -116,6 +117,8 @@ class TestingRoutes:
         return web.json_response(self.engine.status(iid))
 
     async def flush(self, _request: web.Request) -> web.Response:
+        """Export what this process's providers buffer. Where the app runs in separate worker
+        processes, their exporters must be made to export too before telemetry is read."""
         await asyncio.get_running_loop().run_in_executor(None, flush_telemetry)
         return web.json_response({"flushed": True})
 
@@ -123,8 +126,17 @@ class TestingRoutes:
         if self.db is None:
             return web.json_response({"error": "telemetry is not captured locally"},
                                      status=409)
-        body = await request.json()
-        query, operations = body.get("query"), body.get("operations")
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "body must be JSON", "field": "body"},
+                                     status=400)
+        query = body.get("query") if isinstance(body, dict) else None
+        operations = body.get("operations") if isinstance(body, dict) else None
+        if operations is not None and (not isinstance(operations, list) or not all(
+                isinstance(o, str) for o in operations)):
+            return web.json_response({"error": "operations must be a list of strings",
+                                      "field": "operations"}, status=400)
         if not isinstance(query, str) or not query.strip():
             return web.json_response({"error": "query must be a non-empty string",
                                       "field": "query"}, status=400)

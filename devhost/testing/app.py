@@ -266,8 +266,11 @@ class DurableApp:
 
     def _kql(self, query: str, operations: list[str] | None) -> list[list[Any]]:
         self._flush()
-        body = self._host().call("POST", f"{TESTING}/kql",
-                                 {"query": query, "operations": operations})
+        try:
+            body = self._host().call("POST", f"{TESTING}/kql",
+                                     {"query": query, "operations": operations})
+        except DevhostError as exc:
+            raise DevhostError(f"{exc}\nquery: {query}") from None
         return [list(r) for r in body["rows"]]
 
     def start(self, orchestrator: str, input: Any = None, *,  # noqa: A002 - the contract's name

@@ -137,5 +137,5 @@ class HostProcess:
         parsed = reply.json()
         if reply.status >= 400:
             message = parsed.get("error") if isinstance(parsed, dict) else reply.text
-            raise DevhostError(f"{method} {path}: {reply.status}: {message}")
+            raise DevhostError(f"{message} ({method} {path}: HTTP {reply.status})")
         return parsed

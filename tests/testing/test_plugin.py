@@ -23,6 +23,9 @@ def project(pytester: pytest.Pytester, test: str, ini: str = "",
 def test_spans_and_logs_of_any_app_are_what_app_insights_stores(
         pytester: pytest.Pytester) -> None:
     project(pytester, """
+        import pytest
+        from devhost.testing import DevhostError
+
         def test_it(durable_app):
             run = durable_app.start("greeter", "ada")
             status = run.wait()
@@ -36,6 +39,8 @@ def test_spans_and_logs_of_any_app_are_what_app_insights_stores(
             assert record.parent_id == span.id
             assert run.kql("requests | where name startswith 'orchestration:' | count") == [[1]]
             assert run.kql("traces | project message") == [["greeting someone"]]
+            with pytest.raises(DevhostError, match="KQL error: .*\\nquery: traces [|] frobnicate"):
+                run.kql("traces | frobnicate")
     """)
     pytester.runpytest().assert_outcomes(passed=1)
 
