@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 
-.PHONY: install demo test lint serve clean bench bench-quick soak browser lock package
+.PHONY: install demo test lint serve clean bench bench-quick soak browser lock package wheelhouse
 
 # Installs exactly what requirements.lock pins (the versions the tests passed with), so a new
 # release of a dependency cannot change a fresh machine. A venv of another Python is rebuilt.
@@ -52,10 +52,21 @@ $(PACKAGE): $(STAMP) requirements.txt host.json .funcignore function_app.py work
 
 package: $(PACKAGE)
 
+# The wheels a user's `pip install` of this project needs (the lock's versions), so the test
+# that installs it into a fresh venv runs offline. setuptools: the build-system range.
+WHEELHOUSE := .wheelhouse/.complete
+$(WHEELHOUSE): pyproject.toml requirements.lock
+	$(PY) -m pip download --quiet -d .wheelhouse -c requirements.lock --only-binary=:all: \
+	  '.[devhost]' pytest
+	$(PY) -m pip download --quiet -d .wheelhouse --only-binary=:all: 'setuptools>=77,<81'
+	touch $@
+
+wheelhouse: install $(WHEELHOUSE)
+
 demo: install local.settings.json
 	$(PY) -m devhost call POST /api/start-sub-orchestration --tree
 
-test: install $(NODE_TOOLS) browser $(PACKAGE)
+test: install $(NODE_TOOLS) browser $(PACKAGE) $(WHEELHOUSE)
 	$(PY) -m pytest -q
 
 lint: install
@@ -85,4 +96,4 @@ lock: install
 	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
 
 clean:
-	rm -rf $(VENV) .devhost dist dashboards/tools/node_modules
+	rm -rf $(VENV) .devhost dist .wheelhouse dashboards/tools/node_modules

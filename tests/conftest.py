@@ -13,3 +13,6 @@ os.environ.setdefault("TELEMETRY_LOCAL_DIR", tempfile.mkdtemp(prefix="telemetry-
 os.environ.setdefault("TELEMETRY_CONSOLE_LOGS", "false")
 # host.json's hubName is %TASKHUB_NAME%; local.settings.json (git-ignored) would set it.
 os.environ.setdefault("TASKHUB_NAME", "SubOrchestrationHub")
+
+# tests/testing runs pytest sessions of small user projects (the plugin's own tests).
+pytest_plugins = ["pytester"]

@@ -15,7 +15,7 @@ import pytest
 from devhost.insights.ingest import IngestionServer
 from devhost.insights.query import run_kql
 
-from .recipe import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 HELD_OUT = {"customer_id": "cust-4242", "customer_segment": "public-sector",
             "skus": ["SKU-9", "SKU-8", "SKU-7"]}

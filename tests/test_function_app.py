@@ -1,30 +1,22 @@
-"""The recipe end to end on devhost: output, correlation on spans and logs, one trace."""
+"""The recipe end to end on devhost, through the durable_app fixture only (devhost.testing's
+public API): output, correlation on spans and logs as App Insights stores them, one trace."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from devhost.server import BackgroundHost
+from devhost.testing import DurableApp
 from telemetry import attributes as attr
 
-from .recipe import captured, recipe_host, start_and_wait
+STARTER = "/api/start-sub-orchestration"
+STANDARD_PREFIXES = ("http.", "db.", "net.", "code.", "exception.")
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
-    with recipe_host(Path(tmp_path_factory.mktemp("recipe"))) as background:
-        yield background
-
-
-def test_default_input_gives_the_seed_output(host: BackgroundHost) -> None:
-    started, final = start_and_wait(host)
-    root = started["id"]
-    assert final["runtimeStatus"] == "Completed"
-    output = final["output"]
-    assert output["instanceId"] == root and output["status"] == "completed"
+def test_default_input_gives_the_seed_output(durable_app: DurableApp) -> None:
+    run = durable_app.http("POST", STARTER)
+    assert run.response is not None and run.response.status == 202
+    final = run.wait()
+    assert final.runtime_status == "Completed"
+    output = final.output
+    assert output["instanceId"] == run.instance_id and output["status"] == "completed"
     assert output["customer"] == {"step": "customer_sync", "customerId": "cust-1001",
                                   "segment": "enterprise", "status": "completed"}
     inventory = output["inventory"]
@@ -32,53 +24,59 @@ def test_default_input_gives_the_seed_output(host: BackgroundHost) -> None:
         "step": "inventory_sync", "skuCount": 2, "status": "completed"}
 
 
-def test_held_out_input_and_deterministic_child_ids(host: BackgroundHost) -> None:
-    body = {"customer_id": "cust-7", "customer_segment": "smb", "skus": ["A", "B", "C"]}
-    started, final = start_and_wait(host, body)
-    root = started["id"]
-    assert final["output"]["customer"]["customerId"] == "cust-7"
-    assert final["output"]["inventory"]["skuCount"] == 3
-    engine = host.server.engine
-    children = {c.instance_id: c for c in engine.store.query_instances(prefix=f"{root}:")}
-    assert set(children) == {f"{root}:customer-sync", f"{root}:inventory-sync"}
-    assert {c.parent_instance_id for c in children.values()} == {root}
+def test_held_out_input_and_deterministic_child_ids(durable_app: DurableApp) -> None:
+    run = durable_app.http("POST", STARTER, json={
+        "customer_id": "cust-7", "customer_segment": "smb", "skus": ["A", "B", "C"]})
+    final = run.wait()
+    root = run.instance_id
+    assert final.output["customer"]["customerId"] == "cust-7"
+    assert final.output["inventory"]["skuCount"] == 3
+    children = {f"{root}:customer-sync", f"{root}:inventory-sync"}
+    assert set(run.instances()) == {root} | children
+    created = [e["InstanceId"] for e in run.history()
+               if e["EventType"] == "SubOrchestrationCreated"]
+    assert set(created) == children
+    for child in children:
+        assert run.status(child).runtime_status == "Completed"
 
 
-def test_spans_carry_correlation_and_share_one_trace(host: BackgroundHost) -> None:
-    with captured() as (spans, _):
-        started, _ = start_and_wait(host, {"customer_id": "cust-9"})
-    root = started["id"]
-    finished = spans.get_finished_spans()
-    assert len({s.context.trace_id for s in finished}) == 1, [s.name for s in finished]
-    app_spans = {s.name: s for s in finished if s.attributes.get(attr.ROLE)}
+def test_spans_carry_correlation_and_share_one_trace(durable_app: DurableApp) -> None:
+    run = durable_app.http("POST", STARTER, json={"customer_id": "cust-9"})
+    assert run.wait().runtime_status == "Completed"
+    root = run.instance_id
+    spans = run.spans()
+    assert len({s.operation_id for s in spans}) == 1, [s.name for s in spans]
+    app_spans = {s.name: s for s in spans if attr.ROLE in s.attributes}
+    assert set(app_spans) == {"start_orchestration:parent_workflow_orchestrator",
+                              "run_activity:sync_customer_profile",
+                              "run_activity:build_inventory_snapshot"}
     starter = app_spans["start_orchestration:parent_workflow_orchestrator"]
-    assert dict(starter.attributes) == {
+    assert starter.attributes == {
         attr.TYPE: "orchestration", attr.TASK_NAME: "parent_workflow_orchestrator",
         attr.INSTANCE_ID: root, attr.ROLE: "starter", attr.ROOT_INSTANCE_ID: root,
         attr.PARENT_INSTANCE_ID: "", attr.ORCHESTRATION_NAME: "parent_workflow_orchestrator"}
+    assert starter.item_type == "dependency"
     for activity, suffix, child in (
             ("sync_customer_profile", "customer-sync", "customer_sync_sub_orchestrator"),
             ("build_inventory_snapshot", "inventory-sync", "inventory_sync_sub_orchestrator")):
         span = app_spans[f"run_activity:{activity}"]
-        assert dict(span.attributes) == {
+        assert span.attributes == {
             attr.TYPE: "activity", attr.TASK_NAME: activity,
             attr.INSTANCE_ID: f"{root}:{suffix}", attr.ROLE: "activity",
             attr.ROOT_INSTANCE_ID: root, attr.PARENT_INSTANCE_ID: root,
             attr.ORCHESTRATION_NAME: child}
-        host_span = next(s for s in finished if s.name == f"activity:{activity}")
-        assert span.parent.span_id == host_span.context.span_id
+        (host_span,) = run.spans(name=f"activity:{activity}")
+        assert span.parent_id == host_span.id
     keys = {k for s in app_spans.values() for k in s.attributes}
-    assert not any(k.startswith(("http.", "db.", "net.", "code.", "exception."))
-                   for k in keys)
+    assert not any(k.startswith(STANDARD_PREFIXES) for k in keys)
 
 
 def test_logs_carry_the_same_keys_and_are_parented_to_their_span(
-        host: BackgroundHost) -> None:
-    with captured() as (spans, logs):
-        started, _ = start_and_wait(host)
-    root = started["id"]
-    by_id = {s.context.span_id: s for s in spans.get_finished_spans()}
-    records = {r.log_record.body: r.log_record for r in logs.get_finished_logs()}
+        durable_app: DurableApp) -> None:
+    run = durable_app.http("POST", STARTER)
+    assert run.wait().runtime_status == "Completed"
+    by_id = {s.id: s for s in run.spans()}
+    records = {r.message: r for r in run.logs()}
     assert set(records) >= {"Started parent workflow orchestration",
                             "Synced customer profile", "Built inventory snapshot"}
     for message, span_name in (
@@ -87,11 +85,24 @@ def test_logs_carry_the_same_keys_and_are_parented_to_their_span(
             ("Synced customer profile", "run_activity:sync_customer_profile"),
             ("Built inventory snapshot", "run_activity:build_inventory_snapshot")):
         record = records[message]
-        span = by_id[record.span_id]
+        span = by_id[record.parent_id]
         assert span.name == span_name
-        assert record.trace_id == span.context.trace_id
+        assert record.operation_id == span.operation_id
         for key in (attr.ROOT_INSTANCE_ID, attr.PARENT_INSTANCE_ID, attr.INSTANCE_ID,
                     attr.ROLE, attr.TASK_NAME):
             assert record.attributes[key] == span.attributes[key], (message, key)
-        assert record.attributes[attr.ROOT_INSTANCE_ID] == root
-    assert records["Built inventory snapshot"].attributes["sku_count"] == 2
+        assert record.attributes[attr.ROOT_INSTANCE_ID] == run.instance_id
+    # App Insights keeps custom properties as strings.
+    assert records["Built inventory snapshot"].attributes["sku_count"] == "2"
+
+
+def test_the_issue_example_starting_the_orchestrator_directly(durable_app: DurableApp) -> None:
+    run = durable_app.start("parent_workflow_orchestrator", {
+        "customer_id": "c-1", "customer_segment": "smb", "skus": ["A", "B"]})
+    assert run.wait().runtime_status == "Completed"
+    activity_spans = run.spans(name="run_activity:*")
+    assert len(activity_spans) == 2
+    for span in activity_spans:
+        assert span.attributes["app.durable.root_instance_id"] == run.instance_id
+    assert run.logs(message="Synced customer profile")[0].attributes["customer_id"] == "c-1"
+    assert run.kql("dependencies | where name startswith 'run_activity:' | count") == [[2]]

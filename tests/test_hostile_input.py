@@ -1,25 +1,19 @@
 """Hostile input against the starter over HTTP on devhost (property-based): never a 5xx,
 always a JSON 4xx naming the problem for a rejected body, never an instance for it, and no
-raw newline from input in any log line."""
+raw newline from input in any log line App Insights stores."""
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devhost.server import BackgroundHost
-from telemetry.logs import LOGGER_NAME
-from tests.devhost.conftest import http
+from devhost.testing import DurableApp
 from workflow import InputError, parse_workflow_input
 
-from .recipe import STARTER, recipe_host
+STARTER = "/api/start-sub-orchestration"
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
 json_values = st.recursive(
@@ -39,21 +33,6 @@ bodies = st.one_of(
 )
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
-    with recipe_host(Path(tmp_path_factory.mktemp("hostile"))) as background:
-        yield background
-
-
 def _expected(body: bytes) -> Any:
     try:
         return parse_workflow_input(body)
@@ -64,31 +43,36 @@ def _expected(body: bytes) -> Any:
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(body=bodies)
-def test_starter_never_fails_open(host: BackgroundHost, body: bytes) -> None:
-    store = host.server.engine.store
-    lines = _Lines()
-    logging.getLogger(LOGGER_NAME).addHandler(lines)
-    try:
-        before = len(store.query_instances())
-        status, reply, headers = http("POST", host.base_url + STARTER, raw=body)
-        after = len(store.query_instances())
-    finally:
-        logging.getLogger(LOGGER_NAME).removeHandler(lines)
-    assert status < 500, reply
+def test_starter_never_fails_open(durable_app_module: DurableApp, body: bytes) -> None:
+    app = durable_app_module
+    before = len(app.instances())
+    run = app.http("POST", STARTER, data=body)
+    after = len(app.instances())
+    reply = run.response
+    assert reply is not None and reply.status < 500, reply
     expected = _expected(body)
     if isinstance(expected, InputError):
-        assert status == expected.status and 400 <= status < 500
-        assert headers["Content-Type"].startswith("application/json")
-        assert reply["field"] == expected.field and reply["error"]
+        assert reply.status == expected.status and 400 <= reply.status < 500
+        assert reply.headers["Content-Type"].startswith("application/json")
+        assert reply.json()["field"] == expected.field and reply.json()["error"]
         assert after == before
     else:
-        assert status == 202 and after >= before + 1
-    assert not any("\n" in m or "\r" in m for m in lines.messages)
+        assert reply.status == 202 and after >= before + 1
 
 
-def test_header_injection_attempts_in_ids_are_refused(host: BackgroundHost) -> None:
+def test_header_injection_attempts_in_ids_are_refused(durable_app_module: DurableApp) -> None:
     for value in ("id\r\nSet-Cookie: x=1", "a\nb", "tab\there", "nul\x00"):
-        status, reply, headers = http("POST", host.base_url + STARTER,
-                                      body={"customer_id": value})
-        assert status == 400 and reply["field"] == "customer_id"
-        assert "Set-Cookie" not in headers
+        reply = durable_app_module.http("POST", STARTER, json={"customer_id": value}).response
+        assert reply is not None
+        assert reply.status == 400 and reply.json()["field"] == "customer_id"
+        assert "Set-Cookie" not in reply.headers
+
+
+def test_no_stored_log_line_carries_a_raw_newline(durable_app_module: DurableApp) -> None:
+    """Whatever ran before in this module, plus bodies built to smuggle CR/LF."""
+    app = durable_app_module
+    for body in ({"customer_id": "x\r\ny"}, {"skus": ["a\nb"]}, {"colour\n": "red"}, {}):
+        app.http("POST", STARTER, json=body)
+    messages = [row[0] for row in app.kql("traces | project message")]
+    assert "Started parent workflow orchestration" in messages
+    assert not any("\n" in m or "\r" in m for m in messages)

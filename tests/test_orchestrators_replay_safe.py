@@ -1,72 +1,43 @@
-"""Orchestrators stay silent: replaying every episode emits no log record and no span, and
-their source uses nothing non-deterministic or side-effecting."""
+"""Orchestrators stay silent: a run whose orchestrators replayed on every episode leaves
+exactly the starter's and the activities' rows in App Insights, and orchestrator source uses
+nothing non-deterministic or side-effecting."""
 
 from __future__ import annotations
 
 import ast
-import logging
-from collections.abc import Iterator
+from collections import Counter
 from pathlib import Path
 
-import pytest
+from devhost.testing import DurableApp
 
-from devhost.durable.protocol import episodes, replay_all
-from devhost.server import BackgroundHost
-from telemetry.logs import LOGGER_NAME
-
-from .recipe import REPO, captured, recipe_host, start_and_wait
+REPO = Path(__file__).resolve().parents[1]
+COMPLETIONS = ("TaskCompleted", "SubOrchestrationCompleted")
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
-    with recipe_host(Path(tmp_path_factory.mktemp("replay"))) as background:
-        yield background
-
-
-def test_replaying_every_episode_emits_nothing(host: BackgroundHost) -> None:
-    started, final = start_and_wait(host)
-    root = started["id"]
-    engine = host.server.engine
-    instances = [engine.store.get_instance(i) for i in
-                 (root, f"{root}:customer-sync", f"{root}:inventory-sync")]
-    capture = _Capture()
-    loggers = [logging.getLogger(), logging.getLogger(LOGGER_NAME)]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(capture)
-        lg.setLevel(logging.DEBUG)
-    try:
-        with captured() as (spans, logs):
-            replayed = 0
-            for inst in instances:
-                assert inst is not None
-                history = engine.store.history(inst.instance_id)
-                fn = engine.index.orchestrators[inst.name]
-                states = replay_all(fn, inst.instance_id, inst.parent_instance_id, inst.input,
-                                    history)
-                replayed += len(states)
-                assert states[-1][1] is None and states[-1][0]["isDone"]
-                assert len(states) == len(list(episodes(history))) >= 2
-            assert states is not None
-            app_spans = spans.get_finished_spans()
-            app_logs = logs.get_finished_logs()
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.removeHandler(capture)
-            lg.setLevel(level)
-    assert replayed >= 6
-    assert [r.getMessage() for r in capture.records if r.name != "py.warnings"] == []
-    assert list(app_spans) == [] and list(app_logs) == []
-    assert final["output"]["instanceId"] == root
+def test_replaying_every_episode_emits_nothing(durable_app: DurableApp) -> None:
+    run = durable_app.http("POST", "/api/start-sub-orchestration")
+    final = run.wait()
+    assert final.runtime_status == "Completed"
+    root = run.instance_id
+    instances = [root, f"{root}:customer-sync", f"{root}:inventory-sync"]
+    assert sorted(run.instances()) == sorted(instances)
+    for instance in instances:
+        # A completion delivered after the first episode: each orchestrator was replayed.
+        events = [e["EventType"] for e in run.history(instance)]
+        assert any(e in COMPLETIONS for e in events), (instance, events)
+    assert Counter(s.name for s in run.spans()) == Counter({
+        "POST /api/start-sub-orchestration": 1,
+        "start_orchestration:parent_workflow_orchestrator": 1,
+        "orchestration:parent_workflow_orchestrator": 1,
+        "orchestration:customer_sync_sub_orchestrator": 1,
+        "orchestration:inventory_sync_sub_orchestrator": 1,
+        "activity:sync_customer_profile": 1, "run_activity:sync_customer_profile": 1,
+        "activity:build_inventory_snapshot": 1, "run_activity:build_inventory_snapshot": 1})
+    assert Counter(r.message for r in run.logs()) == Counter({
+        "Started parent workflow orchestration": 1, "Synced customer profile": 1,
+        "Built inventory snapshot": 1})
+    assert run.exceptions() == []
+    assert final.output["instanceId"] == root
 
 
 FORBIDDEN_CALLS = {

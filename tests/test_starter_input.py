@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from devhost.server import BackgroundHost
-from tests.devhost.conftest import http
+from devhost.testing import DurableApp
 from workflow import DEFAULT_INPUT, MAX_BODY_BYTES, InputError, parse_workflow_input
 
-from .recipe import STARTER, recipe_host
+STARTER = "/api/start-sub-orchestration"
 
 BAD = [
     (b"{not json", 400, "body"),
@@ -34,21 +31,17 @@ BAD = [
 ]
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
-    with recipe_host(Path(tmp_path_factory.mktemp("starter"))) as background:
-        yield background
-
-
 @pytest.mark.parametrize(("body", "status", "field"), BAD)
-def test_rejected_without_starting_anything(host: BackgroundHost, body: bytes, status: int,
-                                            field: str) -> None:
-    before = len(host.server.engine.store.query_instances())
-    code, reply, headers = http("POST", host.base_url + STARTER, raw=body)
-    assert code == status, reply
-    assert headers["Content-Type"].startswith("application/json")
-    assert reply["field"] == field and reply["error"]
-    assert len(host.server.engine.store.query_instances()) == before
+def test_rejected_without_starting_anything(durable_app_module: DurableApp, body: bytes,
+                                            status: int, field: str) -> None:
+    before = len(durable_app_module.instances())
+    run = durable_app_module.http("POST", STARTER, data=body)
+    reply = run.response
+    assert reply is not None and reply.status == status, reply
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.json()["field"] == field and reply.json()["error"]
+    assert run.instance_id is None
+    assert len(durable_app_module.instances()) == before
 
 
 def test_deeply_nested_json_is_a_400_not_a_crash() -> None:
@@ -63,6 +56,7 @@ def test_partial_object_is_completed_from_defaults() -> None:
     assert parsed == {**DEFAULT_INPUT, "skus": ["X"]}
 
 
-def test_wrong_method_is_405(host: BackgroundHost) -> None:
-    code, reply, _ = http("GET", host.base_url + STARTER)
-    assert code == 405 and reply["allowed"] == ["POST"]
+def test_wrong_method_is_405(durable_app_module: DurableApp) -> None:
+    reply = durable_app_module.http("GET", STARTER).response
+    assert reply is not None
+    assert reply.status == 405 and reply.json()["allowed"] == ["POST"]

@@ -35,6 +35,7 @@ from .actions import UNSUPPORTED, ActionType, sequenced_actions
 from .history import Event, EventType, event, execution_started, iso, utcnow
 from .protocol import call_orchestrator, trigger_payload
 from .store import InboxMessage, Instance, Store, WorkItem
+from .timeskip import DurableClock
 from .tracing import HostTracer, new_ids, traceparent_of
 
 log = logging.getLogger("devhost.durable")
@@ -65,6 +66,8 @@ class EngineOptions:
     max_concurrent_activities: int = 10
     max_concurrent_orchestrations: int = 10
     task_hub: str = "DevHostHub"
+    # Tests only (devhost.testing): durable timers fire at once, orchestration time jumps.
+    skip_timers: bool = False
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -78,6 +81,7 @@ class Engine:
         self.store = store
         self.options = options or EngineOptions()
         self.tracer = tracer or HostTracer()
+        self.clock = DurableClock(self.options.skip_timers)
         self._executor = ThreadPoolExecutor(self.options.max_concurrent_activities,
                                             thread_name_prefix="devhost-activity")
         self._running: set[str] = set()
@@ -483,7 +487,8 @@ class Episode:
         history = list(cached) if cached is not None else self.store.history(inst.instance_id)
         if any(_starts(m) for m in self.batch):
             history = []  # a (re)start begins a fresh execution
-        new_events = [event(EventType.ORCHESTRATOR_STARTED, timestamp=self.now)]
+        new_events = [event(EventType.ORCHESTRATOR_STARTED,
+                            timestamp=self.engine.clock.now())]
         new_events += [m.event for m in self.batch]
         state, error = self._replay(history, new_events)
         if state is not None and error is None:
@@ -517,7 +522,7 @@ class Episode:
             self.appended.append(event(EventType.TIMER_CREATED, timer_id, FireAt=iso(fire_at)))
             self.messages.append((self.inst.instance_id, event(
                 EventType.TIMER_FIRED, TimerId=timer_id, FireAt=iso(fire_at)),
-                fire_at.timestamp()))
+                self.engine.clock.timer_due(fire_at)))
             retry["timer_id"] = timer_id
         elif retry["attempts"] < retry["max_attempts"]:
             retry["attempts"] += 1
@@ -576,7 +581,7 @@ class Episode:
                                            FireAt=iso(fire_at)))
                 self.messages.append((inst.instance_id, event(
                     EventType.TIMER_FIRED, TimerId=task_id, FireAt=iso(fire_at)),
-                    fire_at.timestamp()))
+                    self.engine.clock.timer_due(fire_at)))
         inst.actions_seen = len(actions)
         for key in [k for k, r in inst.retries.items() if self._completes(r["current_id"])]:
             del inst.retries[key]

@@ -1,0 +1,207 @@
+"""The devhost process behind one `durable_app` fixture: the only module of the plugin that
+touches devhost's internals, so changes to how devhost loads and runs apps land here.
+
+It is `devhost start` (settings → local insights → app → engine → HTTP server) plus a few
+routes the test process needs and a real client cannot have: flush the exporters, run KQL
+over one run's rows, list a run's instances, render its tree. Run as
+`python -m devhost.testing._host --app-dir … --data-dir … --ready-file …`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..durable.engine import Engine
+from ..durable.store import Instance
+from ..insights.envelopes import COMMON, TABLES, ddl
+from ..insights.kql import QueryError, execute
+from ..insights.store import read_only, writer_of
+from ..insights.view import load_run, render_text
+from ..runtime import HostConfig, flush_telemetry, load, local_insights_db
+from ..server import HostServer
+
+PREFIX = "/_devhost/testing"
+
+
+def run_instances(engine: Engine, root: str) -> list[Instance]:
+    """The root and every instance below it (children, grandchildren, …)."""
+    everything = engine.store.query_instances()
+    below: dict[str, list[Instance]] = {}
+    for inst in everything:
+        if inst.parent_instance_id:
+            below.setdefault(inst.parent_instance_id, []).append(inst)
+    found = [i for i in everything if i.instance_id == root]
+    for inst in found:  # grows while walking
+        found.extend(below.get(inst.instance_id, []))
+    return found
+
+
+def scoped_kql(db: Path, operations: list[str] | None, query: str
+               ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """KQL over the rows of the given operations only (all rows when None): the rows are
+    copied into an in-memory database with the same tables, so any query shape is scoped."""
+    import duckdb
+
+    mem = duckdb.connect()
+    mem.execute("SET TimeZone = 'UTC'")
+    for statement in ddl():
+        mem.execute(statement)
+    writer = writer_of(db)  # this process files the posts: read on its connection
+    with writer.reader() if writer is not None else read_only(db) as con:
+        for table, columns in TABLES.items():
+            names = COMMON + [c for c, _ in columns]
+            quoted = ", ".join(f'"{n}"' for n in names)
+            sql = f'SELECT {quoted} FROM "{table}"'
+            args: list[Any] = []
+            if operations is not None:
+                if not operations:
+                    continue
+                sql += f' WHERE "operation_Id" IN ({", ".join("?" for _ in operations)})'
+                args = list(operations)
+            rows = con.execute(sql, args).fetchall()
+            if rows:
+                marks = ", ".join("?" for _ in names)
+                mem.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', rows)
+    try:
+        names, _, rows = execute(mem, query)
+    finally:
+        mem.close()
+    return names, rows
+
+
+def _json(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+class TestingRoutes:
+    def __init__(self, engine: Engine, db: Path | None) -> None:
+        self.engine = engine
+        self.db = db
+
+    def add(self, app: web.Application) -> None:
+        app.router.add_get(PREFIX + "/run/{id}", self.run)
+        app.router.add_post(PREFIX + "/wait/{id}", self.wait)
+        app.router.add_post(PREFIX + "/flush", self.flush)
+        app.router.add_post(PREFIX + "/kql", self.kql)
+        app.router.add_get(PREFIX + "/tree/{id}", self.tree)
+
+    async def run(self, request: web.Request) -> web.Response:
+        found = run_instances(self.engine, request.match_info["id"])
+        return web.json_response({
+            "instances": [i.instance_id for i in found],
+            "operations": sorted({i.trace_id for i in found if i.trace_id})})
+
+    async def wait(self, request: web.Request) -> web.Response:
+        iid = request.match_info["id"]
+        try:
+            timeout = float(request.query.get("timeout", "30"))
+        except ValueError:
+            return web.json_response({"error": "timeout must be a number", "field": "timeout"},
+                                     status=400)
+        if self.engine.status(iid) is None:
+            return web.json_response({"error": f"no instance with id {iid!r}",
+                                      "field": "instanceId"}, status=404)
+        await self.engine.wait(iid, timeout)
+        return web.json_response(self.engine.status(iid))
+
+    async def flush(self, _request: web.Request) -> web.Response:
+        """Export what this process's providers buffer. Where the app runs in separate worker
+        processes, their exporters must be made to export too before telemetry is read."""
+        await asyncio.get_running_loop().run_in_executor(None, flush_telemetry)
+        return web.json_response({"flushed": True})
+
+    async def kql(self, request: web.Request) -> web.Response:
+        if self.db is None:
+            return web.json_response({"error": "telemetry is not captured locally"},
+                                     status=409)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "body must be JSON", "field": "body"},
+                                     status=400)
+        query = body.get("query") if isinstance(body, dict) else None
+        operations = body.get("operations") if isinstance(body, dict) else None
+        if operations is not None and (not isinstance(operations, list) or not all(
+                isinstance(o, str) for o in operations)):
+            return web.json_response({"error": "operations must be a list of strings",
+                                      "field": "operations"}, status=400)
+        if not isinstance(query, str) or not query.strip():
+            return web.json_response({"error": "query must be a non-empty string",
+                                      "field": "query"}, status=400)
+        try:
+            columns, rows = await asyncio.get_running_loop().run_in_executor(
+                None, scoped_kql, self.db, operations, query)
+        except QueryError as exc:
+            return web.json_response({"error": str(exc), "field": "query"}, status=400)
+        payload = json.dumps({"columns": columns, "rows": [list(r) for r in rows]},
+                             default=_json)
+        return web.Response(text=payload, content_type="application/json")
+
+    async def tree(self, request: web.Request) -> web.Response:
+        if self.db is None:
+            return web.Response(text="(telemetry is not captured locally)")
+        db = self.db
+        roots = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: load_run(db, request.match_info["id"]))
+        return web.Response(text=render_text(roots) if roots else
+                            "(no telemetry captured for this run)")
+
+
+async def _orphaned(stop: asyncio.Event) -> None:
+    """A test process that dies (killed, timed out) cannot stop us: notice and stop."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
+    stop.set()
+
+
+async def serve(server: HostServer, ready_file: Path) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.create_task(_orphaned(stop))
+    await server.start()
+    partial = ready_file.with_suffix(".partial")  # renamed whole: never read half-written
+    partial.write_text(json.dumps({"base_url": server.base_url}), encoding="utf-8")
+    partial.replace(ready_file)
+    try:
+        await stop.wait()
+    finally:
+        watch.cancel()
+        await server.stop()
+        flush_telemetry()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devhost.testing._host")
+    parser.add_argument("--app", default="function_app")
+    parser.add_argument("--app-dir", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--ready-file", type=Path, required=True)
+    parser.add_argument("--skip-timers", action="store_true")
+    args = parser.parse_args(argv)
+    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+    if args.skip_timers:  # before the engine runs anything: no timer is scheduled yet
+        engine.options = dataclasses.replace(engine.options, skip_timers=True)
+        engine.clock.skip_timers = True
+    routes = TestingRoutes(engine, local_insights_db(args.data_dir))
+    server = HostServer(index, engine, port=0, extra_routes=[routes.add])
+    asyncio.run(serve(server, args.ready_file))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

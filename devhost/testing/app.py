@@ -1,0 +1,321 @@
+"""The public API of the `durable_app` fixture: start runs, wait, and read what Application
+Insights would have stored for them (spans, logs, exceptions, KQL)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json as jsonlib
+import secrets
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .process import DevhostError, HostProcess, HostSpec, Response, request
+
+TESTING = "/_devhost/testing"
+MANAGEMENT = "/runtime/webhooks/durabletask"
+DEFAULT_TIMEOUT_S = 30.0
+
+_SPANS = """union requests, dependencies
+| project id, name, operation_ParentId, operation_Id, itemType, customDimensions, duration,
+          success, timestamp
+| order by timestamp asc"""
+_LOGS = """traces
+| project message, customDimensions, severityLevel, operation_ParentId, operation_Id, timestamp
+| order by timestamp asc"""
+_EXCEPTIONS = """exceptions
+| project type, outerMessage, customDimensions, severityLevel, operation_ParentId, operation_Id,
+          details, timestamp
+| order by timestamp asc"""
+
+
+def _dims(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str):
+        raw = jsonlib.loads(raw) if raw else {}
+    return dict(raw or {})
+
+
+@dataclass(frozen=True)
+class Status:
+    """The orchestration status, as the Durable management API reports it."""
+
+    instance_id: str
+    name: str
+    runtime_status: str
+    input: Any
+    output: Any
+    custom_status: Any
+    created_time: str
+    last_updated_time: str
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Status:
+        return cls(body["instanceId"], body["name"], body["runtimeStatus"], body.get("input"),
+                   body.get("output"), body.get("customStatus"), body.get("createdTime", ""),
+                   body.get("lastUpdatedTime", ""))
+
+
+@dataclass(frozen=True)
+class Span:
+    """A `requests` or `dependencies` row. `attributes` is its customDimensions: the span
+    attributes App Insights keeps as properties (values as strings, as App Insights has them)."""
+
+    name: str
+    attributes: dict[str, Any]
+    parent_id: str
+    id: str
+    operation_id: str
+    item_type: str
+    duration_ms: float
+    success: bool
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """A `traces` row: `attributes` is its customDimensions."""
+
+    message: str
+    attributes: dict[str, Any]
+    severity_level: int | None
+    parent_id: str
+    operation_id: str
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class ExceptionRecord:
+    """An `exceptions` row."""
+
+    type: str
+    message: str
+    attributes: dict[str, Any]
+    severity_level: int | None
+    parent_id: str
+    operation_id: str
+    details: Any
+    timestamp: str
+
+
+def _traceparent() -> tuple[str, str]:
+    trace_id = secrets.token_hex(16)
+    return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+class Run:
+    """One run: the started orchestration and every instance whose root it is. For a run
+    started over HTTP, also the request itself (and all it started, when it started one)."""
+
+    def __init__(self, app: DurableApp, instance_id: str | None,
+                 response: Response | None = None, trace_id: str | None = None) -> None:
+        self.app = app
+        self.instance_id = instance_id
+        self.response = response
+        self._trace_id = trace_id
+
+    def __repr__(self) -> str:
+        return f"Run(instance_id={self.instance_id!r})"
+
+    def _root(self) -> str:
+        if self.instance_id is None:
+            status = self.response.status if self.response else None
+            raise DevhostError(f"this request started no orchestration (HTTP {status}: "
+                               f"{self.response.text[:200] if self.response else ''})")
+        return self.instance_id
+
+    # -- the orchestration ---------------------------------------------------------------
+    def status(self, instance_id: str | None = None) -> Status:
+        iid = instance_id or self._root()
+        return Status.of(self.app._management("GET", f"/instances/{_q(iid)}"))
+
+    def wait(self, timeout: float = DEFAULT_TIMEOUT_S) -> Status:
+        """Wait until the started orchestration ends (or `timeout` seconds pass: then the
+        status says Running or Pending)."""
+        body = self.app._host().call("POST", f"{TESTING}/wait/{_q(self._root())}"
+                                     f"?timeout={timeout}", timeout=timeout + 30)
+        return Status.of(body)
+
+    def instances(self) -> list[str]:
+        """The started instance and every instance below it."""
+        if self.instance_id is None:
+            return []
+        return list(self.app._host().call("GET", f"{TESTING}/run/{_q(self.instance_id)}")
+                    ["instances"])
+
+    def history(self, instance_id: str | None = None) -> list[dict[str, Any]]:
+        """The history events (with inputs and results) of the started instance, or of one
+        of its children."""
+        iid = instance_id or self._root()
+        body = self.app._management(
+            "GET", f"/instances/{_q(iid)}?showHistory=true&showHistoryOutput=true")
+        return list(body.get("historyEvents") or [])
+
+    def raise_event(self, name: str, data: Any = None, instance_id: str | None = None) -> None:
+        iid = instance_id or self._root()
+        self.app._management("POST", f"/instances/{_q(iid)}/raiseEvent/{_q(name)}", data)
+
+    def terminate(self, reason: str = "", instance_id: str | None = None) -> None:
+        iid = instance_id or self._root()
+        self.app._management("POST", f"/instances/{_q(iid)}/terminate"
+                             f"?reason={_q(reason)}")
+
+    # -- what App Insights stored --------------------------------------------------------
+    def _operations(self) -> list[str]:
+        operations = set()
+        if self.instance_id is not None:
+            operations.update(self.app._host().call(
+                "GET", f"{TESTING}/run/{_q(self.instance_id)}")["operations"])
+        if self._trace_id:
+            operations.add(self._trace_id)
+        return sorted(operations)
+
+    def kql(self, query: str) -> list[list[Any]]:
+        """Rows of a KQL query over this run's rows only (same tables and columns as App
+        Insights; values as its query API returns them in JSON)."""
+        return self.app._kql(query, self._operations())
+
+    def spans(self, name: str = "*") -> list[Span]:
+        """Spans whose name matches the glob, oldest first."""
+        return [s for s in _spans(self.kql(_SPANS)) if fnmatch.fnmatchcase(s.name, name)]
+
+    def logs(self, message: str = "") -> list[LogRecord]:
+        """Log records whose message contains `message`, oldest first."""
+        return [r for r in _logs(self.kql(_LOGS)) if message in r.message]
+
+    def exceptions(self) -> list[ExceptionRecord]:
+        return _exceptions(self.kql(_EXCEPTIONS))
+
+    def tree(self) -> str:
+        """The run as `devhost insights run` draws it."""
+        if self.instance_id is None:
+            return "(no orchestration started)"
+        self.app._flush()
+        reply = request("GET", f"{self.app._host().base_url}{TESTING}/tree/"
+                        f"{_q(self.instance_id)}")
+        return reply.text
+
+
+def _q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _spans(rows: list[list[Any]]) -> list[Span]:
+    return [Span(name=str(r[1]), attributes=_dims(r[5]), parent_id=str(r[2] or ""),
+                 id=str(r[0] or ""), operation_id=str(r[3] or ""), item_type=str(r[4]),
+                 duration_ms=float(r[6] or 0.0), success=bool(r[7]), timestamp=str(r[8]))
+            for r in rows]
+
+
+def _logs(rows: list[list[Any]]) -> list[LogRecord]:
+    return [LogRecord(message=str(r[0]), attributes=_dims(r[1]),
+                      severity_level=None if r[2] is None else int(r[2]),
+                      parent_id=str(r[3] or ""), operation_id=str(r[4] or ""),
+                      timestamp=str(r[5])) for r in rows]
+
+
+def _exceptions(rows: list[list[Any]]) -> list[ExceptionRecord]:
+    return [ExceptionRecord(type=str(r[0] or ""), message=str(r[1] or ""), attributes=_dims(r[2]),
+                            severity_level=None if r[3] is None else int(r[3]),
+                            parent_id=str(r[4] or ""), operation_id=str(r[5] or ""),
+                            details=r[6], timestamp=str(r[7])) for r in rows]
+
+
+@dataclass
+class DurableApp:
+    """The user's app on its own devhost. The host starts on first use, so `settings` and
+    `skip_timers` can still be changed at the top of a test."""
+
+    app_dir: Path
+    data_dir: Path
+    module: str = "function_app"
+    skip_timers: bool = True
+    settings: dict[str, str] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+    _process: HostProcess | None = None
+
+    def _host(self) -> HostProcess:
+        if self._process is None:
+            process = HostProcess(HostSpec(self.app_dir, self.module, self.skip_timers,
+                                           {k: str(v) for k, v in self.settings.items()}),
+                                  self.data_dir)
+            process.start()
+            self._process = process
+        return self._process
+
+    @property
+    def base_url(self) -> str:
+        """Where the app is served (starts the host)."""
+        return self._host().base_url
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+    def _management(self, method: str, path: str, payload: Any = None) -> Any:
+        body = None if payload is None else jsonlib.dumps(payload).encode()
+        reply = request(method, self._host().base_url + MANAGEMENT + path, body,
+                        {"Content-Type": "application/json"})
+        if reply.status >= 400:
+            raise DevhostError(f"{method} {MANAGEMENT}{path}: {reply.status}: {reply.text}")
+        return reply.json()
+
+    def _flush(self) -> None:
+        self._host().call("POST", f"{TESTING}/flush")
+
+    def _kql(self, query: str, operations: list[str] | None) -> list[list[Any]]:
+        self._flush()
+        try:
+            body = self._host().call("POST", f"{TESTING}/kql",
+                                     {"query": query, "operations": operations})
+        except DevhostError as exc:
+            raise DevhostError(f"{exc}\nquery: {query}") from None
+        return [list(r) for r in body["rows"]]
+
+    def start(self, orchestrator: str, input: Any = None, *,  # noqa: A002 - the contract's name
+              instance_id: str | None = None) -> Run:
+        """Start an orchestration directly (the way a client's `start_new` does)."""
+        path = f"/orchestrators/{_q(orchestrator)}"
+        if instance_id is not None:
+            path += f"/{_q(instance_id)}"
+        body = self._management("POST", path, input)
+        run = Run(self, str(body["id"]))
+        self.runs.append(run)
+        return run
+
+    def http(self, method: str, path: str, *, json: Any = None, data: bytes | None = None,
+             headers: dict[str, str] | None = None) -> Run:
+        """Call an HTTP-triggered function. `run.response` is the answer; when it is a
+        check-status response, `run.instance_id` is the orchestration it started."""
+        if json is not None and data is not None:
+            raise ValueError("pass json or data, not both")
+        body = jsonlib.dumps(json).encode() if json is not None else data
+        trace_id, traceparent = _traceparent()
+        sent = {"Content-Type": "application/json", "traceparent": traceparent,
+                **(headers or {})}
+        url = self._host().base_url + (path if path.startswith("/") else "/" + path)
+        reply = request(method.upper(), url, body, sent)
+        try:
+            parsed = reply.json()
+        except ValueError:
+            parsed = None
+        instance_id = parsed.get("id") if isinstance(parsed, dict) and \
+            "statusQueryGetUri" in parsed else None
+        run = Run(self, instance_id, reply, trace_id)
+        self.runs.append(run)
+        return run
+
+    def run(self, instance_id: str) -> Run:
+        """A run for an instance started some other way (by a timer trigger, say)."""
+        run = Run(self, instance_id)
+        self.runs.append(run)
+        return run
+
+    def instances(self) -> list[Status]:
+        """Every orchestration instance this app's host holds (the management API's list)."""
+        return [Status.of(b) for b in self._management("GET", "/instances?showInput=true")]
+
+    def kql(self, query: str) -> list[list[Any]]:
+        """KQL over everything this app's host captured."""
+        return self._kql(query, None)

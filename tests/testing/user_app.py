@@ -1,0 +1,55 @@
+"""A user's app that knows nothing of this repository: its own Azure Monitor exporters (as
+`configure_azure_monitor()` would build them), one day-long timer, one activity with a span
+and a log, a setting read at call time. Copied into pytester projects as function_app.py."""
+
+import logging
+import os
+from datetime import timedelta
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter, AzureMonitorTraceExporter
+from opentelemetry import _logs, trace
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+connection_string = os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"]
+spans = TracerProvider()
+spans.add_span_processor(BatchSpanProcessor(
+    AzureMonitorTraceExporter(connection_string=connection_string)))
+trace.set_tracer_provider(spans)
+records = LoggerProvider()
+records.add_log_record_processor(BatchLogRecordProcessor(
+    AzureMonitorLogExporter(connection_string=connection_string)))
+_logs.set_logger_provider(records)
+log = logging.getLogger("user_app")
+log.setLevel(logging.INFO)
+log.addHandler(LoggingHandler(logger_provider=records))
+tracer = trace.get_tracer("user_app")
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.orchestration_trigger(context_name="context")
+def greeter(context):
+    yield context.create_timer(context.current_utc_datetime + timedelta(days=1))
+    return (yield context.call_activity("greet", context.get_input()))
+
+
+@app.activity_trigger(input_name="name")
+def greet(name):
+    with tracer.start_as_current_span("greet", attributes={"greeting.name": name}):
+        log.info("greeting someone", extra={"who": name})
+        return f"{os.environ.get('GREETING', 'hello')} {name}"
+
+
+@app.orchestration_trigger(context_name="context")
+def exploder(context):
+    return (yield context.call_activity("explode", context.get_input()))
+
+
+@app.activity_trigger(input_name="reason")
+def explode(reason):
+    raise ValueError(reason)
