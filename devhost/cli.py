@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
 from .client import follow, send
 from .durable.engine import DurableError
+from .durable.shutdown import DEFAULT_TIMEOUT_S
 from .functions.app import AppLoadError
 from .functions.settings import SettingsError
 from .insights.cli import register as register_insights
@@ -67,21 +69,42 @@ def _cmd_start(args: argparse.Namespace) -> int:
               "terminate and purge orchestrations.", file=sys.stderr)
     index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
     server = HostServer(index, engine, args.host, args.port)
-    return asyncio.run(_serve(server))
+    return asyncio.run(_serve(server, args.shutdown_timeout))
 
 
-async def _serve(server: HostServer) -> int:
+async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S) -> int:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully (see durable/shutdown.py).
+    A second signal exits at once: every state change is one SQLite transaction, so
+    whatever was running is simply pending again at the next start."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            print("Second interrupt: exiting now. Unfinished work is stored and resumes at "
+                  "the next start.", file=sys.stderr, flush=True)
+            os._exit(130)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     routes = await server.start()
     print(server.banner(routes), flush=True)
+    clean = True
     try:
         await stop.wait()
+        print("Application is shutting down: no new work is taken; running activities "
+              "finish and commit (press Ctrl+C again to exit at once).", flush=True)
+        clean = await server.drain(shutdown_timeout, lambda line: print(line, flush=True))
     finally:
         await server.stop()
         flush_telemetry()
+    if not clean:
+        # Abandoned activities still occupy worker threads, which the interpreter would
+        # join at exit: leave without waiting for them (their work items stay pending).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
@@ -119,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--port", type=int, default=7071)
     start.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
+    start.add_argument("--shutdown-timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                       help="seconds running activities get to finish on shutdown "
+                            f"(default {DEFAULT_TIMEOUT_S:g}, the host's process shutdown timeout)")
     _common(start)
     start.set_defaults(handler=_cmd_start)
     register_insights(sub)

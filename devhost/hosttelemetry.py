@@ -35,6 +35,34 @@ _provider: TracerProvider | None = None
 export_failures = 0
 
 
+_host_export = threading.local()
+
+
+class _HostTrafficFilter(logging.Filter):
+    """Keeps the log records of devhost's own exports (the Azure SDK's HTTP request/response
+    lines, the exporter's own messages) out of the app's logging: on Azure the host's
+    exporter lives in another process, so an app never sees them. They go to devhost's own
+    logger at DEBUG instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(_host_export, "active", False):
+            log.debug("host exporter: %s", record.getMessage())
+            return False
+        return True
+
+
+_FILTER = _HostTrafficFilter()
+_SDK_LOGGER_PREFIXES = ("azure.core.pipeline", "azure.monitor.opentelemetry.exporter")
+
+
+def _quiet_host_traffic() -> None:
+    names = [n for n in logging.Logger.manager.loggerDict if n.startswith(_SDK_LOGGER_PREFIXES)]
+    for name in [*_SDK_LOGGER_PREFIXES, *names]:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
 class ReportingExporter(SpanExporter):
     """Says so when a batch does not reach the backend. The Azure Monitor exporter keeps
     retryable batches on disk and retries them quietly; the host should not be quiet."""
@@ -44,7 +72,11 @@ class ReportingExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         global export_failures
-        result = self.inner.export(spans)
+        _host_export.active = True
+        try:
+            result = self.inner.export(spans)
+        finally:
+            _host_export.active = False
         if result is not SpanExportResult.SUCCESS:
             export_failures += 1
             log.warning("telemetry export failed for %d host spans (%d failed batches so far; "
@@ -80,8 +112,11 @@ def host_tracer_provider() -> trace.TracerProvider:
             name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
                     or "devhost")
             _provider = TracerProvider(resource=Resource.create({"service.name": name}))
-            exporter = ReportingExporter(
-                AzureMonitorTraceExporter(connection_string=connection_string))
+            # The exporter reads the resource from its tracer provider, the global one unless
+            # told: an app without OpenTelemetry has only the proxy there (no resource).
+            exporter = ReportingExporter(AzureMonitorTraceExporter(
+                connection_string=connection_string, tracer_provider=_provider))
+            _quiet_host_traffic()
             # DEVHOST_SYNC_EXPORT=true: post each span as it ends, so a kill -9 loses none.
             sync = os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"
             _provider.add_span_processor(SimpleSpanProcessor(exporter) if sync

@@ -62,6 +62,7 @@ class HostServer:
     port: int = 7071
     extra_routes: list[Callable[[web.Application], None]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
+    draining: bool = False
 
     @property
     def base_url(self) -> str:
@@ -69,7 +70,8 @@ class HostServer:
         return f"http://{host}:{self.port}"
 
     def build_app(self) -> tuple[web.Application, list[tuple[FunctionInfo, str, list[str]]]]:
-        app = web.Application(middlewares=[json_errors], client_max_size=100 * 1024 * 1024)
+        app = web.Application(middlewares=[json_errors, self._refuse_while_draining],
+                              client_max_size=100 * 1024 * 1024)
         ManagementApi(self.engine, lambda _request: self.base_url).add_routes(app)
 
         def durable_client(_fn: FunctionInfo, _request: web.Request) -> meta.Datum:
@@ -91,6 +93,22 @@ class HostServer:
             self.port = int(self._runner.addresses[0][1])
         await self.engine.start()
         return routes
+
+    @web.middleware
+    async def _refuse_while_draining(self, request: web.Request,
+                                     handler: Callable[[web.Request],
+                                                       Awaitable[web.StreamResponse]]
+                                     ) -> web.StreamResponse:
+        """New function invocations are refused once shutdown began; the management API
+        stays up so running functions can still use their durable client."""
+        if self.draining and request.path.lower().startswith("/api/"):
+            return web.json_response({"error": "the host is shutting down", "path": request.path},
+                                     status=503, headers={"Retry-After": "1"})
+        return await handler(request)
+
+    async def drain(self, timeout: float, report: Callable[[str], None]) -> bool:
+        self.draining = True
+        return await self.engine.drain(timeout, report)
 
     async def stop(self) -> None:
         await self.engine.stop()

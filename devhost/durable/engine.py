@@ -22,6 +22,7 @@ import logging
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -98,6 +99,9 @@ class Engine:
         # every episode. Filled from the store, so a restart simply starts empty.
         self._history: dict[str, list[Event]] = {}
         self.episodes = 0
+        # Set by drain(): nothing new starts; what runs finishes and commits.
+        self._stopping = False
+        self._inflight: dict[int, WorkItem] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -111,7 +115,19 @@ class Engine:
         for item in self.store.work_items():
             self._spawn(self._run_activity(item))
 
+    async def drain(self, timeout: float, report: Callable[[str], None]) -> bool:
+        """Stop taking new work and let running activities finish and commit, for at most
+        `timeout` seconds. True when nothing was cut off. See devhost/durable/shutdown.py."""
+        from .shutdown import drain
+
+        return await drain(self, timeout, report)
+
+    @property
+    def running_activities(self) -> list[WorkItem]:
+        return list(self._inflight.values())
+
     async def stop(self) -> None:
+        self._stopping = True
         if self._timer_task:
             self._timer_task.cancel()
         for task in list(self._tasks):
@@ -260,6 +276,8 @@ class Engine:
 
     # -- scheduling ----------------------------------------------------------------------
     def _notify(self, instance_id: str, visible_at: float = 0.0) -> None:
+        if self._stopping:  # the message is in the store: the next start delivers it
+            return
         if visible_at > time.time():
             heapq.heappush(self._timers, (visible_at, instance_id))
             if self._timer_wake:
@@ -300,7 +318,7 @@ class Engine:
                     started = time.perf_counter()
                     more = self._episode(instance_id)
                     self._replay_cost[instance_id] = time.perf_counter() - started
-                    if not more and instance_id not in self._dirty:
+                    if self._stopping or (not more and instance_id not in self._dirty):
                         break
                     await asyncio.sleep(0)
         finally:
@@ -393,12 +411,18 @@ class Engine:
     async def _run_activity(self, item: WorkItem) -> None:
         assert self._activity_slots is not None
         async with self._activity_slots:
+            if self._stopping:  # still stored: the next start runs it
+                return
             inst = self.store.get_instance(item.instance_id)
             if inst is None or inst.is_terminal or inst.execution_id != item.execution_id:
                 with self.store.transaction():
                     self.store.delete_work_item(item.id)
                 return
-            result = await self._call_activity(inst, item)
+            self._inflight[item.id] = item
+            try:
+                result = await self._call_activity(inst, item)
+            finally:
+                self._inflight.pop(item.id, None)
             with self.store.transaction():
                 current = self.store.get_instance(item.instance_id)
                 if self.store.delete_work_item(item.id) and current is not None \

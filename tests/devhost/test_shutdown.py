@@ -1,0 +1,150 @@
+"""Graceful shutdown of a real `devhost start` process (SIGTERM / Ctrl-C).
+
+Checked against azure-functions-host: running invocations get a bounded time to finish
+(WorkerProcessCountOptions.ProcessShutdownTimeout, 10 s); the Durable extension only
+completes a work item (DurableTask.Core TaskActivityDispatcher.OnProcessWorkItemAsync →
+CompleteTaskActivityWorkItemAsync) once the activity returned, so a finished activity's result
+is committed and never runs again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devhost.insights.query import run_kql
+
+from .conftest import APPS, free_port, http
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _start(data_dir: Path, port: int, marks: Path, *extra: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, LIFECYCLE_MARKS_DIR=str(marks), PYTHONPATH=str(REPO))
+    env.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "start", "--app", "lifecycle_app", "--app-dir",
+         str(APPS), "--data-dir", str(data_dir), "--port", str(port), *extra],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if http("GET", f"http://127.0.0.1:{port}/runtime/webhooks/durabletask/instances",
+                    timeout=1)[0] == 200:
+                return proc
+        except OSError:
+            pass
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("devhost did not start")
+
+
+def _wait_for_file(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _finish(base: str, uri_id: str, timeout: float = 30) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        _, body, _ = http("GET", f"{base}/runtime/webhooks/durabletask/instances/{uri_id}")
+        if body["runtimeStatus"] not in ("Pending", "Running"):
+            return dict(body)
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+
+
+def test_sigterm_during_activity_commits_its_result_and_restart_does_not_rerun_it(
+        tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    marks = tmp_path / "marks"
+    proc = _start(tmp_path / "data", port, marks)
+    try:
+        status, started, _ = http(
+            "POST", f"{base}/runtime/webhooks/durabletask/orchestrators/slow_once/once", 1.5)
+        assert status == 202
+        _wait_for_file(marks / "slow_step.started")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert "Waiting up to" in text and "slow_step (instance once" in text, text
+    assert "Traceback" not in text, text
+    assert (marks / "slow_step.finished").read_text() == "1"
+
+    proc = _start(tmp_path / "data", port, marks)
+    try:
+        final = _finish(base, "once")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert final["runtimeStatus"] == "Completed" and final["output"] == "slept 1.5"
+    assert (marks / "slow_step.started").read_text() == "1"  # ran once, across the restart
+    _, rows = run_kql(tmp_path / "data" / "insights.duckdb",
+                      "requests | where name == 'activity:slow_step' | count")
+    assert rows == [(1,)]
+
+
+def test_shutdown_bound_abandons_the_activity_which_runs_again_at_next_start(
+        tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    marks = tmp_path / "marks"
+    proc = _start(tmp_path / "data", port, marks, "--shutdown-timeout", "0.5")
+    try:
+        http("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/slow_once/cut", 4)
+        _wait_for_file(marks / "slow_step.started")
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+        elapsed = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode()
+    assert "Shutdown timeout of 0.5s reached; abandoning 1 running activities" in text, text
+    assert elapsed < 3.5, text  # did not wait for the 4 s activity
+    assert not (marks / "slow_step.finished").exists()
+
+    proc = _start(tmp_path / "data", port, marks)
+    try:
+        final = _finish(base, "cut")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert final["runtimeStatus"] == "Completed"
+    assert (marks / "slow_step.started").read_text() == "2"  # at least once: it ran again
+
+
+def test_second_interrupt_exits_at_once_without_traceback(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    marks = tmp_path / "marks"
+    proc = _start(tmp_path / "data", port, marks)
+    try:
+        http("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/slow_once/twice", 5)
+        _wait_for_file(marks / "slow_step.started")
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode()
+    assert proc.returncode == 130, text
+    assert elapsed < 2, text
+    assert "Second interrupt: exiting now" in text and "Traceback" not in text, text
