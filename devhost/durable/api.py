@@ -16,6 +16,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .engine import DurableError, Engine
+from .lifecycle_api import LifecycleApi
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
@@ -113,9 +114,7 @@ class ManagementApi:
                                 self._guard(self.raise_event))
             app.router.add_post(prefix + "/instances/{id}/terminate", self._guard(self.terminate))
             app.router.add_post(prefix + "/instances/{id}/restart", self._guard(self.restart))
-            for op in ("rewind", "suspend", "resume"):
-                app.router.add_post(prefix + "/instances/{id}/" + op,
-                                    self._guard(self._unsupported(op)))
+        LifecycleApi(self.engine).add_routes(app, (WEBHOOK_PREFIX, RPC_PREFIX))
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -125,12 +124,6 @@ class ManagementApi:
                 return _error(exc.status, str(exc))
 
         return guarded
-
-    def _unsupported(self, op: str) -> Handler:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            return _error(501, f"devhost does not support {op}; it is available on Azure")
-
-        return handler
 
     def _accepted(self, request: web.Request, instance_id: str, status: int = 202,
                   body: Any = None) -> web.Response:
@@ -157,7 +150,7 @@ class ManagementApi:
                                   show_input=_flag(request, "showInput", True))
         if body is None:
             return _error(404, f"no instance with id {iid!r}")
-        if body["runtimeStatus"] in ("Pending", "Running"):
+        if body["runtimeStatus"] in ("Pending", "Running", "Suspended"):
             return self._accepted(request, iid, body=body)
         return web.json_response(body)
 

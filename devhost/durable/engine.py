@@ -32,6 +32,7 @@ from azure.functions import meta
 
 from ..functions.app import AppIndex, FunctionInfo
 from ..functions.invoker import invoke, make_context
+from . import lifecycle
 from .actions import UNSUPPORTED, ActionType, sequenced_actions
 from .history import Event, EventType, event, execution_started, iso, utcnow
 from .protocol import call_orchestrator, trigger_payload
@@ -155,7 +156,7 @@ class Engine:
             json.loads(input_json)  # reject malformed input before anything is written
         with self.store.transaction():
             existing = self.store.get_instance(instance_id)
-            if existing and existing.runtime_status in ("Pending", "Running"):
+            if existing and existing.runtime_status in ("Pending", "Running", "Suspended"):
                 raise Conflict(f"an instance with id {instance_id!r} is already "
                                f"{existing.runtime_status.lower()}")
             self._create_instance(instance_id, name, input_json, traceparent, tracestate,
@@ -206,6 +207,20 @@ class Engine:
             self.store.send(instance_id, event(EventType.EXECUTION_TERMINATED,
                                                Input=json.dumps(reason)))
         self._notify(instance_id)
+
+    def suspend(self, instance_id: str, reason: str | None, *, resume: bool = False) -> None:
+        """Suspend (or resume) an instance; see lifecycle.py."""
+        inst = self._existing(instance_id)
+        if inst.is_terminal:
+            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}")
+        lifecycle.send_control(self, instance_id, not resume, reason)
+
+    def rewind(self, instance_id: str, reason: str | None) -> None:
+        inst = self._existing(instance_id)
+        if inst.runtime_status != "Failed":
+            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}: the rewind "
+                       "operation is only supported on failed orchestration instances")
+        lifecycle.rewind(self, inst, reason)
 
     def purge(self, instance_id: str) -> int:
         inst = self._existing(instance_id)
@@ -337,6 +352,10 @@ class Engine:
             with self.store.transaction():  # late messages for gone/finished instances
                 self.store.delete_messages([m.id for m in messages])
             return False
+        deliverable = lifecycle.apply_control(self, inst, messages)
+        if not deliverable:  # suspended, or only suspend/resume messages
+            return False
+        messages = deliverable
         terminate = next((m for m in messages if m.event["EventType"]
                           == EventType.EXECUTION_TERMINATED), None)
         if terminate is not None:

@@ -33,6 +33,11 @@ class EventType(IntEnum):
     EVENT_SENT = 14
     EVENT_RAISED = 15
     CONTINUE_AS_NEW = 16
+    GENERIC_EVENT = 17
+    HISTORY_STATE = 18
+    EXECUTION_SUSPENDED = 19
+    EXECUTION_RESUMED = 20
+    EXECUTION_REWOUND = 21
 
 
 def utcnow() -> datetime:

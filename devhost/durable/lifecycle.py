@@ -1,0 +1,148 @@
+"""Suspend, resume and rewind: the instance-lifecycle operations beside start/terminate.
+
+Suspend and resume follow DurableTask.Core: `TaskHubClient.SuspendInstanceAsync` /
+`ResumeInstanceAsync` send an `ExecutionSuspendedEvent` / `ExecutionResumedEvent` (with the
+reason) to the instance; `OrchestrationRuntimeState` turns them into the `Suspended` and back
+into the `Running` status, and while suspended the orchestration does not advance
+(`TaskOrchestrationContext.HandleEventWhileSuspended` holds what arrives). devhost holds
+those messages in the instance's inbox until the resume, so they are delivered afterwards.
+Terminate still works on a suspended instance.
+
+Rewind follows DurableTask.AzureStorage (`AzureTableTrackingStore.RewindHistoryAsync` and
+`AzureStorageOrchestrationService.RewindTaskOrchestrationAsync`), the backend Durable
+Functions uses: in the failed execution, each `TaskFailed` and its `TaskScheduled`, and the
+failure of the execution, become `GenericEvent`s whose Reason reads `Rewound: <type>`; a
+failed sub-orchestration's `SubOrchestrationInstanceCreated` is kept (marked the same way) and
+the child is rewound recursively; each rewound instance goes back to `Pending`, and the
+deepest ones get a `GenericEvent` message carrying the reason, which makes them run again.
+The replay then finds the failed activity unscheduled, and the engine schedules it again
+under its original task id, so the orchestrator picks up where it failed.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from .history import Event, EventType, event, iso, utcnow
+from .store import InboxMessage, Instance, WorkItem
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+CONTROL = (EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED)
+SUSPENDED = "Suspended"
+
+
+def send_control(engine: Engine, instance_id: str, suspending: bool, reason: str | None
+                 ) -> None:
+    """Queue a suspend or resume for a (non-terminal) instance."""
+    kind = EventType.EXECUTION_SUSPENDED if suspending else EventType.EXECUTION_RESUMED
+    ev = event(kind, Reason=reason)
+    with engine.store.transaction():
+        engine.store.send(instance_id, ev)
+    engine._notify(instance_id)
+
+
+def apply_control(engine: Engine, inst: Instance, messages: list[InboxMessage]
+                  ) -> list[InboxMessage] | None:
+    """Apply pending suspend/resume messages, in the order they were sent.
+
+    Returns the messages the orchestrator may see now, or None when it stays suspended
+    (everything else then waits in the inbox, except a terminate).
+    """
+    control = [m for m in messages if m.event["EventType"] in CONTROL]
+    rest = [m for m in messages if m.event["EventType"] not in CONTROL]
+    if control:
+        appended: list[Event] = []
+        for message in control:
+            suspending = message.event["EventType"] == EventType.EXECUTION_SUSPENDED
+            if suspending and inst.runtime_status != SUSPENDED:
+                inst.runtime_status = SUSPENDED
+                appended.append(message.event)
+            elif not suspending and inst.runtime_status == SUSPENDED:
+                inst.runtime_status = "Running"
+                appended.append(message.event)
+        inst.last_updated_time = iso(utcnow())
+        with engine.store.transaction():
+            history = engine.store.history(inst.instance_id)
+            engine.store.append_history(inst.instance_id, len(history), appended)
+            engine.store.delete_messages([m.id for m in control])
+            engine.store.put_instance(inst)
+        engine._history.pop(inst.instance_id, None)
+    if inst.runtime_status == SUSPENDED:
+        terminating = any(m.event["EventType"] == EventType.EXECUTION_TERMINATED for m in rest)
+        return rest if terminating else None
+    return rest
+
+
+def rewind(engine: Engine, inst: Instance, reason: str | None) -> list[str]:
+    """Rewind a failed instance; returns the ids of the instances that run again first."""
+    work: list[WorkItem] = []
+    with engine.store.transaction():
+        restart = _rewind_history(engine, inst, reason, work)
+    for item in work:
+        engine._spawn(engine._run_activity(item))
+    for iid in restart:
+        engine._notify(iid)
+    return restart
+
+
+def _rewind_history(engine: Engine, inst: Instance, reason: str | None,
+                    work: list[WorkItem]) -> list[str]:
+    store = engine.store
+    history = store.history(inst.instance_id)
+    by_id = {(e["EventType"], e.get("EventId")): e for e in history}
+    again: list[tuple[int, str, str | None]] = []
+    restart: list[str] = []
+    failed_child = False
+    for ev in history:
+        kind = ev["EventType"]
+        if kind == EventType.TASK_FAILED:
+            scheduled = by_id.get((EventType.TASK_SCHEDULED, ev.get("TaskScheduledId")))
+            if scheduled is not None:
+                again.append((scheduled["EventId"], scheduled["Name"], scheduled.get("Input")))
+                _mark_generic(scheduled)
+            _mark_generic(ev)
+        elif kind == EventType.SUB_ORCHESTRATION_FAILED:
+            created = by_id.get((EventType.SUB_ORCHESTRATION_CREATED, ev.get("TaskScheduledId")))
+            _mark_generic(ev)
+            if created is not None:
+                created["Reason"] = "Rewound: SubOrchestrationInstanceCreated"
+                child = store.get_instance(created["InstanceId"])
+                if child is not None and child.runtime_status == "Failed":
+                    failed_child = True
+                    restart += _rewind_history(engine, child, reason, work)
+        elif kind == EventType.EXECUTION_FAILED:
+            _mark_generic(ev)
+    store.clear_history(inst.instance_id)
+    store.append_history(inst.instance_id, 0, history)
+    engine._history.pop(inst.instance_id, None)
+    store.append_history(inst.instance_id, len(history), [
+        event(EventType.TASK_SCHEDULED, task_id, Name=name, Input=input_json)
+        for task_id, name, input_json in again])
+    work += [store.add_work_item(inst.instance_id, inst.execution_id, task_id, name, input_json)
+             for task_id, name, input_json in again]
+    inst.runtime_status = "Pending"
+    inst.output = None
+    inst.last_updated_time = iso(utcnow())
+    # The failed run's orchestration span was exported when it failed; the rewound run
+    # gets a span of its own (same trace, same parent) instead of reusing that id.
+    if inst.span_id:
+        inst.span_id = f"{random.getrandbits(64) or 1:016x}"
+    store.put_instance(inst)
+    if not failed_child:
+        store.send(inst.instance_id, event(EventType.GENERIC_EVENT, Data=reason))
+        restart.append(inst.instance_id)
+    return restart
+
+
+def _mark_generic(ev: Event) -> None:
+    ev["Reason"] = f"Rewound: {_DTFX_NAMES[ev['EventType']]}"
+    ev["EventType"] = int(EventType.GENERIC_EVENT)
+
+
+# DurableTask.Core's EventType names, as the rewound rows spell them.
+_DTFX_NAMES = {EventType.TASK_FAILED: "TaskFailed", EventType.TASK_SCHEDULED: "TaskScheduled",
+               EventType.SUB_ORCHESTRATION_FAILED: "SubOrchestrationInstanceFailed",
+               EventType.EXECUTION_FAILED: "ExecutionFailed"}
