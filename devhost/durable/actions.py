@@ -22,9 +22,8 @@ class ActionType(IntEnum):
     WHEN_ALL = 12
 
 
-UNSUPPORTED = {ActionType.CALL_ENTITY: "entities (call_entity)",
-               ActionType.SIGNAL_ENTITY: "entities (signal_entity)",
-               ActionType.CALL_HTTP: "durable HTTP (call_http)"}
+UNSUPPORTED = {ActionType.CALL_HTTP: "durable HTTP (call_http)"}
+ENTITY_ACTIONS = (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY)
 
 
 @dataclass(frozen=True)

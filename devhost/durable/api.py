@@ -16,6 +16,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .engine import DurableError, Engine
+from .entities_api import EntitiesApi
 from .lifecycle_api import LifecycleApi
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
@@ -115,6 +116,7 @@ class ManagementApi:
             app.router.add_post(prefix + "/instances/{id}/terminate", self._guard(self.terminate))
             app.router.add_post(prefix + "/instances/{id}/restart", self._guard(self.restart))
         LifecycleApi(self.engine).add_routes(app, (WEBHOOK_PREFIX, RPC_PREFIX))
+        EntitiesApi(self.engine).add_routes(app, (WEBHOOK_PREFIX, RPC_PREFIX))
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:

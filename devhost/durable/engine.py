@@ -32,8 +32,8 @@ from azure.functions import meta
 
 from ..functions.app import AppIndex, FunctionInfo
 from ..functions.invoker import invoke, make_context
-from . import lifecycle
-from .actions import UNSUPPORTED, ActionType, sequenced_actions
+from . import entities, lifecycle
+from .actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, sequenced_actions
 from .history import Event, EventType, event, execution_started, iso, utcnow
 from .protocol import call_orchestrator, trigger_payload
 from .store import InboxMessage, Instance, Store, WorkItem
@@ -84,6 +84,7 @@ class Engine:
         self.options = options or EngineOptions()
         self.tracer = tracer or HostTracer()
         self.clock = DurableClock(self.options.skip_timers)
+        entities.ensure_schema(store)
         self._executor = ThreadPoolExecutor(self.options.max_concurrent_activities,
                                             thread_name_prefix="devhost-activity")
         self._running: set[str] = set()
@@ -342,6 +343,8 @@ class Engine:
     # -- one orchestrator episode --------------------------------------------------------
     def _episode(self, instance_id: str) -> bool:
         """Run one episode; True when more messages are already deliverable."""
+        if entities.is_entity(instance_id):
+            return entities.run_batch(self, instance_id)
         inst = self.store.get_instance(instance_id)
         # A (re)start must precede whatever else is waiting (events raised early).
         messages = sorted(self.store.inbox(instance_id, time.time()),
@@ -599,6 +602,9 @@ class Episode:
                 self.messages.append((inst.instance_id, event(
                     EventType.TASK_FAILED, TaskScheduledId=task_id,
                     Reason=f"devhost does not support {raise_unsupported}"), 0.0))
+            elif kind in ENTITY_ACTIONS:
+                entities.schedule_from_orchestration(
+                    self, action.raw, task_id, signal=kind is ActionType.SIGNAL_ENTITY)
             elif kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY,
                           ActionType.CALL_SUB_ORCHESTRATOR,
                           ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):

@@ -1,0 +1,101 @@
+"""Durable entities over real HTTP: the Counter sample through the SDK client and from an
+orchestration, and the entity management API.
+
+Sources (Azure/azure-functions-durable-extension): EntityTriggerAttributeBindingProvider
+.EntityContextToString (the batch request), TaskEntityShim.ExecuteOutOfProcBatch (results,
+ResponseMessage with exceptionType "Error", state), HttpApiHandler (entities route:
+HandleGetEntityRequestAsync, HandleListEntitiesRequestAsync,
+HandlePostEntityOperationRequestAsync), DurableClient.SignalEntityAsyncInternal (key
+characters, ThrowIfFunctionDoesNotExist → 400).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devhost.durable.engine import Engine
+from devhost.durable.history import EventType
+from devhost.durable.store import Store
+from devhost.functions.app import load_app
+from devhost.server import BackgroundHost, HostServer
+
+from .conftest import APPS, http
+
+ENTITIES = "/runtime/webhooks/durabletask/entities"
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
+    index = load_app("entity_counter_app", APPS)
+    store = Store(Path(tmp_path_factory.mktemp("store")) / "durable.sqlite")
+    with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as background:
+        yield background
+
+
+def _until(check: Any, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met")
+
+
+def _poll(url: str) -> dict[str, Any]:
+    return dict(_until(lambda: (r := http("GET", url))[0] == 200 and r[1]))
+
+
+def test_sdk_client_signals_and_reads_the_counter(host: BackgroundHost) -> None:
+    base = host.base_url
+    assert http("GET", f"{base}/api/counter/c1")[1] == {"exists": False, "state": None}
+    for _ in range(3):
+        assert http("POST", f"{base}/api/counter/c1/add", 2)[0] == 202
+    read = _until(lambda: (b := http("GET", f"{base}/api/counter/c1")[1])["state"] == 6 and b)
+    assert read == {"exists": True, "state": 6}
+    http("POST", f"{base}/api/counter/c1/reset")
+    _until(lambda: http("GET", f"{base}/api/counter/c1")[1]["state"] == 0)
+
+
+def test_orchestration_calls_and_signals_the_entity(host: BackgroundHost) -> None:
+    _, started, _ = http("POST", f"{host.base_url}/api/orchestrators/counter_orchestrator", "o1")
+    final = _poll(started["statusQueryGetUri"] + "&showHistory=true")
+    assert final["runtimeStatus"] == "Completed", final
+    # signal (+10) is sent before the call (+5), and one entity processes in order.
+    assert final["output"] == {"value": 15, "error": "cannot divide", "after": 15}
+    sent = [e for e in final["historyEvents"] if e["EventType"] == "EventSent"]
+    assert [e["InstanceId"] for e in sent] == ["@counter@o1"] * 5
+    engine = host.server.engine
+    raw = [e for e in engine.store.history(started["id"])
+           if e["EventType"] == EventType.EVENT_SENT]
+    assert [e["EventId"] for e in raw] == [0, 1, 2, 3, 4]  # the SDK's task ids
+
+
+def test_call_to_a_missing_entity_fails_the_orchestration_clearly(host: BackgroundHost) -> None:
+    _, started, _ = http("POST", f"{host.base_url}/api/orchestrators/calls_missing_entity")
+    final = _poll(started["statusQueryGetUri"])
+    assert final["runtimeStatus"] == "Failed"
+    assert "The function 'nope' doesn't exist" in final["output"]  # EntityId lowercases names
+
+
+def test_entity_management_api(host: BackgroundHost) -> None:
+    base = host.base_url + ENTITIES
+    assert http("GET", f"{base}/Counter/m1")[0] == 404
+    status, _, _ = http("POST", f"{base}/Counter/m1?op=add", raw=b"7",
+                        headers={"Content-Type": "application/json"})
+    assert status == 202
+    assert _until(lambda: (r := http("GET", f"{base}/counter/m1"))[0] == 200 and r[1]) == 7
+    _, listed, headers = http("GET", f"{base}/Counter?fetchState=true")
+    assert {"entityId": {"name": "Counter", "key": "m1"}, "state": 7} in [
+        {k: v for k, v in e.items() if k != "lastOperationTime"} for e in listed]
+    assert "x-ms-continuation-token" in {k.lower() for k in headers}
+    status, body, _ = http("POST", f"{base}/Missing/k?op=add", 1)
+    assert status == 400 and "doesn't exist" in body["Message"]
+    status, body, _ = http("POST", f"{base}/Counter/m1?op=add", raw=b"{nope",
+                           headers={"Content-Type": "application/json"})
+    assert status == 400 and body["field"] == "body"
