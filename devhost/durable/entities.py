@@ -29,12 +29,14 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from azure.functions import meta
 
 from ..functions.app import FunctionInfo
 from ..functions.invoker import call_inline
+from .entity_tracing import TRACE_KEY, EntityTracer, caller_context, from_traceparent
 from .history import Event, EventType, event, iso, utcnow
 from .store import InboxMessage, Store
 
@@ -101,10 +103,13 @@ def validate(engine: Engine, ref: EntityRef) -> None:
 
 # -- messages --------------------------------------------------------------------------------
 def request(op: str, input_json: str | None, *, request_id: str, signal: bool,
-            parent: str | None = None, parent_execution: str | None = None) -> dict[str, Any]:
+            parent: str | None = None, parent_execution: str | None = None,
+            trace_context: dict[str, Any] | None = None) -> dict[str, Any]:
     """A RequestMessage. `input` is the JSON serialization of the operation's input value, so
     a JSON text input is itself serialized as a string (RequestMessage.SetInput)."""
-    body: dict[str, Any] = {"op": op, "id": request_id}
+    body: dict[str, Any] = {"op": op, "id": request_id, "timestamp": iso(utcnow())}
+    if trace_context is not None:
+        body[TRACE_KEY] = trace_context
     if signal:
         body["signal"] = True
     if input_json is not None:
@@ -119,9 +124,11 @@ def operation_message(req: dict[str, Any]) -> Event:
     return event(EventType.EVENT_RAISED, Name=OPERATION_EVENT, Input=json.dumps(req))
 
 
-def signal_from_client(engine: Engine, ref: EntityRef, op: str, input_json: str | None) -> None:
+def signal_from_client(engine: Engine, ref: EntityRef, op: str, input_json: str | None,
+                       traceparent: str | None = None, tracestate: str | None = None) -> None:
     validate(engine, ref)
-    req = request(op, input_json, request_id=str(uuid.uuid4()), signal=True)
+    req = request(op, input_json, request_id=str(uuid.uuid4()), signal=True,
+                  trace_context=from_traceparent(traceparent, tracestate))
     with engine.store.transaction():
         engine.store.send(ref.scheduler_id, operation_message(req))
     engine._notify(ref.scheduler_id)
@@ -136,7 +143,9 @@ def schedule_from_orchestration(episode: Episode, raw: dict[str, Any], task_id: 
     request_id = str(uuid.uuid5(_REQUEST_IDS, f"{inst.instance_id}:{inst.execution_id}:{task_id}"))
     req = request(str(raw.get("operation") or ""), raw.get("input"), request_id=request_id,
                   signal=signal, parent=None if signal else inst.instance_id,
-                  parent_execution=None if signal else inst.execution_id)
+                  parent_execution=None if signal else inst.execution_id,
+                  trace_context=caller_context(inst.trace_id, inst.span_id, inst.trace_state,
+                                               inst.sampled))
     episode.appended.append(event(EventType.EVENT_SENT, task_id, Name=OPERATION_EVENT,
                                   InstanceId=target, Input=json.dumps(req)))
     if not is_entity(target) or EntityRef.parse(target).name.lower() \
@@ -198,6 +207,7 @@ def run_batch(engine: Engine, scheduler_id: str) -> bool:
     fn = entity_functions(engine).get(ref.name.lower())
     requests = [_parse_request(m) for m in messages]
     row = read(store, scheduler_id)
+    started = utcnow()
     if fn is None:
         results = [{"isError": True, "result": json.dumps(
             f"The function '{ref.name}' doesn't exist, is disabled, or is not an entity "
@@ -207,7 +217,26 @@ def run_batch(engine: Engine, scheduler_id: str) -> bool:
     else:
         outcome = _invoke(fn, ref, row, requests)
     _commit(engine, ref, fn, messages, requests, outcome)
+    _trace(engine, ref, fn, requests, outcome, started)
     return False
+
+
+_TRACER: list[EntityTracer] = []
+
+
+def _trace(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
+           requests: list[dict[str, Any]], outcome: dict[str, Any], started: datetime) -> None:
+    if not _TRACER:
+        _TRACER.append(EntityTracer())
+    ended = utcnow()
+    for req, result in zip(requests, outcome["results"], strict=True):
+        requested = req.get("timestamp")
+        _TRACER[0].operation(
+            entity_name=fn.durable_name if fn else ref.name, scheduler_id=ref.scheduler_id,
+            op=str(req.get("op")), signal=bool(req.get("signal")), caller=req.get(TRACE_KEY),
+            requested_at=datetime.fromisoformat(requested) if requested else None,
+            started=started, ended=ended,
+            error=_text(result.get("result")) if result.get("isError") else None)
 
 
 def _parse_request(message: InboxMessage) -> dict[str, Any]:

@@ -70,7 +70,9 @@ class EntitiesApi:
             else:
                 input_json = json.dumps(text)
         try:
-            entities.signal_from_client(self.engine, self._ref(request), op, input_json)
+            entities.signal_from_client(self.engine, self._ref(request), op, input_json,
+                                        request.headers.get("traceparent"),
+                                        request.headers.get("tracestate"))
         except entities.EntityError as exc:
             return _error(400, str(exc), "entityId")
         return web.Response(status=202)

@@ -1,0 +1,72 @@
+"""Entity spans as DurableTask.Core names them (TraceHelper.CreateEntitySpanName:
+`entity:<name>:<operation>`): StartActivityForCallingOrSignalingEntity (CLIENT for
+call_entity, PRODUCER for signal_entity, under the orchestration) and
+StartActivityForProcessingEntityInvocation (SERVER / CONSUMER, under the caller's span)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from devhost.durable.engine import Engine
+from devhost.durable.store import Store
+from devhost.functions.app import load_app
+
+from .conftest import APPS, run
+
+
+@pytest.fixture()
+def spans() -> Iterator[InMemorySpanExporter]:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[union-attr]
+    yield exporter
+    exporter.shutdown()
+
+
+def test_call_and_signal_entity_spans(tmp_path: Path, spans: InMemorySpanExporter) -> None:
+    engine = Engine(load_app("entity_counter_app", APPS), Store(tmp_path / "d.sqlite"))
+
+    async def main() -> None:
+        await engine.start()
+        try:
+            status = await run(engine, "counter_orchestrator", json.dumps("t1"), instance_id="t")
+            assert status["runtimeStatus"] == "Completed"
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
+    finished = spans.get_finished_spans()
+    orchestration = next(s for s in finished if s.name == "orchestration:counter_orchestrator")
+    entity = [s for s in finished if s.name.startswith("entity:Counter:")]
+    assert Counter((s.name, s.kind) for s in entity) == Counter([
+        ("entity:Counter:add", SpanKind.PRODUCER), ("entity:Counter:add", SpanKind.CONSUMER),
+        ("entity:Counter:add", SpanKind.CLIENT), ("entity:Counter:add", SpanKind.SERVER),
+        ("entity:Counter:get", SpanKind.CLIENT), ("entity:Counter:get", SpanKind.SERVER),
+        ("entity:Counter:fail", SpanKind.CLIENT), ("entity:Counter:fail", SpanKind.SERVER),
+        ("entity:Counter:get", SpanKind.CLIENT), ("entity:Counter:get", SpanKind.SERVER)])
+    callers = [s for s in entity if s.kind in (SpanKind.CLIENT, SpanKind.PRODUCER)]
+    assert {s.parent.span_id for s in callers} == {orchestration.context.span_id}
+    by_id = {s.context.span_id: s for s in callers}
+    for served in (s for s in entity if s.kind in (SpanKind.SERVER, SpanKind.CONSUMER)):
+        assert served.parent.span_id in by_id
+        assert served.attributes["durabletask.task.instance_id"] == "@counter@t1"
+    failed = next(s for s in entity
+                  if s.name == "entity:Counter:fail" and s.kind is SpanKind.SERVER)
+    assert failed.attributes["durabletask.entity.error_message"] == "cannot divide"
+    assert {s.attributes["durabletask.task.operation"] for s in callers} == {
+        "call_entity", "signal_entity"}
+    engine.store.close()
