@@ -8,19 +8,28 @@ import ipaddress
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from azure.functions import meta
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from . import console
 from .durable.api import ManagementApi, client_payload
 from .durable.engine import Engine
 from .functions.app import AppIndex, FunctionInfo
 from .functions.http import HttpTriggers
+from .functions.invoker import invoke, make_context
+from .hosttelemetry import host_tracer_provider
+from .timers.listener import TimerHost
 
 log = logging.getLogger("devhost")
+_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def is_loopback(host: str) -> bool:
@@ -61,8 +70,10 @@ class HostServer:
     host: str = "127.0.0.1"
     port: int = 7071
     extra_routes: list[Callable[[web.Application], None]] = field(default_factory=list)
+    data_dir: Path | None = None
     _runner: web.AppRunner | None = None
     draining: bool = False
+    timers: TimerHost | None = None
 
     @property
     def base_url(self) -> str:
@@ -92,7 +103,35 @@ class HostServer:
         if self.port == 0:
             self.port = int(self._runner.addresses[0][1])
         await self.engine.start()
+        self.timers = TimerHost(self.index, self._invoke_timer,
+                                self.data_dir or self.engine.store.path.parent)
+        await self.timers.start()
         return routes
+
+    async def _invoke_timer(self, fn: FunctionInfo, data: dict[str, meta.Datum]) -> Any:
+        """A timer invocation: the durable client binding like an HTTP trigger gets it, a
+        request span like the host records for every invocation, a console line on failure."""
+        for binding in fn.bindings:
+            if binding.direction == "in" and binding.type == "durableClient":
+                data[binding.name] = meta.Datum(
+                    type="string", value=json.dumps(client_payload(self.engine, self.base_url)))
+        tracer = host_tracer_provider().get_tracer("devhost.functions")
+        started = time.perf_counter()
+        with tracer.start_as_current_span(
+                fn.name, kind=SpanKind.SERVER,
+                attributes={"faas.trigger": "timer", "faas.name": fn.name}) as span:
+            carrier: dict[str, str] = {}
+            _PROPAGATOR.inject(carrier)
+            context = make_context(fn, carrier.get("traceparent", ""),
+                                   carrier.get("tracestate", ""))
+            try:
+                return await invoke(fn, data, context)
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                console.invocation_failed(fn.name, context.invocation_id,
+                                          (time.perf_counter() - started) * 1000, exc)
+                raise
 
     @web.middleware
     async def _refuse_while_draining(self, request: web.Request,
@@ -108,9 +147,13 @@ class HostServer:
 
     async def drain(self, timeout: float, report: Callable[[str], None]) -> bool:
         self.draining = True
+        if self.timers:
+            await self.timers.stop()
         return await self.engine.drain(timeout, report)
 
     async def stop(self) -> None:
+        if self.timers:
+            await self.timers.stop()
         await self.engine.stop()
         await _close_sdk_session()
         if self._runner:

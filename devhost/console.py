@@ -1,0 +1,66 @@
+"""Console lines for failures, shaped like `func start` prints them.
+
+The host logs every failed invocation as `Executed 'Functions.<name>' (Failed, Id=<invocation
+id>, Duration=<n>ms)` followed by the worker's error: `Exception: <Type>: <message>` and
+`Stack:` with the frames (azure-functions-host `FunctionExecutor` logging, the Python worker's
+`RpcException`). devhost prints the user's frames, never its own, so the first line a user
+reads is their exception and the last frames are where it was raised. The Durable extension
+adds a line per failed orchestration (`<name> (Orchestration) failed` with the instance id).
+A message without details never grows a `None` suffix.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+_DEVHOST = str(Path(__file__).resolve().parent)
+_HIDDEN = (_DEVHOST, "/asyncio/", "/concurrent/futures/", "/contextvars", "/threading.py")
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("[%Y-%m-%dT%H:%M:%S.%fZ]")[:-4] + "Z]"
+
+
+def user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """The traceback without devhost's own frames (nor the executor plumbing around them)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return [f for f in frames if not any(part in f.filename for part in _HIDDEN)]
+
+
+def format_exception(exc: BaseException) -> str:
+    lines = [f"Exception: {type(exc).__name__}: {exc}"]
+    frames = user_frames(exc)
+    if frames:
+        lines.append("Stack: " + "".join(traceback.format_list(frames)).rstrip())
+    return "\n".join(lines)
+
+
+def invocation_failed(function: str, invocation_id: str, duration_ms: float,
+                      exc: BaseException, *, instance_id: str | None = None,
+                      stream: TextIO | None = None) -> None:
+    out = stream or sys.stderr
+    where = f", InstanceId={instance_id}" if instance_id else ""
+    print(f"{_stamp()} Executed 'Functions.{function}' (Failed, Id={invocation_id}"
+          f"{where}, Duration={duration_ms:.0f}ms)", file=out)
+    print(f"{_stamp()} Exception while executing function: Functions.{function}. "
+          "Result: Failure", file=out)
+    print(format_exception(exc), file=out, flush=True)
+
+
+def orchestration_failed(name: str, instance_id: str, reason: str, details: str | None = None,
+                         *, stream: TextIO | None = None) -> None:
+    out = stream or sys.stderr
+    print(f"{_stamp()} {instance_id}: Function '{name} (Orchestrator)' failed with an error. "
+          f"Reason: {reason}", file=out)
+    if details:
+        print(details.rstrip(), file=out)
+    out.flush()
+
+
+def failure_message(reason: str, details: str | None) -> str:
+    """A failure's text: the reason, then the details when there are any (never 'None')."""
+    return f"{reason}\n{details}" if details else reason

@@ -1,0 +1,116 @@
+"""Timer listeners as the WebJobs timer extension runs them (azure-webjobs-sdk-extensions
+Timers/Listener/TimerListener.cs: StartAsync, HandleTimerEvent, InvokeJobFunction;
+Timers/Scheduling/ScheduleMonitor.cs: CheckPastDueAsync)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.functions import meta
+
+from devhost.functions.app import AppIndex, FunctionInfo, load_app
+from devhost.functions.invoker import invoke, make_context
+from devhost.timers.listener import ScheduleMonitor, Status, TimerConfigError, TimerHost, timezone
+from devhost.timers.ncrontab import parse
+
+from ..conftest import APPS
+
+
+@pytest.fixture()
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppIndex]:
+    monkeypatch.setenv("TIMER_RECORD_DIR", str(tmp_path / "records"))
+    monkeypatch.setenv("HOURLY_SCHEDULE", "0 0 * * * *")
+    monkeypatch.setenv("STARTUP_SCHEDULE", "0 0 0 1 Jan *")
+    monkeypatch.setenv("FAST_SCHEDULE", "*/1 * * * * *")
+    monkeypatch.delenv("WEBSITE_TIME_ZONE", raising=False)
+    monkeypatch.delenv("TZ", raising=False)
+    yield load_app("timer_app", APPS)
+
+
+async def _invoke(fn: FunctionInfo, data: dict[str, meta.Datum]) -> Any:
+    return await invoke(fn, data, make_context(fn, ""))
+
+
+def _records(tmp_path: Path, name: str) -> list[dict[str, Any]]:
+    path = tmp_path / "records" / f"{name}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _run(host: TimerHost, seconds: float) -> None:
+    async def main() -> None:
+        await host.start()
+        await asyncio.sleep(seconds)
+        await host.stop()
+
+    asyncio.run(main())
+
+
+def test_past_due_across_a_restart_runs_at_once_with_is_past_due(app: AppIndex,
+                                                                tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    # The host last ran two hours ago: it recorded the next hourly occurrence, then stopped.
+    now = datetime.now(UTC)
+    last = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    schedule = parse("0 0 * * * *")
+    ScheduleMonitor(data / "timers").update("hourly", Status(last, schedule.next_after(last),
+                                                             last))
+    _run(TimerHost(app, _invoke, data), 0.5)
+    runs = _records(tmp_path, "hourly")
+    assert len(runs) == 1 and runs[0]["past_due"] is True
+    assert datetime.fromisoformat(runs[0]["status"]["Next"]) == last + timedelta(hours=1)
+    after = ScheduleMonitor(data / "timers").get("hourly")
+    assert after is not None and after.next > now  # the status moved on, persisted
+
+    _run(TimerHost(app, _invoke, data), 0.3)  # restart again: nothing missed this time
+    assert len(_records(tmp_path, "hourly")) == 1
+
+
+def test_first_start_records_a_status_and_is_not_past_due(app: AppIndex, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _run(TimerHost(app, _invoke, data), 0.3)
+    assert _records(tmp_path, "hourly") == []
+    status = ScheduleMonitor(data / "timers").get("hourly")
+    assert status is not None and status.next > datetime.now(UTC)
+
+
+def test_run_on_startup_runs_once_without_a_schedule_status(app: AppIndex,
+                                                            tmp_path: Path) -> None:
+    _run(TimerHost(app, _invoke, tmp_path / "data"), 0.3)
+    assert _records(tmp_path, "on_startup") == [{"past_due": False, "status": {}}]
+
+
+def test_sub_minute_schedule_fires_without_monitor_and_survives_failures(
+        app: AppIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAST_TIMER_FAILS", "1")
+    host = TimerHost(app, _invoke, tmp_path / "data")
+    fast = next(t for t in host.timers if t.name == "fast")
+    assert fast.use_monitor is False  # ShouldDisableScheduleMonitor
+    _run(host, 2.6)
+    runs = _records(tmp_path, "fast")
+    assert 2 <= len(runs) <= 4  # failures do not stop the schedule
+    assert ScheduleMonitor(tmp_path / "data" / "timers").get("fast") is None
+
+
+def test_time_zone_is_utc_unless_website_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEBSITE_TIME_ZONE", raising=False)
+    monkeypatch.delenv("TZ", raising=False)
+    assert timezone() is UTC
+    monkeypatch.setenv("WEBSITE_TIME_ZONE", "Europe/Berlin")
+    assert str(timezone()) == "Europe/Berlin"
+    monkeypatch.setenv("WEBSITE_TIME_ZONE", "W. Europe Standard Time")
+    with pytest.raises(TimerConfigError, match="IANA"):
+        timezone()
+
+
+def test_bad_schedule_is_refused_when_indexing(app: AppIndex,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOURLY_SCHEDULE", "every hour")
+    with pytest.raises(TimerConfigError, match="hourly: The schedule expression 'every hour'"):
+        TimerHost(app, _invoke, Path(os.devnull))
