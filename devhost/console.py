@@ -22,7 +22,7 @@ _HIDDEN = (_DEVHOST, "/asyncio/", "/concurrent/futures/", "/contextvars", "/thre
 
 
 def _stamp() -> str:
-    return datetime.now(UTC).strftime("[%Y-%m-%dT%H:%M:%S.%fZ]")[:-4] + "Z]"
+    return "[" + datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") + "]"
 
 
 def user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
@@ -64,3 +64,17 @@ def orchestration_failed(name: str, instance_id: str, reason: str, details: str 
 def failure_message(reason: str, details: str | None) -> str:
     """A failure's text: the reason, then the details when there are any (never 'None')."""
     return f"{reason}\n{details}" if details else reason
+
+
+def user_traceback(exc: BaseException) -> str:
+    """A Python traceback of the user's frames only (what a failed activity's Details hold)."""
+    frames = user_frames(exc)
+    head = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) \
+        if frames else ""
+    return head + "".join(traceback.format_exception_only(exc)).rstrip()
+
+
+def split_failure(message: str) -> tuple[str, str]:
+    """The SDK joins a failed task's Reason and Details as `Reason \n Details`: split them."""
+    reason, _, details = message.partition(" \n ")
+    return reason, details

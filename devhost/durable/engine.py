@@ -20,7 +20,6 @@ import heapq
 import json
 import logging
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from azure.functions import meta
 
 from ..functions.app import AppIndex, FunctionInfo
 from ..functions.invoker import invoke, make_context
+from .. import console
 from . import entities, lifecycle
 from .actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, sequenced_actions
 from .history import Event, EventType, event, execution_started, iso, utcnow
@@ -393,7 +393,8 @@ class Engine:
             self.store.put_instance(inst)
             self._tell_parent(inst, failed=True,
                               reason=f"Orchestration {inst.instance_id!r} was terminated",
-                              details=str(_json_or_none(reason)))
+                              details=f"Terminated with reason: {_json_or_none(reason)}"
+                              if reason is not None else "Terminated without a reason.")
         self._after_terminal(inst, error=f"terminated: {_json_or_none(reason)}")
 
     def _tell_parent(self, inst: Instance, *, failed: bool, result: str | None = None,
@@ -410,6 +411,9 @@ class Engine:
 
     def _after_terminal(self, inst: Instance, error: str | None = None) -> None:
         """Post-commit: emit the orchestration span once, wake the parent and waiters."""
+        if inst.runtime_status == "Failed":
+            reason, details = console.split_failure(error or "")
+            console.orchestration_failed(inst.name, inst.instance_id, reason, details)
         self._replay_cost.pop(inst.instance_id, None)
         self._history.pop(inst.instance_id, None)
         if inst.trace_id and inst.span_id:
@@ -457,7 +461,11 @@ class Engine:
         if fn is None:
             return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id,
                          Reason=f"The function '{item.name}' doesn't exist, is disabled, "
-                                "or is not an activity function.", Details=None)
+                                "or is not an activity function.",
+                         Details="Activity functions in this app: "
+                                 + (", ".join(sorted(self.index.activities)) or "none"))
+        started = time.perf_counter()
+        invocation_id = ""
         try:
             with self.tracer.activity(name=item.name, instance_id=inst.instance_id,
                                       task_id=item.task_id, trace_id=inst.trace_id or "",
@@ -466,14 +474,18 @@ class Engine:
                                       sampled=inst.sampled) as carrier:
                 context = make_context(fn, carrier["traceparent"], carrier.get("tracestate", ""),
                                        retry_count=item.attempt - 1)
+                invocation_id = context.invocation_id
                 data = {fn.trigger.name: meta.Datum(type="json", value=item.input or "null")}
                 output = await invoke(fn, data, context, self._executor)
             encoded = _encode_activity_output(fn, output)
         except Exception as exc:
+            console.invocation_failed(fn.name, invocation_id,
+                                      (time.perf_counter() - started) * 1000, exc,
+                                      instance_id=inst.instance_id)
             return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id,
                          Reason=f"Activity function '{item.name}' failed: "
                                 f"{type(exc).__name__}: {exc}",
-                         Details="".join(traceback.format_exception(exc)))
+                         Details=console.user_traceback(exc))
         return event(EventType.TASK_COMPLETED, TaskScheduledId=item.task_id, Result=encoded)
 
 
@@ -601,7 +613,9 @@ class Episode:
                 raise_unsupported = UNSUPPORTED[kind]
                 self.messages.append((inst.instance_id, event(
                     EventType.TASK_FAILED, TaskScheduledId=task_id,
-                    Reason=f"devhost does not support {raise_unsupported}"), 0.0))
+                    Reason=f"devhost does not support {raise_unsupported}",
+                    Details="It runs on the Durable extension on Azure; see the README's "
+                            "list of what devhost does differently."), 0.0))
             elif kind in ENTITY_ACTIONS:
                 entities.schedule_from_orchestration(
                     self, action.raw, task_id, signal=kind is ActionType.SIGNAL_ENTITY)
@@ -680,7 +694,10 @@ class Episode:
             for target, ev, visible_at in self.messages:
                 self.store.send(target, ev, visible_at)
             if inst.runtime_status == "Failed":
-                engine._tell_parent(inst, failed=True, reason=error, details=None)
+                reason, details = console.split_failure(error or "")
+                engine._tell_parent(inst, failed=True, reason=reason,
+                                    details=details or f"Instance '{inst.instance_id}' failed; "
+                                    "its history has the details.")
             elif inst.runtime_status == "Completed":
                 engine._tell_parent(inst, failed=False, result=inst.output)
         if continue_as_new is None and not inst.is_terminal:
@@ -718,15 +735,19 @@ class Episode:
         existing = self.store.get_instance(child_id)
         if name not in self.engine.index.orchestrators:
             reason = f"orchestrator function {name!r} does not exist"
+            details = "Orchestrator functions in this app: " + (
+                ", ".join(sorted(self.engine.index.orchestrators)) or "none")
         elif existing is not None and not existing.is_terminal:
             reason = f"an instance with id {child_id!r} is already {existing.runtime_status}"
+            details = "Give the sub-orchestration another instance id, or wait until it ends."
         else:
             self.engine._create_instance(child_id, name, input_json, None, None,
                                          parent=self.inst, parent_task_id=task_id,
                                          replaces=existing is not None)
             return
         self.messages.append((self.inst.instance_id, event(
-            EventType.SUB_ORCHESTRATION_FAILED, TaskScheduledId=task_id, Reason=reason), 0.0))
+            EventType.SUB_ORCHESTRATION_FAILED, TaskScheduledId=task_id, Reason=reason,
+            Details=details), 0.0))
 
 
 def _continue_as_new(state: dict[str, Any] | None) -> str | None:

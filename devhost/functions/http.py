@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from .. import console
 from ..hosttelemetry import host_tracer_provider
 from .app import AppIndex, FunctionInfo
 from .context import InvocationContext
@@ -28,25 +30,53 @@ _PARAM = re.compile(r"\{(\*?)(\w+)(?::(\w+))?(\?)?\}")
 InputProvider = Callable[[FunctionInfo, web.Request], meta.Datum]
 
 
+LITERAL = "__literal"  # prefix of the placeholders that match route literals
+
+
 def aiohttp_paths(route: str) -> list[str]:
     """Functions route templates (`items/{id:int?}`) → aiohttp paths (`/api/items/{id:-?\\d+}`).
 
+    Literal text matches case-insensitively, as ASP.NET routing in the Functions host does
+    (`Boom/{name}` answers `/api/boom/x`): each literal becomes a placeholder with a
+    case-insensitive pattern, dropped from the route parameters again (see `_params`).
     An optional last parameter gives a second path without it, as ASP.NET routing allows.
     """
     optional = False
+    parts: list[str] = []
+    counter = 0
 
-    def convert(match: re.Match[str]) -> str:
-        nonlocal optional
+    def literal(text: str) -> str:
+        nonlocal counter
+        out = []
+        for index, piece in enumerate(text.split("/")):
+            if index:
+                out.append("/")
+            if any(c.isalpha() for c in piece):
+                out.append("{" + f"{LITERAL}{counter}:(?i:{re.escape(piece)})" + "}")
+                counter += 1
+            else:
+                out.append(piece)
+        return "".join(out)
+
+    template = route.strip("/")
+    position = 0
+    for match in _PARAM.finditer(template):
+        parts.append(literal(template[position:match.start()]))
         star, name, constraint, opt = match.groups()
         optional = optional or bool(opt)
         pattern = ".*" if star else _CONSTRAINTS.get((constraint or "").lower())
-        return "{" + name + (":" + pattern if pattern else "") + "}"
-
-    path = "/api/" + _PARAM.sub(convert, route.strip("/"))
+        parts.append("{" + name + (":" + pattern if pattern else "") + "}")
+        position = match.end()
+    parts.append(literal(template[position:]))
+    path = "/api/" + "".join(parts)
     paths = [path]
     if optional:
         paths.append(path.rsplit("/", 1)[0] or "/api")
     return paths
+
+
+def _params(request: web.Request) -> dict[str, str]:
+    return {k: v for k, v in request.match_info.items() if not k.startswith(LITERAL)}
 
 
 def _datum_http(request: web.Request, body: bytes) -> meta.Datum:
@@ -58,7 +88,7 @@ def _datum_http(request: web.Request, body: bytes) -> meta.Datum:
         "url": s(str(request.url)),
         "headers": {k.lower(): s(v) for k, v in request.headers.items()},
         "query": {k: s(v) for k, v in request.query.items()},
-        "params": {k: s(v) for k, v in request.match_info.items()},
+        "params": {k: s(v) for k, v in _params(request).items()},
         "body": meta.Datum(type="bytes", value=body),
     })
 
@@ -125,9 +155,12 @@ class HttpTriggers:
 
     async def _invoke(self, fn: FunctionInfo, data: dict[str, meta.Datum],
                       context: InvocationContext) -> web.Response:
+        started = time.perf_counter()
         try:
             return to_aiohttp(await invoke(fn, data, context))
         except Exception as exc:  # the host answers 500 when the function throws
+            console.invocation_failed(fn.name, context.invocation_id,
+                                      (time.perf_counter() - started) * 1000, exc)
             trace.get_current_span().record_exception(exc)
             return web.json_response(
                 {"error": f"Exception while executing function: Functions.{fn.name}",

@@ -76,3 +76,13 @@ def rewindable_parent(context: df.DurableOrchestrationContext):  # type: ignore[
     child = yield context.call_sub_orchestrator("rewindable_child", key,
                                                 f"{context.instance_id}:child")
     return [done, child]
+
+
+@app.route(route="Boom/{name}", methods=["GET"])
+def boom(req: func.HttpRequest) -> func.HttpResponse:
+    raise LookupError(f"no {req.route_params['name']}")
+
+
+@app.orchestration_trigger(context_name="context")
+def calls_missing_activity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return (yield context.call_activity("not_there", None))
