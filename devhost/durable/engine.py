@@ -29,9 +29,9 @@ from typing import Any
 
 from azure.functions import meta
 
+from .. import console
 from ..functions.app import AppIndex, FunctionInfo
 from ..functions.invoker import invoke, make_context
-from .. import console
 from . import entities, lifecycle
 from .actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, sequenced_actions
 from .history import Event, EventType, event, execution_started, iso, utcnow
