@@ -10,15 +10,36 @@ import signal
 import sys
 from pathlib import Path
 
+from . import loaderrors
 from .client import follow, send
-from .durable.engine import DurableError
+from .durable.engine import DurableError, Engine
 from .durable.shutdown import DEFAULT_TIMEOUT_S
-from .functions.app import AppLoadError
+from .functions.app import AppIndex, AppLoadError
 from .functions.settings import SettingsError
 from .insights.cli import register as register_insights
 from .insights.view import load_run, render_text
 from .runtime import HostConfig, flush_telemetry, load, local_insights_db, run_sync
 from .server import BackgroundHost, HostServer, is_loopback
+from .timers.listener import timers_of
+
+
+class LoadFailure(Exception):
+    """Anything that stopped the app from loading (reported by loaderrors, exit 2)."""
+
+    def __init__(self, error: BaseException, app_dir: Path) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.app_dir = app_dir
+
+
+def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Engine]:
+    try:
+        index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+        if timers:
+            timers_of(index)  # a bad schedule is an indexing error, before anything serves
+    except Exception as exc:
+        raise LoadFailure(exc, args.app_dir) from exc
+    return index, engine
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +59,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(json.dumps({"error": f"--input is not valid JSON: {exc}", "field": "input"}),
                   file=sys.stderr)
             return 2
-    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+    index, engine = _load(args)
     try:
         status = run_sync(engine, args.orchestrator, args.input, args.instance_id, args.timeout)
     finally:
@@ -67,7 +88,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"WARNING: binding {args.host}: anyone who can reach this address can start, "
               "terminate and purge orchestrations.", file=sys.stderr)
-    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+    index, engine = _load(args, timers=True)
     server = HostServer(index, engine, args.host, args.port)
     return asyncio.run(_serve(server, args.shutdown_timeout))
 
@@ -111,7 +132,7 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
 def _cmd_call(args: argparse.Namespace) -> int:
     """Serve the app in-process, send one request, follow the orchestration it starts."""
     body = args.body.encode() if args.body is not None else b""
-    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+    index, engine = _load(args, timers=True)
     with BackgroundHost(HostServer(index, engine, port=0)) as host:
         status, reply = send(args.method, host.base_url + args.path, body)
         print(json.dumps({"status": status, "body": reply}, indent=2))
@@ -165,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
+    except LoadFailure as failure:
+        print(loaderrors.report(failure.error, failure.app_dir), file=sys.stderr)
+        return loaderrors.EXIT_CODE
     except (AppLoadError, SettingsError, DurableError) as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl+C before the host installed its own handler
+        return 130

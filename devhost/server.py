@@ -26,7 +26,7 @@ from .functions.app import AppIndex, FunctionInfo
 from .functions.http import HttpTriggers
 from .functions.invoker import invoke, make_context
 from .hosttelemetry import host_tracer_provider
-from .timers.listener import TimerHost
+from .timers.listener import Timer, TimerHost, next_occurrences
 
 log = logging.getLogger("devhost")
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -160,18 +160,52 @@ class HostServer:
             await self._runner.cleanup()
 
     def banner(self, routes: list[tuple[FunctionInfo, str, list[str]]]) -> str:
+        """`func start`'s function list: each function with its trigger, its route or durable
+        name or schedule, and a clear mark on what devhost does not run."""
         lines = ["", "Functions:", ""]
-        for fn, route, methods in routes:
-            auth = fn.trigger.settings.get("authLevel", "function")
-            lines.append(f"        {fn.name}: [{','.join(methods)}] {self.base_url}/api/{route}"
-                         f"  (authLevel: {auth}; keys are not checked locally)")
+        http = {fn.name: (route, methods) for fn, route, methods in routes}
+        timers = {t.name: t for t in (self.timers.timers if self.timers else [])}
         for fn in self.index.functions:
-            if fn.trigger.type != "httpTrigger":
-                lines.append(f"        {fn.name}: {fn.trigger.type}")
+            lines.append(f"        {fn.name}: {self._describe(fn, http, timers)}")
         lines += ["", f"Durable management API: {self.base_url}/runtime/webhooks/durabletask/",
                   f"Task hub: {self.engine.options.task_hub}  "
                   f"store: {self.engine.store.path}", ""]
         return "\n".join(lines)
+
+    def _describe(self, fn: FunctionInfo, http: dict[str, tuple[str, list[str]]],
+                  timers: dict[str, Timer]) -> str:
+        kind = fn.trigger.type
+        if kind == "httpTrigger" and fn.name in http:
+            route, methods = http[fn.name]
+            auth = fn.trigger.settings.get("authLevel", "function")
+            text = (f"[{','.join(methods)}] {self.base_url}/api/{route}  "
+                    f"(authLevel: {auth}; keys are not checked locally)")
+        elif kind in DURABLE_TRIGGERS:
+            label = DURABLE_TRIGGERS[kind]
+            text = f"{kind}  ({label}: {fn.durable_name})" if fn.durable_name != fn.name \
+                else kind
+        elif kind == "timerTrigger" and fn.name in timers:
+            timer = timers[fn.name]
+            upcoming = next_occurrences(timer, 1, self.timers.zone if self.timers else None)
+            text = (f"timerTrigger  (schedule: {timer.schedule.expression}, "
+                    f"{self.timers.zone if self.timers else 'UTC'}; next: "
+                    f"{upcoming[0].isoformat()}"
+                    + ("; runOnStartup" if timer.run_on_startup else "")
+                    + ("" if timer.use_monitor else "; no schedule monitor") + ")")
+        else:
+            return f"{kind}  NOT RUN by devhost: this trigger needs its Azure service"
+        missing = sorted({b.type for b in fn.bindings
+                          if b is not fn.trigger and b.type not in SUPPORTED_BINDINGS})
+        if missing:
+            text += (f"  NOT RUNNABLE by devhost: binding {', '.join(missing)} needs its "
+                     "Azure service")
+        return text
+
+
+DURABLE_TRIGGERS = {"orchestrationTrigger": "durable name", "activityTrigger": "durable name",
+                    "entityTrigger": "entity name"}
+SUPPORTED_BINDINGS = {"http", "durableClient", "httpTrigger", "timerTrigger",
+                      *DURABLE_TRIGGERS}
 
 
 async def _close_sdk_session() -> None:

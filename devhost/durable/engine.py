@@ -151,7 +151,9 @@ class Engine:
     def start_new(self, name: str, instance_id: str | None = None, input_json: str | None = None,
                   traceparent: str | None = None, tracestate: str | None = None) -> str:
         if name not in self.index.orchestrators:
-            raise NotFound(f"orchestrator function {name!r} does not exist")
+            known = ", ".join(sorted(self.index.orchestrators)) or "none"
+            raise NotFound(f"orchestrator function {name!r} does not exist; orchestrator "
+                           f"functions in this app: {known}")
         instance_id = instance_id or uuid.uuid4().hex
         if input_json is not None:
             json.loads(input_json)  # reject malformed input before anything is written

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from azure.functions import meta
 
 from ..functions.app import AppIndex, FunctionInfo
+from ..loaderrors import function_location
 from .ncrontab import Schedule, ScheduleError, parse
 
 log = logging.getLogger("devhost.timers")
@@ -48,6 +49,8 @@ Invoke = Callable[[FunctionInfo, dict[str, meta.Datum]], Awaitable[Any]]
 
 class TimerConfigError(ValueError):
     """A timer the host refuses to index (bad schedule, unknown time zone)."""
+
+    location: tuple[str | None, int | None] = (None, None)
 
 
 def timezone() -> tzinfo:
@@ -154,11 +157,12 @@ def timers_of(index: AppIndex, zone: tzinfo | None = None) -> list[Timer]:
         if fn.trigger.type != TIMER_TRIGGER:
             continue
         settings = fn.trigger.settings
-        expression = _resolve(str(settings.get("schedule") or ""))
         try:
-            schedule = parse(expression)
-        except ScheduleError as exc:
-            raise TimerConfigError(f"{fn.name}: {exc}") from exc
+            schedule = parse(_resolve(str(settings.get("schedule") or "")))
+        except (ScheduleError, TimerConfigError) as exc:
+            error = TimerConfigError(f"{fn.name}: {exc}")
+            error.location = function_location(fn.user_function)
+            raise error from exc
         use_monitor = settings.get("useMonitor")
         use_monitor = True if use_monitor is None else bool(use_monitor)
         if use_monitor and schedule.is_sub_minute(now):
