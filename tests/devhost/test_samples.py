@@ -1,0 +1,100 @@
+"""Small apps in the style of the public Durable Functions samples, run over real HTTP with the
+SDK client inside the app's own functions: a singleton monitor kept alive by a timer trigger,
+an approval suspended and resumed, a failed order rewound. (The entity Counter sample is in
+test_entities.py.) Sources for each behaviour are named in the engine tests they rely on:
+durable/test_lifecycle.py, timers/test_listener.py."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devhost.durable.engine import Engine
+from devhost.durable.store import Store
+from devhost.functions.app import load_app
+from devhost.server import BackgroundHost, HostServer
+
+from .conftest import APPS, http
+
+STATUS = "/runtime/webhooks/durabletask/instances/"
+
+
+@contextmanager
+def _host(app: str, tmp_path: Path) -> Iterator[BackgroundHost]:
+    index = load_app(app, APPS)
+    server = HostServer(index, Engine(index, Store(tmp_path / "durable.sqlite")), port=0,
+                        data_dir=tmp_path)
+    with BackgroundHost(server) as host:
+        yield host
+
+
+def _until(check: Callable[[], Any], timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _status(host: BackgroundHost, iid: str, history: bool = False) -> dict[str, Any]:
+    query = "?showHistory=true" if history else ""
+    return dict(http("GET", f"{host.base_url}{STATUS}{iid}{query}")[1])
+
+
+def test_singleton_monitor_kept_alive_by_a_timer_trigger(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = tmp_path / "ticks"
+    monkeypatch.setenv("MONITOR_TICKS_FILE", str(ticks))
+    with _host("monitor_app", tmp_path) as host:
+        done = _until(lambda: (s := _status(host, "job-monitor"))["runtimeStatus"]
+                      == "Completed" and s)
+        _until(lambda: ticks.exists() and len(ticks.read_text().splitlines()) >= 3)
+        _, listed, _ = http("GET", f"{host.base_url}{STATUS}")
+    assert done["output"] == {"done_after": 3}
+    assert [i["instanceId"] for i in listed] == ["job-monitor"]  # one singleton, restarted
+
+
+def test_approval_suspended_and_resumed_through_the_sdk_client(tmp_path: Path) -> None:
+    with _host("approval_app", tmp_path) as host:
+        api = f"{host.base_url}/api/approvals"
+        _, started, _ = http("POST", api)
+        iid = started["id"]
+        _until(lambda: _status(host, iid)["customStatus"] == "waiting for approval")
+        assert http("POST", f"{api}/{iid}/suspend")[1] == {"runtimeStatus": "Suspended"}
+        http("POST", f"{api}/{iid}/approve", "ana")
+        time.sleep(0.3)
+        held = _status(host, iid)
+        assert held["runtimeStatus"] == "Suspended" and held["output"] is None
+        http("POST", f"{api}/{iid}/resume")
+        final = _until(lambda: (s := _status(host, iid, True))["runtimeStatus"]
+                       == "Completed" and s)
+    assert final["output"] == {"approved_by": "ana"}
+    kinds = [e["EventType"] for e in final["historyEvents"]]
+    assert kinds.index("ExecutionSuspended") < kinds.index("ExecutionResumed")
+
+
+def test_failed_order_rewound_through_the_sdk_client(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fixed = tmp_path / "fixed"
+    monkeypatch.setenv("REWIND_FIXED_FLAG", str(fixed))
+    with _host("rewind_app", tmp_path) as host:
+        _, started, _ = http("POST", f"{host.base_url}/api/orders",
+                             {"sku": "SKU-1", "amount": 12})
+        iid = started["id"]
+        failed = _until(lambda: (s := _status(host, iid))["runtimeStatus"] == "Failed" and s)
+        assert "payment provider unreachable" in failed["output"]
+        fixed.touch()
+        status, body, _ = http("POST", f"{host.base_url}/api/orders/{iid}/rewind")
+        assert (status, body) == (202, {"rewound": iid})
+        final = _until(lambda: (s := _status(host, iid, True))["runtimeStatus"]
+                       == "Completed" and s)
+    assert final["output"] == ["reserved SKU-1", "charged 12"]
+    reasons = [e.get("Reason") for e in final["historyEvents"] if e["EventType"] == "GenericEvent"]
+    assert "Rewound: TaskFailed" in reasons
