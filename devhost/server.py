@@ -147,9 +147,10 @@ class HostServer:
 
     async def drain(self, timeout: float, report: Callable[[str], None]) -> bool:
         self.draining = True
-        if self.timers:
-            await self.timers.stop()
-        return await self.engine.drain(timeout, report)
+        started = time.monotonic()
+        timers_clean = await self.timers.stop(timeout, report) if self.timers else True
+        remaining = max(timeout - (time.monotonic() - started), 0.0)
+        return await self.engine.drain(remaining, report) and timers_clean
 
     async def stop(self) -> None:
         if self.timers:

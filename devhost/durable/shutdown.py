@@ -43,13 +43,13 @@ async def drain(engine: Engine, timeout: float, report: Callable[[str], None]) -
         now = time.monotonic()
         if now >= deadline:
             running = describe(engine)
-            report(f"Shutdown timeout of {timeout:g}s reached; abandoning "
+            report(f"Shutdown timeout of {round(timeout, 1):g}s reached; abandoning "
                    f"{len(engine.running_activities)} running activities"
                    + (f": {running}" if running else "")
                    + ". They are still pending in the store and run again at the next start.")
             return False
         if now >= next_report and engine.running_activities:
-            report(f"Waiting up to {deadline - now:.0f}s for "
+            report(f"Waiting up to {deadline - now:.1f}s for "
                    f"{len(engine.running_activities)} running activities to finish: "
                    f"{describe(engine)}")
             next_report = now + _REPORT_EVERY_S

@@ -203,13 +203,29 @@ class TimerHost:
             self._tasks.append(asyncio.create_task(self._listen(timer),
                                                    name=f"timer:{timer.name}"))
 
-    async def stop(self) -> None:
-        """TimerListener.StopAsync: no new invocation; wait for the one running."""
+    async def stop(self, timeout: float | None = None,
+                   report: Callable[[str], None] | None = None) -> bool:
+        """TimerListener.StopAsync: no new invocation; wait for the running ones (for at most
+        `timeout` seconds: the host's shutdown bound). True when none was cut off."""
         self._stopping = True
         for task in self._tasks:
             if not self._busy_now(task):
                 task.cancel()
+        if not self._tasks:
+            return True
+        if report and any(self._busy_now(t) for t in self._tasks):
+            report("Waiting for running timer functions to finish: "
+                   + ", ".join(t.get_name().removeprefix("timer:") for t in self._tasks
+                               if self._busy_now(t)))
+        _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending and report:
+            report(f"Shutdown timeout of {round(timeout or 0, 1):g}s reached; abandoning timer "
+                   "functions: "
+                   + ", ".join(t.get_name().removeprefix("timer:") for t in pending))
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        return not pending
 
     def _busy_now(self, task: asyncio.Task[None]) -> bool:
         name = task.get_name().removeprefix("timer:")

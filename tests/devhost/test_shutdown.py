@@ -26,10 +26,13 @@ REPO = Path(__file__).resolve().parents[2]
 def _start(data_dir: Path, port: int, marks: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, LIFECYCLE_MARKS_DIR=str(marks), PYTHONPATH=str(REPO))
     env.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "start", "--app", "lifecycle_app", "--app-dir",
-         str(APPS), "--data-dir", str(data_dir), "--port", str(port), *extra],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = _log(data_dir)
+    log.unlink(missing_ok=True)
+    with log.open("ab") as out:  # a file, not a pipe: the child never blocks on a full pipe
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "start", "--app", "lifecycle_app", "--app-dir",
+             str(APPS), "--data-dir", str(data_dir), "--port", str(port), *extra],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -38,10 +41,19 @@ def _start(data_dir: Path, port: int, marks: Path, *extra: str) -> subprocess.Po
                 return proc
         except OSError:
             pass
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert proc.poll() is None, _log(data_dir).read_text(errors="replace")
         time.sleep(0.1)
     proc.kill()
     raise AssertionError("devhost did not start")
+
+
+def _log(data_dir: Path) -> Path:
+    return data_dir.parent / f"{data_dir.name}.log"
+
+
+def _stop(proc: subprocess.Popen[bytes], data_dir: Path, timeout: float = 20) -> str:
+    proc.wait(timeout)
+    return _log(data_dir).read_text(errors="replace")
 
 
 def _wait_for_file(path: Path, timeout: float = 20) -> None:
@@ -73,11 +85,13 @@ def test_sigterm_during_activity_commits_its_result_and_restart_does_not_rerun_i
         assert status == 202
         _wait_for_file(marks / "slow_step.started")
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
+        time.sleep(0.3)
+        refused, body, _ = http("GET", f"{base}/api/Boom/x")  # no new invocations
+        text = _stop(proc, tmp_path / "data")
     finally:
         if proc.poll() is None:
             proc.kill()
-    text = out.decode()
+    assert (refused, body["error"]) == (503, "the host is shutting down"), text
     assert proc.returncode == 0, text
     assert "Waiting up to" in text and "slow_step (instance once" in text, text
     assert "Traceback" not in text, text
@@ -88,7 +102,7 @@ def test_sigterm_during_activity_commits_its_result_and_restart_does_not_rerun_i
         final = _finish(base, "once")
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
+        _stop(proc, tmp_path / "data")
     assert final["runtimeStatus"] == "Completed" and final["output"] == "slept 1.5"
     assert (marks / "slow_step.started").read_text() == "1"  # ran once, across the restart
     _, rows = run_kql(tmp_path / "data" / "insights.duckdb",
@@ -107,12 +121,11 @@ def test_shutdown_bound_abandons_the_activity_which_runs_again_at_next_start(
         _wait_for_file(marks / "slow_step.started")
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
+        text = _stop(proc, tmp_path / "data")
         elapsed = time.monotonic() - began
     finally:
         if proc.poll() is None:
             proc.kill()
-    text = out.decode()
     assert "Shutdown timeout of 0.5s reached; abandoning 1 running activities" in text, text
     assert elapsed < 3.5, text  # did not wait for the 4 s activity
     assert not (marks / "slow_step.finished").exists()
@@ -122,7 +135,7 @@ def test_shutdown_bound_abandons_the_activity_which_runs_again_at_next_start(
         final = _finish(base, "cut")
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
+        _stop(proc, tmp_path / "data")
     assert final["runtimeStatus"] == "Completed"
     assert (marks / "slow_step.started").read_text() == "2"  # at least once: it ran again
 
@@ -139,12 +152,11 @@ def test_second_interrupt_exits_at_once_without_traceback(tmp_path: Path) -> Non
         time.sleep(0.5)
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
+        text = _stop(proc, tmp_path / "data", timeout=10)
         elapsed = time.monotonic() - began
     finally:
         if proc.poll() is None:
             proc.kill()
-    text = out.decode()
     assert proc.returncode == 130, text
     assert elapsed < 2, text
     assert "Second interrupt: exiting now" in text and "Traceback" not in text, text
