@@ -99,3 +99,39 @@ def test_entity_management_api(host: BackgroundHost) -> None:
     status, body, _ = http("POST", f"{base}/Counter/m1?op=add", raw=b"{nope",
                            headers={"Content-Type": "application/json"})
     assert status == 400 and body["field"] == "body"
+
+
+def test_queued_operations_run_as_one_batch_and_entity_signals_reach_other_entities(
+        tmp_path: Path) -> None:
+    """TaskEntityShim runs what is queued as one batch and sends the batch's `signals`
+    (OutOfProcResult.Signals) as operation messages to their targets."""
+    import asyncio
+
+    import entity_counter_app  # type: ignore[import-not-found]
+
+    from devhost.durable import entities
+
+    index = load_app("entity_counter_app", APPS)
+    engine = Engine(index, Store(tmp_path / "d.sqlite"))
+    entity_counter_app.BATCHES.clear()
+    relay = entities.EntityRef("Relay", "r1")
+    for n in range(3):  # queued while the host is down: one batch at the next start
+        req = entities.request("ping", None, request_id=f"id-{n}", signal=True)
+        with engine.store.transaction():
+            engine.store.send(relay.scheduler_id, entities.operation_message(req))
+
+    async def main() -> None:
+        await engine.start()
+        try:
+            for _ in range(200):
+                if entities.read(engine.store, "@counter@r1").state == "3":
+                    return
+                await asyncio.sleep(0.02)
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
+    assert entity_counter_app.BATCHES == [["ping", "ping", "ping"]]
+    assert entities.read(engine.store, "@relay@r1").state == "1"
+    assert entities.read(engine.store, "@counter@r1").state == "3"
+    engine.store.close()

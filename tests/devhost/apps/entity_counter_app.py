@@ -78,3 +78,22 @@ def counter_orchestrator(context: df.DurableOrchestrationContext):  # type: igno
 @app.orchestration_trigger(context_name="context")
 def calls_missing_entity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     return (yield context.call_entity(df.EntityId("Nope", "k"), "get"))
+
+
+# An entity written against the extension's out-of-process protocol directly (what the SDK's
+# Entity.handle produces), to drive what the Python SDK cannot send itself: signals from an
+# entity to other entities. It records each batch it is given.
+BATCHES: list[list[str]] = []
+
+
+@app.generic_trigger(arg_name="context", type="entityTrigger", entityName="Relay")
+def relay_entity(context: func.EntityContext) -> str:
+    request = json.loads(context.body if hasattr(context, "body") else str(context))
+    BATCHES.append([op["name"] for op in request["batch"]])
+    key = request["self"]["key"]
+    return json.dumps({
+        "entityExists": True, "entityState": json.dumps(len(BATCHES)),
+        "results": [{"isError": False, "duration": 0, "startTime": 0, "result": "null"}
+                    for _ in request["batch"]],
+        "signals": [{"target": {"name": "Counter", "key": key}, "name": "add",
+                     "input": json.dumps(1)} for _ in request["batch"]]})
