@@ -223,6 +223,11 @@ class Engine:
         if inst.runtime_status != "Failed":
             raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}: the rewind "
                        "operation is only supported on failed orchestration instances")
+        retried = lifecycle.retried_failures(self.store, inst)
+        if retried:
+            raise DurableError(f"devhost cannot rewind {', '.join(retried)}: it failed after "
+                               "retries, and devhost does not rewind a retry policy attempt by "
+                               "attempt; start a new instance instead")
         lifecycle.rewind(self, inst, reason)
 
     def purge(self, instance_id: str) -> int:

@@ -25,7 +25,7 @@ import random
 from typing import TYPE_CHECKING
 
 from .history import Event, EventType, event, iso, utcnow
-from .store import InboxMessage, Instance, WorkItem
+from .store import InboxMessage, Instance, Store, WorkItem
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -74,6 +74,31 @@ def apply_control(engine: Engine, inst: Instance, messages: list[InboxMessage]
         terminating = any(m.event["EventType"] == EventType.EXECUTION_TERMINATED for m in rest)
         return rest if terminating else None
     return rest
+
+
+def retried_failures(store: Store, inst: Instance) -> list[str]:
+    """Names of failed tasks that had been retried (the same call scheduled again): devhost
+    cannot rewind those attempt by attempt, so it refuses instead of replaying a broken
+    chain. Children are checked too, since they are rewound with the parent."""
+    history = store.history(inst.instance_id)
+    scheduled: dict[int, tuple[str, str | None]] = {
+        e["EventId"]: (e.get("Name", ""), e.get("Input")) for e in history
+        if e["EventType"] in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED)}
+    calls = list(scheduled.values())
+    found = []
+    for ev in history:
+        if ev["EventType"] in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED):
+            call = scheduled.get(ev.get("TaskScheduledId", -1))
+            if call is not None and calls.count(call) > 1:
+                found.append(call[0])
+        if ev["EventType"] == EventType.SUB_ORCHESTRATION_FAILED:
+            created = next((e for e in history if e["EventType"]
+                            == EventType.SUB_ORCHESTRATION_CREATED
+                            and e["EventId"] == ev.get("TaskScheduledId")), None)
+            child = store.get_instance(created["InstanceId"]) if created else None
+            if child is not None and child.runtime_status == "Failed":
+                found += retried_failures(store, child)
+    return sorted(set(found))
 
 
 def rewind(engine: Engine, inst: Instance, reason: str | None) -> list[str]:

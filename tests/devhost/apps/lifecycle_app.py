@@ -86,3 +86,17 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
 @app.orchestration_trigger(context_name="context")
 def calls_missing_activity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     return (yield context.call_activity("not_there", None))
+
+
+@app.activity_trigger(input_name="key")
+def fails_twice(key: str) -> str:
+    """Fails on its first two runs per key (the retry policy allows two attempts)."""
+    if _mark(f"fails_twice.{key}") <= 2:
+        raise RuntimeError(f"attempt failed for {key}")
+    return f"{key} ok"
+
+
+@app.orchestration_trigger(context_name="context")
+def rewindable_with_retry(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=2)
+    return (yield context.call_activity_with_retry("fails_twice", options, context.get_input()))

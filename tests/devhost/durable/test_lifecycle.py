@@ -159,3 +159,19 @@ def test_rewind_of_a_parent_rewinds_its_failed_child(engine: Engine) -> None:
     created = [e for e in engine.store.history("p1")
                if e["EventType"] == EventType.SUB_ORCHESTRATION_CREATED]
     assert created[0]["Reason"] == "Rewound: SubOrchestrationInstanceCreated"
+
+
+def test_rewind_of_a_task_that_failed_after_retries_is_refused_clearly(engine: Engine) -> None:
+    from devhost.durable.engine import DurableError
+
+    async def body(e: Engine) -> tuple[Any, Any]:
+        iid = e.start_new("rewindable_with_retry", "rr", json.dumps("rr"))
+        await e.wait(iid, 10)
+        with pytest.raises(DurableError, match="cannot rewind fails_twice: it failed after "
+                                               "retries"):
+            e.rewind(iid, "fixed")
+        return e.status(iid), engine.store.history(iid)
+
+    status, history = _drive(engine, body)
+    assert status["runtimeStatus"] == "Failed"  # unchanged
+    assert not [ev for ev in history if ev["EventType"] == EventType.GENERIC_EVENT]
