@@ -37,6 +37,7 @@ def durable_options(app_dir: Path) -> EngineOptions:
     return EngineOptions(
         max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
         max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
+        max_entity_operation_batch_size=int(durable.get("maxEntityOperationBatchSize", 5000)),
         task_hub=task_hub_name(durable.get("hubName"), os.environ),
     )
 

@@ -67,6 +67,8 @@ class Gone(DurableError):
 class EngineOptions:
     max_concurrent_activities: int = 10
     max_concurrent_orchestrations: int = 10
+    # AzureStorageDurabilityProviderFactory: 5000 outside the Consumption plan.
+    max_entity_operation_batch_size: int = 5000
     task_hub: str = "DevHostHub"
     # Tests only (devhost.testing): durable timers fire at once, orchestration time jumps.
     skip_timers: bool = False

@@ -200,9 +200,11 @@ def list_entities(store: Store, name: str | None, with_state: bool
 def run_batch(engine: Engine, scheduler_id: str) -> bool:
     """Run everything queued for one entity as one batch. True when more is deliverable."""
     store = engine.store
-    messages = store.inbox(scheduler_id, time.time())
-    if not messages:
+    queued = store.inbox(scheduler_id, time.time())
+    if not queued:
         return False
+    # DurableTaskExtension: a batch holds at most MaxEntityOperationBatchSize operations.
+    messages = queued[:max(engine.options.max_entity_operation_batch_size, 1)]
     ref = EntityRef.parse(scheduler_id)
     fn = entity_functions(engine).get(ref.name.lower())
     requests = [_parse_request(m) for m in messages]
@@ -218,7 +220,7 @@ def run_batch(engine: Engine, scheduler_id: str) -> bool:
         outcome = _invoke(fn, ref, row, requests)
     _commit(engine, ref, fn, messages, requests, outcome)
     _trace(engine, ref, fn, requests, outcome, started)
-    return False
+    return len(messages) < len(queued)
 
 
 _TRACER: list[EntityTracer] = []

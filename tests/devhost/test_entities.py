@@ -135,3 +135,38 @@ def test_queued_operations_run_as_one_batch_and_entity_signals_reach_other_entit
     assert entities.read(engine.store, "@relay@r1").state == "1"
     assert entities.read(engine.store, "@counter@r1").state == "3"
     engine.store.close()
+
+
+def test_batches_hold_at_most_max_entity_operation_batch_size(tmp_path: Path) -> None:
+    """host.json `maxEntityOperationBatchSize` (DurableTaskOptions; DurableTaskExtension stops
+    filling a batch at that count)."""
+    import asyncio
+    import dataclasses
+
+    import entity_counter_app  # type: ignore[import-not-found]
+
+    from devhost.durable import entities
+
+    index = load_app("entity_counter_app", APPS)
+    engine = Engine(index, Store(tmp_path / "d.sqlite"))
+    engine.options = dataclasses.replace(engine.options, max_entity_operation_batch_size=2)
+    entity_counter_app.BATCHES.clear()
+    relay = entities.EntityRef("Relay", "r2")
+    for n in range(5):
+        req = entities.request("ping", None, request_id=f"id-{n}", signal=True)
+        with engine.store.transaction():
+            engine.store.send(relay.scheduler_id, entities.operation_message(req))
+
+    async def main() -> None:
+        await engine.start()
+        try:
+            for _ in range(200):
+                if entities.read(engine.store, "@counter@r2").state == "5":
+                    return
+                await asyncio.sleep(0.02)
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
+    assert [len(b) for b in entity_counter_app.BATCHES] == [2, 2, 1]
+    engine.store.close()
