@@ -114,3 +114,35 @@ def test_bad_schedule_is_refused_when_indexing(app: AppIndex,
     monkeypatch.setenv("HOURLY_SCHEDULE", "every hour")
     with pytest.raises(TimerConfigError, match="hourly: The schedule expression 'every hour'"):
         TimerHost(app, _invoke, Path(os.devnull))
+
+
+def test_stop_waits_for_a_running_timer_function_within_the_bound(app: AppIndex,
+                                                                  tmp_path: Path) -> None:
+    """TimerListener.StopAsync waits for the invocation in progress; devhost bounds that wait
+    by the host's shutdown timeout and says what it abandons."""
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow(fn: FunctionInfo, data: dict[str, meta.Datum]) -> None:
+        if fn.name == "on_startup":
+            started.set()
+            await release.wait()
+
+    lines: list[str] = []
+
+    async def main() -> tuple[bool, bool]:
+        host = TimerHost(app, slow, tmp_path / "data")
+        await host.start()
+        await started.wait()
+        cut = await host.stop(timeout=0.2, report=lines.append)
+        host2 = TimerHost(app, slow, tmp_path / "data2")
+        release.set()
+        await host2.start()
+        await asyncio.sleep(0.1)
+        clean = await host2.stop(timeout=1, report=lines.append)
+        return cut, clean
+
+    cut, clean = asyncio.run(main())
+    assert cut is False and clean is True
+    assert lines[0] == "Waiting for running timer functions to finish: on_startup"
+    assert lines[1] == "Shutdown timeout of 0.2s reached; abandoning timer functions: on_startup"
