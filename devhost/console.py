@@ -5,7 +5,8 @@ id>, Duration=<n>ms)` followed by the worker's error: `Exception: <Type>: <messa
 `Stack:` with the frames (azure-functions-host `FunctionExecutor` logging, the Python worker's
 `RpcException`). devhost prints the user's frames, never its own, so the first line a user
 reads is their exception and the last frames are where it was raised. The Durable extension
-adds a line per failed orchestration (`<name> (Orchestration) failed` with the instance id).
+adds a line per failed orchestration and per failed entity operation
+(`EndToEndTraceHelper.FunctionFailed` / `OperationFailed`).
 A message without details never grows a `None` suffix.
 """
 
@@ -59,6 +60,16 @@ def orchestration_failed(name: str, instance_id: str, reason: str, details: str 
     if details:
         print(details.rstrip(), file=out)
     out.flush()
+
+
+def entity_operation_failed(name: str, scheduler_id: str, operation: str, operation_id: str,
+                            duration_ms: float, error: str, *, stream: TextIO | None = None
+                            ) -> None:
+    """EndToEndTraceHelper.OperationFailed's line (its first sentence)."""
+    out = stream or sys.stderr
+    print(f"{_stamp()} {scheduler_id}: Function '{name} (Entity)' failed '{operation}' "
+          f"operation {operation_id} after {duration_ms:.0f}ms with exception {error}", file=out,
+          flush=True)
 
 
 def failure_message(reason: str, details: str | None) -> str:

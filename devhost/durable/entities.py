@@ -25,7 +25,6 @@ Critical sections (entity locks) have no API in the Python SDK, so there is noth
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.functions import meta
 
+from .. import console
 from ..functions.app import FunctionInfo
 from ..functions.invoker import call_inline
 from .entity_tracing import TRACE_KEY, EntityTracer, caller_context, from_traceparent
@@ -43,7 +43,6 @@ from .store import InboxMessage, Store
 if TYPE_CHECKING:
     from .engine import Engine, Episode
 
-log = logging.getLogger("devhost.durable")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     instance_id TEXT PRIMARY KEY,
@@ -301,8 +300,10 @@ def _commit(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
         store.delete_messages([m.id for m in messages])
     for req, result in zip(requests, outcome["results"], strict=True):
         if result.get("isError"):
-            log.warning("Entity %s: operation '%s' failed: %s", ref.scheduler_id,
-                        req.get("op"), _text(result.get("result")))
+            console.entity_operation_failed(
+                fn.durable_name if fn else ref.name, ref.scheduler_id, str(req.get("op")),
+                str(req.get("id")), float(result.get("duration") or 0),
+                _text(result.get("result")))
     for target in wake:
         engine._notify(target)
 

@@ -92,3 +92,16 @@ def test_routes_match_case_insensitively_and_keep_parameter_case(tmp_path: Path)
             status, body, _ = http("GET", host.base_url + path)
             assert status == 500 and body["detail"] == "LookupError: no MiXed", (path, body)
         assert http("GET", host.base_url + "/api/boomx/a")[0] == 404
+
+
+def test_failed_entity_operation_prints_the_extensions_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """EndToEndTraceHelper.OperationFailed: "<id>: Function '<name> (Entity)' failed '<op>'
+    operation <operation id> after <n>ms with exception <exception>"."""
+    engine = Engine(load_app("entity_counter_app", APPS), Store(tmp_path / "e.sqlite"))
+    status = _run(engine, "counter_orchestrator", json.dumps("con"), "e1")
+    assert status["runtimeStatus"] == "Completed"
+    lines = [line for line in capsys.readouterr().err.splitlines() if "(Entity)" in line]
+    assert len(lines) == 1
+    assert "@counter@con: Function 'Counter (Entity)' failed 'fail' operation " in lines[0]
+    assert lines[0].endswith("with exception cannot divide")
