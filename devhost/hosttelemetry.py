@@ -12,7 +12,8 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from urllib.parse import urlparse
+from typing import Any
+from urllib.parse import urlparse, urlsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -23,6 +24,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind, StatusCode
 
 log = logging.getLogger("devhost.telemetry")
 
@@ -59,6 +62,87 @@ class ReportingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
+# Attributes the host sets on its own HTTP request row; read back when the row is shaped.
+HTTP_METHOD = "HttpMethod"
+HTTP_PATH = "HttpPath"
+HTTP_URL = "devhost.url"
+HTTP_STATUS = "devhost.response_code"
+_PRIVATE = (HTTP_URL, HTTP_STATUS)
+
+
+def dotnet_shape(span: ReadableSpan, envelope: Any) -> Any:
+    """Reshape the Python exporter's envelope into what the host's .NET App Insights SDK
+    sends for the same span (DurableTask.ApplicationInsights DurableTelemetryModule
+    .CreateTelemetry / CreateTelemetryCore):
+
+    - requests: `responseCode` "200", or "500" when the status is Error (the HTTP trigger's
+      row keeps its HTTP status); `success` = status is not Error;
+    - dependencies: `type` "DurableTask", or "InProc" for INTERNAL spans; no target, no
+      result code;
+    - properties: every tag as a string (`item.Value.ToString()`), standard-looking keys
+      included, which the Python exporter would otherwise drop.
+    """
+    data = envelope.data.base_data
+    attributes = dict(span.attributes or {})
+    failed = span.status.status_code is StatusCode.ERROR
+    properties = {k: str(v) for k, v in attributes.items()
+                  if k not in _PRIVATE and not k.startswith("_MS.")}
+    if span.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
+        code = attributes.get(HTTP_STATUS)
+        data.response_code = str(code) if code is not None else ("500" if failed else "200")
+        data.success = not failed
+        if HTTP_URL in attributes:
+            data.url = str(attributes[HTTP_URL])
+    else:
+        data.type = "InProc" if span.kind is SpanKind.INTERNAL else "DurableTask"
+        data.target = None
+        data.result_code = None
+        data.success = not failed
+    data.properties = properties
+    return envelope
+
+
+class HostEnvelopeExporter:
+    """The Azure Monitor exporter (its transmission, retries and disk store unchanged) with
+    envelopes shaped the way the host's .NET SDK shapes them."""
+
+    @staticmethod
+    def create(connection_string: str) -> SpanExporter:
+        from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+
+        class _Exporter(AzureMonitorTraceExporter):
+            def _span_to_envelope(self, span: ReadableSpan) -> Any:
+                return dotnet_shape(span, super()._span_to_envelope(span))
+
+        return _Exporter(connection_string=connection_string)
+
+
+def http_request_row(function_name: str, method: str, path: str, url: str
+                     ) -> tuple[str, dict[str, str]]:
+    """Name and attributes of the host's request row for an HTTP-triggered invocation: named
+    after the function, URL without its query (the host strips it so keys in `?code=` never
+    reach telemetry), HttpMethod/HttpPath in customDimensions (WebJobs ApplicationInsights
+    logger, Host.Results). No `http.*` keys: the Python exporter would rename the row."""
+    return function_name, {HTTP_METHOD: method, HTTP_PATH: path,
+                           HTTP_URL: urlsplit(url)._replace(query="", fragment="").geturl()}
+
+
+def invocation_traceparent(trace_id: int, span_id: int, incoming: str | None) -> str:
+    """The `traceparent` the host hands the worker (`ScriptInvocationContext.Traceparent =
+    Activity.Current?.Id`, WorkerFunctionInvoker.cs). A .NET Activity takes its trace flags
+    from its parent (Activity.Create / TrySetTraceFlagsFromParent) and the classic App
+    Insights SDK never sets Recorded, so the flag is the caller's, or 00 without a caller —
+    whatever the host's own sampling later decides about its row."""
+    flags = "00"
+    parts = (incoming or "").strip().split("-")
+    if len(parts) == 4 and len(parts[3]) == 2:
+        try:
+            flags = "01" if int(parts[3], 16) & 1 else "00"
+        except ValueError:
+            flags = "00"
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
+
+
 def _endpoint(connection_string: str) -> str:
     parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
     return parts.get("IngestionEndpoint", "")
@@ -75,13 +159,13 @@ def host_tracer_provider() -> trace.TracerProvider:
             if host in ("localhost", "::1") or host.startswith("127."):
                 for key, value in OFFLINE_SWITCHES.items():
                     os.environ.setdefault(key, value)
-            from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
-
             name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
                     or "devhost")
-            _provider = TracerProvider(resource=Resource.create({"service.name": name}))
-            exporter = ReportingExporter(
-                AzureMonitorTraceExporter(connection_string=connection_string))
+            # ALWAYS_ON: the host records its rows whatever flag the caller sent
+            # (DurableTelemetryModule samples AllData; the classic SDK never reads the flag).
+            _provider = TracerProvider(resource=Resource.create({"service.name": name}),
+                                       sampler=ALWAYS_ON)
+            exporter = ReportingExporter(HostEnvelopeExporter.create(connection_string))
             # DEVHOST_SYNC_EXPORT=true: post each span as it ends, so a kill -9 loses none.
             sync = os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"
             _provider.add_span_processor(SimpleSpanProcessor(exporter) if sync

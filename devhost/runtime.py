@@ -13,6 +13,7 @@ from typing import Any
 from .durable.engine import Engine, EngineOptions
 from .durable.store import Store
 from .durable.taskhub import task_hub_name
+from .durable.tracing import tracing_v2_enabled
 from .functions.app import AppIndex, load_app
 from .functions.settings import apply_local_settings
 from .insights.ingest import IngestionServer, connection_string
@@ -38,6 +39,7 @@ def durable_options(app_dir: Path) -> EngineOptions:
         max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
         max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
         task_hub=task_hub_name(durable.get("hubName"), os.environ),
+        tracing_v2=tracing_v2_enabled(durable),
     )
 
 

@@ -16,6 +16,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .engine import DurableError, Engine
+from .history import utcnow
+from .tracing import TraceParent
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
@@ -87,6 +89,15 @@ async def _json_body(request: web.Request) -> tuple[str | None, web.Response | N
         except json.JSONDecodeError:
             pass
     return json.dumps(value), None
+
+
+def trace_event_raised(engine: Engine, instance_id: str, event_name: str,
+                       traceparent: str | None, tracestate: str | None) -> None:
+    """TaskHubClient.RaiseEventAsync emits `orchestration_event:<name>` (PRODUCER) under the
+    caller's context (StartActivityForNewEventRaisedFromClient)."""
+    engine.tracer.orchestration_event(name=event_name, target_instance_id=instance_id,
+                                      caller=TraceParent.parse(traceparent, tracestate),
+                                      at=utcnow())
 
 
 def _flag(request: web.Request, name: str, default: bool) -> bool:
@@ -203,6 +214,8 @@ class ManagementApi:
         if problem:
             return problem
         self.engine.raise_event(request.match_info["id"], request.match_info["event"], data)
+        trace_event_raised(self.engine, request.match_info["id"], request.match_info["event"],
+                           request.headers.get("traceparent"), request.headers.get("tracestate"))
         return web.Response(status=202)
 
     async def terminate(self, request: web.Request) -> web.StreamResponse:
