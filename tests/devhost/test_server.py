@@ -117,5 +117,8 @@ def test_start_honours_traceparent_header(host: BackgroundHost) -> None:
                  "Content-Type": "application/json"})
     assert status == 202
     inst = host.server.engine.store.get_instance("tp-1")
+    # TaskHubClient.CreateOrchestrationInstanceAsync → TraceHelper
+    # .StartActivityForNewOrchestration: the orchestration hangs under the PRODUCER span,
+    # which hangs under the caller; the trace is the caller's.
     assert inst is not None and inst.trace_id == trace_id
-    assert inst.parent_span_id == "00f067aa0ba902b7"
+    assert inst.parent_span_id and inst.parent_span_id != "00f067aa0ba902b7"
