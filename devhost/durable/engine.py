@@ -32,7 +32,16 @@ from azure.functions import meta
 from ..functions.app import AppIndex, FunctionInfo
 from ..functions.invoker import invoke, make_context
 from .actions import UNSUPPORTED, ActionType, sequenced_actions
-from .history import Event, EventType, event, execution_started, iso, utcnow
+from .history import (
+    Event,
+    EventType,
+    event,
+    execution_completed,
+    execution_started,
+    iso,
+    public_history,
+    utcnow,
+)
 from .protocol import call_orchestrator, trigger_payload
 from .store import InboxMessage, Instance, Store, WorkItem
 from .timeskip import DurableClock
@@ -245,11 +254,9 @@ class Engine:
             "createdTime": inst.created_time[:19] + "Z",
             "lastUpdatedTime": inst.last_updated_time[:19] + "Z",
         }
-        if show_history:
-            body["historyEvents"] = [
-                _public_event(e, show_history_output) for e in self.store.history(inst.instance_id)
-                if e["EventType"] not in (EventType.ORCHESTRATOR_STARTED,
-                                          EventType.ORCHESTRATOR_COMPLETED)]
+        if show_history and inst.runtime_status != "Pending":
+            body["historyEvents"] = public_history(self.store.history(inst.instance_id),
+                                                   show_history_output, show_input)
         return body
 
     async def wait(self, instance_id: str, timeout: float | None = None) -> Instance:
@@ -451,21 +458,6 @@ def _retry_key(inst: Instance, ev: Event) -> str | None:
     return None
 
 
-def _public_event(ev: Event, with_output: bool) -> dict[str, Any]:
-    names = {t.value: t.name.title().replace("_", "") for t in EventType}
-    body = {"EventType": names.get(ev["EventType"], str(ev["EventType"])),
-            "Timestamp": ev["Timestamp"]}
-    for key in ("Name", "FunctionName", "InstanceId", "Reason", "Details", "FireAt",
-                "ScheduledTime"):
-        if ev.get(key) is not None:
-            body[key] = ev[key]
-    if with_output:
-        for key in ("Input", "Result"):
-            if ev.get(key) is not None:
-                body[key] = _json_or_none(ev[key])
-    return body
-
-
 class Episode:
     """One replay of an instance's orchestrator plus the commit of what it decided."""
 
@@ -605,14 +597,15 @@ class Episode:
         if error is not None:
             inst.runtime_status = "Failed"
             inst.output = json.dumps(f"Orchestrator function '{inst.name}' failed: {error}")
-            self.appended.append(event(EventType.EXECUTION_FAILED, Reason=error))
+            self.appended.append(execution_completed("Failed", inst.output,
+                                                     failure=json.loads(inst.output)))
         elif continue_as_new is not None:
             inst.runtime_status = "Running"
         elif done:
             inst.runtime_status = "Completed"
             output = (state or {}).get("output")
             inst.output = json.dumps(output)
-            self.appended.append(event(EventType.EXECUTION_COMPLETED, Result=inst.output))
+            self.appended.append(execution_completed("Completed", inst.output))
         else:
             inst.runtime_status = "Running"
         inst.last_updated_time = iso(self.now)

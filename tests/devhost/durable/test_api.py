@@ -202,3 +202,41 @@ def test_client_binding_payload_fields(host: BackgroundHost) -> None:
     assert payload["creationUrls"]["createNewInstancePostUri"].endswith("[/{instanceId}]?")
     assert "taskHub=" in payload["managementUrls"]["statusQueryGetUri"]
     assert "rewindPostUri" in payload["managementUrls"]
+
+
+def test_history_as_get_status_show_history_returns_it(host: BackgroundHost) -> None:
+    """DurableClient.GetDurableOrchestrationStatusAsync (2.13.7): TaskScheduled and
+    SubOrchestrationInstanceCreated merged into their completion (FunctionName,
+    ScheduledTime, Input); ExecutionStarted's Name as FunctionName; a failed execution is
+    ExecutionCompleted with OrchestrationStatus Failed (DurableTask.Core
+    ExecutionCompletedEvent); inputs shown by default; results only with showHistoryOutput."""
+    http("POST", f"{_api(host)}/orchestrators/failing_parent/h-1", "boom", headers=JSON)
+    _until(host, "h-1", "Completed")
+    _, parent, _ = http("GET", f"{_api(host)}/instances/h-1?showHistory=true")
+    kinds = [e["EventType"] for e in parent["historyEvents"]]
+    assert kinds == ["ExecutionStarted", "SubOrchestrationInstanceFailed", "ExecutionCompleted"]
+    started, failed, completed = parent["historyEvents"]
+    assert started["FunctionName"] == "failing_parent" and started["Input"] == '"boom"'
+    assert "OrchestrationInstance" not in started and "EventId" not in started
+    assert failed["FunctionName"] == "failing_child" and failed["Input"] == '"boom"'
+    assert failed["ScheduledTime"] <= failed["Timestamp"] and "TaskScheduledId" not in failed
+    assert completed["OrchestrationStatus"] == "Completed" and "Result" not in completed
+    _, child, _ = http("GET", f"{_api(host)}/instances/h-1:child?showHistory=true"
+                              "&showHistoryOutput=true")
+    kinds = [e["EventType"] for e in child["historyEvents"]]
+    assert kinds == ["ExecutionStarted", "TaskFailed", "ExecutionCompleted"]
+    task_failed, end = child["historyEvents"][1:]
+    assert task_failed["FunctionName"] == "explode" and "boom" in task_failed["Reason"]
+    assert end["OrchestrationStatus"] == "Failed" and "failing_child" in end["Result"]
+    http("POST", f"{_api(host)}/orchestrators/fan_out/h-2", 2, headers=JSON)
+    _until(host, "h-2", "Completed")
+    _, fan, _ = http("GET", f"{_api(host)}/instances/h-2?showHistory=true&showHistoryOutput=true")
+    done = [e for e in fan["historyEvents"] if e["EventType"] == "TaskCompleted"]
+    assert sorted(e["Result"] for e in done) == [0, 2]  # ConvertOutputToJToken
+    assert {e["Input"] for e in done} == {"0", "1"} and {e["FunctionName"] for e in done} == {
+        "double"}
+    assert "TaskScheduled" not in [e["EventType"] for e in fan["historyEvents"]]
+    _, hidden, _ = http("GET", f"{_api(host)}/instances/h-2?showHistory=true&showInput=false")
+    assert hidden["input"] is None
+    assert not any("Input" in e for e in hidden["historyEvents"])
+    assert not any("Result" in e for e in hidden["historyEvents"])
