@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlsplit
 
@@ -24,8 +25,9 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
+
+from .hostsampling import HostSampler, SamplingSettings
 
 log = logging.getLogger("devhost.telemetry")
 
@@ -35,6 +37,15 @@ OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
+_sampling = SamplingSettings()
+
+
+def configure_sampling(app_dir: Path) -> SamplingSettings:
+    """Read host.json's samplingSettings before the host's pipeline is built (a bad value is
+    a clear error at start, like the host's options validation)."""
+    global _sampling
+    _sampling = SamplingSettings.from_app_dir(app_dir)
+    return _sampling
 export_failures = 0
 
 
@@ -161,10 +172,10 @@ def host_tracer_provider() -> trace.TracerProvider:
                     os.environ.setdefault(key, value)
             name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
                     or "devhost")
-            # ALWAYS_ON: the host records its rows whatever flag the caller sent
-            # (DurableTelemetryModule samples AllData; the classic SDK never reads the flag).
+            # The host decides whatever flag the caller sent: its rows by host.json
+            # samplingSettings, Durable V2 rows always (DurableTelemetryModule: AllData).
             _provider = TracerProvider(resource=Resource.create({"service.name": name}),
-                                       sampler=ALWAYS_ON)
+                                       sampler=HostSampler(_sampling))
             exporter = ReportingExporter(HostEnvelopeExporter.create(connection_string))
             # DEVHOST_SYNC_EXPORT=true: post each span as it ends, so a kill -9 loses none.
             sync = os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"
