@@ -104,6 +104,8 @@ def dotnet_shape(span: ReadableSpan, envelope: Any) -> Any:
         data.success = not failed
         if HTTP_URL in attributes:
             data.url = str(attributes[HTTP_URL])
+            for key in _APPLIED_TO_REQUEST:
+                properties.pop(key, None)
     else:
         data.type = "InProc" if span.kind is SpanKind.INTERNAL else "DurableTask"
         data.target = None
@@ -126,6 +128,35 @@ class HostEnvelopeExporter:
                 return dotnet_shape(span, super()._span_to_envelope(span))
 
         return _Exporter(connection_string=connection_string)
+
+
+# WebJobs function result state (Microsoft.Azure.WebJobs.Host FunctionResultState), which the
+# ApplicationInsightsLogger stamps on Activity.Current (ApplyFunctionResultActivityTags).
+RESULT_FORMAT = ("Result '{Name}' (started at={StartTime}, duration={Duration}, "
+                 "succeeded={Succeeded})")
+
+
+def function_result_tags(function_name: str, invocation_id: str | None, duration_ms: float,
+                         succeeded: bool, trigger_reason: str | None = None
+                         ) -> dict[str, str]:
+    """The tags a function invocation leaves on the host's current Activity: FullName
+    (the descriptor's ShortName, `Functions.<name>`), InvocationId, Name, TriggerReason
+    (when known), FunctionExecutionTimeMs, Succeeded, {OriginalFormat}, Category
+    Host.Results, LogLevel Information/Error (LoggerExtensions.LogFunctionResult)."""
+    tags = {"FullName": f"Functions.{function_name}", "Name": function_name,
+            "FunctionExecutionTimeMs": f"{duration_ms:g}", "Succeeded": str(succeeded),
+            "{OriginalFormat}": RESULT_FORMAT, "Category": "Host.Results",
+            "LogLevel": "Information" if succeeded else "Error"}
+    if invocation_id:
+        tags["InvocationId"] = invocation_id
+    if trigger_reason:
+        tags["TriggerReason"] = trigger_reason
+    return tags
+
+
+# WebJobsTelemetryInitializer.TryApplyProperty turns these into the row's own fields.
+_APPLIED_TO_REQUEST = ("Name", "Succeeded")
+HOST_CALL_REASON = "This function was programmatically called via the host APIs."
 
 
 def http_request_row(function_name: str, method: str, path: str, url: str

@@ -424,9 +424,10 @@ class Engine:
             with self.tracer.activity(name=item.name, instance_id=inst.instance_id,
                                       task_id=item.task_id,
                                       client=task_client_context(inst, item.task_id)
-                                      ) as (traceparent, tracestate):
-                context = make_context(fn, traceparent, tracestate,
+                                      ) as invocation:
+                context = make_context(fn, invocation.traceparent, invocation.tracestate,
                                        retry_count=item.attempt - 1)
+                invocation.invocation_id = context.invocation_id
                 data = {fn.trigger.name: meta.Datum(type="json", value=item.input or "null")}
                 output = await invoke(fn, data, context, self._executor)
             encoded = _encode_activity_output(fn, output)

@@ -33,6 +33,7 @@ import contextvars
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ from opentelemetry.trace import (
     TraceState,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from ..hosttelemetry import function_result_tags
 
 # Durable Task's tracing schema (DurableTask.Core/Tracing/Schema.cs, Schema.Task).
 TYPE = "durabletask.type"
@@ -179,6 +182,16 @@ class _PinnedIdGenerator(IdGenerator):
     def generate_trace_id(self) -> int:
         pinned = _pinned.get()
         return pinned[0] if pinned else int(self._fallback.generate_trace_id())
+
+
+@dataclass
+class Invocation:
+    """What the host hands one invocation: its trace context, and (set by the invoker) the
+    invocation id the worker sees, for the row's InvocationId."""
+
+    traceparent: str
+    tracestate: str
+    invocation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -311,14 +324,16 @@ class HostTracer:
     # -- activity worker ---------------------------------------------------------------
     @contextmanager
     def activity(self, *, name: str, instance_id: str, task_id: int,
-                 client: TraceParent | None) -> Iterator[tuple[str, str]]:
+                 client: TraceParent | None) -> Iterator[Invocation]:
         """The SERVER span around one activity attempt (TaskActivityDispatcher); yields the
-        (traceparent, tracestate) the host hands the invocation. The span is OK "Completed"
-        or Error with the exception's message, as the dispatcher sets it."""
+        trace context the host hands the invocation (it is Activity.Current there, so the
+        worker's `context.trace_context` is this span). The span is OK "Completed" or Error
+        with the exception's message, as the dispatcher sets it, and carries the function
+        result tags the WebJobs logger stamps on the current Activity."""
         if not self.enabled or client is None:
             # No listener: no DurableTask span, so the host's invocation starts a trace of
             # its own, unsampled like an Activity nobody recorded.
-            yield TraceParent(random_trace_id(), random_span_id(), False).header, ""
+            yield Invocation(TraceParent(random_trace_id(), random_span_id(), False).header, "")
             return
         try:
             span = self._tracer.start_span(
@@ -327,16 +342,25 @@ class HostTracer:
                             TASK_ID: task_id})
         except Exception:  # telemetry must never fail an activity
             log.exception("could not start activity span")
-            yield client.header, client.state or ""
+            yield Invocation(client.header, client.state or "")
             return
         own = client.child(f"{span.get_span_context().span_id:016x}")
-        try:
-            yield own.header, client.state or ""
-        except BaseException as exc:
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
-            span.set_attribute("otel.status_description", str(exc))
+        invocation = Invocation(own.header, client.state or "")
+        started = time.perf_counter()
+
+        def finish(error: BaseException | None) -> None:
+            span.set_attributes(function_result_tags(
+                name, invocation.invocation_id, (time.perf_counter() - started) * 1000,
+                error is None))
+            description = "Completed" if error is None else str(error)
+            span.set_status(Status(StatusCode.OK) if error is None
+                            else Status(StatusCode.ERROR, description))
+            span.set_attribute("otel.status_description", description)
             span.end()
+
+        try:
+            yield invocation
+        except BaseException as exc:
+            finish(exc)
             raise
-        span.set_status(Status(StatusCode.OK))
-        span.set_attribute("otel.status_description", "Completed")
-        span.end()
+        finish(None)

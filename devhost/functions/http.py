@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +14,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ..hosttelemetry import (
+    HOST_CALL_REASON,
     HTTP_STATUS,
+    function_result_tags,
     host_tracer_provider,
     http_request_row,
     invocation_traceparent,
@@ -120,7 +123,11 @@ class HttpTriggers:
                 for binding in fn.bindings:
                     if binding.direction == "in" and binding.type in self.providers:
                         data[binding.name] = self.providers[binding.type](fn, request)
+                started = time.perf_counter()
                 response, failure = await self._invoke(fn, data, context)
+                span.set_attributes(function_result_tags(
+                    fn.name, context.invocation_id, (time.perf_counter() - started) * 1000,
+                    failure is None, HOST_CALL_REASON))
                 span.set_attribute(HTTP_STATUS, response.status)
                 if failure is not None:  # the row's success is the function's outcome
                     span.set_status(Status(StatusCode.ERROR, failure))

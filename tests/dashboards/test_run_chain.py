@@ -91,6 +91,11 @@ def test_host_http_row_is_named_after_the_function_without_the_query(
     assert "code=" not in row["url"]
     assert row["dims"]["HttpMethod"] == "POST"
     assert row["dims"]["HttpPath"] == "/api/start-sub-orchestration"
+    # FunctionResultState tags; Name and Succeeded become the row's name and success
+    # (WebJobsTelemetryInitializer.TryApplyProperty), so they are not dimensions.
+    assert row["dims"]["FullName"] == "Functions.start"
+    assert row["dims"]["Category"] == "Host.Results" and row["dims"]["InvocationId"]
+    assert "Name" not in row["dims"] and "Succeeded" not in row["dims"]
 
 
 def test_local_columns_item_count_ikey_and_app_id(insights_db: dict[str, Any]) -> None:

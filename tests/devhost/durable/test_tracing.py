@@ -124,6 +124,11 @@ def test_activity_client_then_server_with_task_id(v2) -> None:  # type: ignore[n
     assert {s.parent.span_id for s in servers} == set(clients)
     assert sorted(s.attributes["durabletask.task.task_id"] for s in servers) == [0, 1, 2]
     for s in servers:
+        # ApplicationInsightsLogger.ApplyFunctionResultActivityTags stamps the function result
+        # (FunctionResultState) on Activity.Current, which is this span.
+        assert s.attributes["FullName"] == "Functions.double"
+        assert s.attributes["Category"] == "Host.Results" and s.attributes["Succeeded"] == "True"
+        assert s.attributes["InvocationId"] and float(s.attributes["FunctionExecutionTimeMs"]) >= 0
         client = clients[s.parent.span_id]
         assert client.attributes["durabletask.task.task_id"] == s.attributes[
             "durabletask.task.task_id"]
@@ -144,6 +149,7 @@ def test_failed_activity_client_and_server_are_errors(v2) -> None:  # type: igno
     server = next(s for s in named["activity:explode"] if s.kind is SpanKind.SERVER)
     assert client.status.status_code is StatusCode.ERROR and "kaboom" in client.status.description
     assert server.status.status_code is StatusCode.ERROR and "kaboom" in server.status.description
+    assert (server.attributes["Succeeded"], server.attributes["LogLevel"]) == ("False", "Error")
     [orch] = named["orchestration:failing_child"]
     assert orch.status.status_code is StatusCode.ERROR
     assert orch.attributes["durabletask.task.status"] == "Failed"
@@ -268,9 +274,9 @@ def test_unsampled_caller_still_gets_host_spans_and_keeps_its_flag(v2) -> None: 
         manager = original(**kwargs)
 
         class Wrap:
-            def __enter__(self) -> tuple[str, str]:
+            def __enter__(self) -> Any:
                 value = manager.__enter__()
-                seen.append(value[0])
+                seen.append(value.traceparent)
                 return value
 
             def __exit__(self, *exc: Any) -> Any:
