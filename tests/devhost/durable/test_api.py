@@ -240,3 +240,36 @@ def test_history_as_get_status_show_history_returns_it(host: BackgroundHost) -> 
     assert hidden["input"] is None
     assert not any("Input" in e for e in hidden["historyEvents"])
     assert not any("Result" in e for e in hidden["historyEvents"])
+
+
+def test_raise_event_over_http_emits_the_producer_span(semantics_index: Any, tmp_path: Path
+                                                       ) -> None:
+    """HandleRaiseEventRequestAsync → TaskHubClient.RaiseEventAsync →
+    TraceHelper.StartActivityForNewEventRaisedFromClient, under the request's traceparent."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    from opentelemetry.trace import SpanKind
+
+    from devhost.durable.engine import EngineOptions
+    from devhost.durable.tracing import HostTracer
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = Engine(semantics_index, Store(tmp_path / "ev.sqlite"), EngineOptions(tracing_v2=True),
+                    tracer=HostTracer(enabled=True, provider=provider))
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with BackgroundHost(HostServer(semantics_index, engine, port=0)) as background:
+        api = _api(background)
+        http("POST", f"{api}/orchestrators/approval/ev-tr", headers=JSON)
+        _until(background, "ev-tr", "Running")
+        assert http("POST", f"{api}/instances/ev-tr/raiseEvent/Approval", raw=b"true",
+                    headers={**JSON, "traceparent": caller})[0] == 202
+        _until(background, "ev-tr", "Completed")
+    [event] = [s for s in exporter.get_finished_spans()
+               if s.name == "orchestration_event:Approval"]
+    assert event.kind is SpanKind.PRODUCER
+    assert event.parent is not None and f"{event.parent.span_id:016x}" == "b7ad6b7169203331"
+    assert event.attributes["durabletask.event.target_instance_id"] == "ev-tr"

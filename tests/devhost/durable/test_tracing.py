@@ -318,3 +318,29 @@ def test_no_spans_when_v2_is_off(semantics_index: AppIndex, tmp_path: Path) -> N
     engine.store.close()
     assert status["runtimeStatus"] == "Completed"
     assert exporter.get_finished_spans() == ()
+
+
+def test_orchestration_span_starts_at_the_first_episode_not_at_creation(v2) -> None:  # type: ignore[no-untyped-def]
+    """StartTraceActivityForOrchestrationExecution: the SERVER span's start is the
+    ActivityStartTime recorded when the first episode ran; the PRODUCER span is the client's
+    creation. An instance created while no worker runs shows the gap."""
+    make, spans = v2
+    engine = make()
+
+    async def main() -> None:
+        notify = engine._notify
+        engine._notify = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        engine.start_new("fan_out", "late", "1", traceparent=TRACEPARENT)
+        engine._notify = notify  # type: ignore[method-assign]
+        await asyncio.sleep(0.4)  # created, no worker yet: start() finds it in the store
+        await engine.start()
+        try:
+            await engine.wait("late", 20)
+            await engine.idle()
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
+    [producer] = by_name(spans)["create_orchestration:fan_out"]
+    [server] = by_name(spans)["orchestration:fan_out"]
+    assert (server.start_time - producer.start_time) / 1e9 >= 0.35
