@@ -19,6 +19,7 @@ import asyncio
 import heapq
 import json
 import logging
+import os
 import time
 import traceback
 import uuid
@@ -695,8 +696,6 @@ def _continue_as_new(state: dict[str, Any] | None) -> str | None:
 def v2_tracing_active(options: EngineOptions) -> bool:
     """TelemetryActivator.Initialize: V2 rows need host.json's V2 switch, and they only
     reach Application Insights when a connection string (or key) is configured."""
-    import os
-
     return options.tracing_v2 and bool(
         os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
         or os.environ.get("APPINSIGHTS_INSTRUMENTATIONKEY", "").strip())

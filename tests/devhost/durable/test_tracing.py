@@ -344,3 +344,25 @@ def test_orchestration_span_starts_at_the_first_episode_not_at_creation(v2) -> N
     [producer] = by_name(spans)["create_orchestration:fan_out"]
     [server] = by_name(spans)["orchestration:fan_out"]
     assert (server.start_time - producer.start_time) / 1e9 >= 0.35
+
+
+def test_terminated_orchestration_span_is_an_error_named_terminated(v2) -> None:  # type: ignore[no-untyped-def]
+    """TaskOrchestrationDispatcher.SetOrchestrationActivityStatus: Terminated → Error with
+    the description "Terminated"; the status tag is the runtime status."""
+    make, spans = v2
+    engine = make()
+
+    async def main() -> None:
+        await engine.start()
+        try:
+            engine.start_new("slow", "term", None, traceparent=TRACEPARENT)
+            await asyncio.sleep(0.2)
+            engine.terminate("term", "enough")
+            await engine.wait("term", 20)
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
+    [orch] = by_name(spans)["orchestration:slow"]
+    assert orch.status.status_code is StatusCode.ERROR and orch.status.description == "Terminated"
+    assert orch.attributes["durabletask.task.status"] == "Terminated"
