@@ -170,6 +170,22 @@ def _offset(token: str | None) -> int:
     return offset
 
 
+MAX_INSTANCE_ID_LENGTH = 256  # DurableClient.MaxInstanceIdLength
+
+
+def instance_id_problem(instance_id: str | None) -> str | None:
+    """DurableClient.StartNewAsync's ArgumentExceptions for a caller-chosen id."""
+    if not instance_id:
+        return None
+    if instance_id.startswith("@"):
+        return "Orchestration instance ids must not start with @."
+    if any(c in "/\\#?" or ord(c) < 32 or 127 <= ord(c) < 160 for c in instance_id):
+        return "Orchestration instance ids must not contain /, \\, #, ?, or control characters."
+    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        return f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_LENGTH} characters."
+    return None
+
+
 def check_status_response(engine: Engine, base_url: str, instance_id: str,
                           internal_error_on_failure: bool = False) -> web.Response:
     """CreateCheckStatusResponseMessage: 202, Location, Retry-After 10, and no rewind URI."""
@@ -240,6 +256,10 @@ class ManagementApi:
         input_json, problem = await _json_body(request)
         if problem:
             return problem
+        invalid = instance_id_problem(request.match_info.get("id"))
+        if invalid:
+            return _error(400, "One or more of the arguments submitted is incorrect", "id",
+                          exception=invalid)
         try:
             iid = self.engine.start_new(
                 request.match_info["name"], request.match_info.get("id"), input_json,

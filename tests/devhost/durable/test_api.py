@@ -273,3 +273,17 @@ def test_raise_event_over_http_emits_the_producer_span(semantics_index: Any, tmp
     assert event.kind is SpanKind.PRODUCER
     assert event.parent is not None and f"{event.parent.span_id:016x}" == "b7ad6b7169203331"
     assert event.attributes["durabletask.event.target_instance_id"] == "ev-tr"
+
+
+def test_start_refuses_ids_the_client_refuses(host: BackgroundHost) -> None:
+    """DurableClient.StartNewAsync: ids starting with @, holding / \\ # ? or control
+    characters, or longer than MaxInstanceIdLength (256) are ArgumentExceptions (400)."""
+    from urllib.parse import quote
+
+    for bad in ("@entity", "a#b", "a\\b", "x" * 257, "tab\there"):
+        status, body, _ = http("POST", f"{_api(host)}/orchestrators/fan_out/{quote(bad, safe='')}",
+                               1, headers=JSON)
+        assert status == 400, bad
+        assert body["field"] == "id"
+    assert http("POST", f"{_api(host)}/orchestrators/fan_out/{'y' * 256}", 1,
+                headers=JSON)[0] == 202
