@@ -13,22 +13,48 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from devhost.server import BackgroundHost
+import telemetry
+from devhost.durable.engine import Engine, EngineOptions
+from devhost.durable.store import Store
+from devhost.durable.tracing import HostTracer
+from devhost.functions.app import load_app
+from devhost.server import BackgroundHost, HostServer
 from tests.devhost.conftest import http
 
-from .recipe import STARTER, captured, recipe_host
-
+REPO = Path(__file__).resolve().parents[1]
+STARTER = "/api/start-sub-orchestration"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+_SPANS = InMemorySpanExporter()
+_LOGS = InMemoryLogRecordExporter()
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
-    with recipe_host(Path(tmp_path_factory.mktemp("flag"))) as background:
+    """The recipe in this process, so the flags the app's spans saw can be read: the app's
+    telemetry into in-memory exporters, Durable tracing V2 on (as host.json sets it) into the
+    same provider."""
+    index = load_app("function_app", REPO)
+    telemetry.configure(span_exporter=_SPANS, log_exporter=_LOGS)
+    engine = Engine(index, Store(Path(tmp_path_factory.mktemp("flag")) / "durable.sqlite"),
+                    EngineOptions(tracing_v2=True),
+                    tracer=HostTracer(enabled=True, provider=trace.get_tracer_provider()))
+    with BackgroundHost(HostServer(index, engine, port=0)) as background:
         yield background
+
+
+@contextmanager
+def captured() -> Iterator[tuple[InMemorySpanExporter, InMemoryLogRecordExporter]]:
+    _SPANS.clear()
+    _LOGS.clear()
+    yield _SPANS, _LOGS
 
 
 def _run(host: BackgroundHost, traceparent: str | None) -> str:
