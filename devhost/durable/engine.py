@@ -151,8 +151,10 @@ class Engine:
             json.loads(input_json)  # reject malformed input before anything is written
         started = utcnow()
         caller = TraceParent.parse(traceparent, tracestate)
+        # A root Activity recorded with AllData (DurableTelemetryModule) keeps the flags of
+        # its parent (Activity.Create), none without one: the tree carries the caller's flag.
         producer = TraceParent(caller.trace_id if caller else random_trace_id(),
-                               random_span_id(), caller.sampled if caller else True,
+                               random_span_id(), caller.sampled if caller else False,
                                caller.state if caller else None)
         with self.store.transaction():
             existing = self.store.get_instance(instance_id)

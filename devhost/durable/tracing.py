@@ -361,6 +361,9 @@ class HostTracer:
         try:
             yield invocation
         except BaseException as exc:
+            # The WebJobs logger's LogFunctionResult also logs the failure as an exception
+            # row under the current Activity (this span).
+            span.record_exception(exc)
             finish(exc)
             raise
         finish(None)
