@@ -64,9 +64,12 @@ def test_failing_inventory_run_is_one_chain_under_one_operation(insights_db: dic
         ("dependency", "start_orchestration:parent_workflow_orchestrator", "InProc", None, True),
         ("request", "start", None, "202", True),
     ]
-    [exception] = [r for r in rows if r["itemType"] == "exception"]
-    assert exception["operation_ParentId"] == app_span["id"]
-    assert "inventory service unavailable" in exception["outerMessage"]
+    # Two exception rows: the app's, under its span, and the host's (the WebJobs logger's
+    # LogFunctionResult logs the failure under Activity.Current, the SERVER activity span).
+    exceptions = {r["operation_ParentId"]: r for r in rows if r["itemType"] == "exception"}
+    assert set(exceptions) == {app_span["id"], chain[1]["id"]}
+    assert all("inventory service unavailable" in e["outerMessage"]
+               for e in exceptions.values())
     server, client = chain[1], chain[2]
     assert server["dims"]["durabletask.task.task_id"] == client["dims"][
         "durabletask.task.task_id"] == "0"
