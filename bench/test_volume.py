@@ -21,10 +21,12 @@ from devhost.client import follow, send
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.functions.app import load_app
-from devhost.runtime import flush_telemetry
+from devhost.runtime import durable_options, flush_telemetry
 from devhost.server import BackgroundHost, HostServer
 index = load_app("function_app", Path("."))
-with BackgroundHost(HostServer(index, Engine(index, Store(Path(sys.argv[1]))), port=0)) as h:
+# host.json's options, Durable tracing V2 included: the host rows Azure would send count too.
+engine = Engine(index, Store(Path(sys.argv[1])), durable_options(Path(".")))
+with BackgroundHost(HostServer(index, engine, port=0)) as h:
     for _ in range(int(sys.argv[2])):
         _, started = send("POST", h.base_url + "/api/start-sub-orchestration")
         follow(started["statusQueryGetUri"], 30)

@@ -8,6 +8,7 @@ boolean column.
 COMMON = ("timestamp:datetime, itemType:string, itemId:string, operation_Id:string, "
           "operation_ParentId:string, operation_Name:string, cloud_RoleName:string, "
           "cloud_RoleInstance:string, sdkVersion:string, appId:string, appName:string, "
+          "iKey:string, itemCount:int, "
           "customDimensions:dynamic, customMeasurements:dynamic")
 
 TABLES = {

@@ -12,7 +12,9 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from urllib.parse import urlparse
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -23,6 +25,9 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.trace import SpanKind, StatusCode
+
+from .hostsampling import HostSampler, SamplingSettings
 
 log = logging.getLogger("devhost.telemetry")
 
@@ -32,6 +37,15 @@ OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
+_sampling = SamplingSettings()
+
+
+def configure_sampling(app_dir: Path) -> SamplingSettings:
+    """Read host.json's samplingSettings before the host's pipeline is built (a bad value is
+    a clear error at start, like the host's options validation)."""
+    global _sampling
+    _sampling = SamplingSettings.from_app_dir(app_dir)
+    return _sampling
 export_failures = 0
 
 
@@ -91,6 +105,118 @@ class ReportingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
+# Attributes the host sets on its own HTTP request row; read back when the row is shaped.
+HTTP_METHOD = "HttpMethod"
+HTTP_PATH = "HttpPath"
+HTTP_URL = "devhost.url"
+HTTP_STATUS = "devhost.response_code"
+_PRIVATE = (HTTP_URL, HTTP_STATUS)
+
+
+def dotnet_shape(span: ReadableSpan, envelope: Any) -> Any:
+    """Reshape the Python exporter's envelope into what the host's .NET App Insights SDK
+    sends for the same span (DurableTask.ApplicationInsights DurableTelemetryModule
+    .CreateTelemetry / CreateTelemetryCore):
+
+    - requests: `responseCode` "200", or "500" when the status is Error (the HTTP trigger's
+      row keeps its HTTP status); `success` = status is not Error;
+    - dependencies: `type` "DurableTask", or "InProc" for INTERNAL spans; no target, no
+      result code;
+    - properties: every tag as a string (`item.Value.ToString()`), standard-looking keys
+      included, which the Python exporter would otherwise drop.
+    """
+    data = envelope.data.base_data
+    attributes = dict(span.attributes or {})
+    failed = span.status.status_code is StatusCode.ERROR
+    properties = {k: str(v) for k, v in attributes.items()
+                  if k not in _PRIVATE and not k.startswith("_MS.")}
+    if span.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
+        code = attributes.get(HTTP_STATUS)
+        data.response_code = str(code) if code is not None else ("500" if failed else "200")
+        data.success = not failed
+        if HTTP_URL in attributes:
+            data.url = str(attributes[HTTP_URL])
+            for key in _APPLIED_TO_REQUEST:
+                properties.pop(key, None)
+    else:
+        data.type = "InProc" if span.kind is SpanKind.INTERNAL else "DurableTask"
+        data.target = None
+        data.result_code = None
+        data.success = not failed
+    data.properties = properties
+    return envelope
+
+
+class HostEnvelopeExporter:
+    """The Azure Monitor exporter (its transmission, retries and disk store unchanged) with
+    envelopes shaped the way the host's .NET SDK shapes them."""
+
+    @staticmethod
+    def create(connection_string: str, tracer_provider: TracerProvider) -> SpanExporter:
+        from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+
+        class _Exporter(AzureMonitorTraceExporter):
+            def _span_to_envelope(self, span: ReadableSpan) -> Any:
+                return dotnet_shape(span, super()._span_to_envelope(span))
+
+        return _Exporter(connection_string=connection_string, tracer_provider=tracer_provider)
+
+
+# WebJobs function result state (Microsoft.Azure.WebJobs.Host FunctionResultState), which the
+# ApplicationInsightsLogger stamps on Activity.Current (ApplyFunctionResultActivityTags).
+RESULT_FORMAT = ("Result '{Name}' (started at={StartTime}, duration={Duration}, "
+                 "succeeded={Succeeded})")
+
+
+def function_result_tags(function_name: str, invocation_id: str | None, duration_ms: float,
+                         succeeded: bool, trigger_reason: str | None = None
+                         ) -> dict[str, str]:
+    """The tags a function invocation leaves on the host's current Activity: FullName
+    (the descriptor's ShortName, `Functions.<name>`), InvocationId, Name, TriggerReason
+    (when known), FunctionExecutionTimeMs, Succeeded, {OriginalFormat}, Category
+    Host.Results, LogLevel Information/Error (LoggerExtensions.LogFunctionResult)."""
+    tags = {"FullName": f"Functions.{function_name}", "Name": function_name,
+            "FunctionExecutionTimeMs": f"{duration_ms:g}", "Succeeded": str(succeeded),
+            "{OriginalFormat}": RESULT_FORMAT, "Category": "Host.Results",
+            "LogLevel": "Information" if succeeded else "Error"}
+    if invocation_id:
+        tags["InvocationId"] = invocation_id
+    if trigger_reason:
+        tags["TriggerReason"] = trigger_reason
+    return tags
+
+
+# WebJobsTelemetryInitializer.TryApplyProperty turns these into the row's own fields.
+_APPLIED_TO_REQUEST = ("Name", "Succeeded")
+HOST_CALL_REASON = "This function was programmatically called via the host APIs."
+
+
+def http_request_row(function_name: str, method: str, path: str, url: str
+                     ) -> tuple[str, dict[str, str]]:
+    """Name and attributes of the host's request row for an HTTP-triggered invocation: named
+    after the function, URL without its query (the host strips it so keys in `?code=` never
+    reach telemetry), HttpMethod/HttpPath in customDimensions (WebJobs ApplicationInsights
+    logger, Host.Results). No `http.*` keys: the Python exporter would rename the row."""
+    return function_name, {HTTP_METHOD: method, HTTP_PATH: path,
+                           HTTP_URL: urlsplit(url)._replace(query="", fragment="").geturl()}
+
+
+def invocation_traceparent(trace_id: int, span_id: int, incoming: str | None) -> str:
+    """The `traceparent` the host hands the worker (`ScriptInvocationContext.Traceparent =
+    Activity.Current?.Id`, WorkerFunctionInvoker.cs). A .NET Activity takes its trace flags
+    from its parent (Activity.Create / TrySetTraceFlagsFromParent) and the classic App
+    Insights SDK never sets Recorded, so the flag is the caller's, or 00 without a caller —
+    whatever the host's own sampling later decides about its row."""
+    flags = "00"
+    parts = (incoming or "").strip().split("-")
+    if len(parts) == 4 and len(parts[3]) == 2:
+        try:
+            flags = "01" if int(parts[3], 16) & 1 else "00"
+        except ValueError:
+            flags = "00"
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
+
+
 def _endpoint(connection_string: str) -> str:
     parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
     return parts.get("IngestionEndpoint", "")
@@ -107,15 +233,16 @@ def host_tracer_provider() -> trace.TracerProvider:
             if host in ("localhost", "::1") or host.startswith("127."):
                 for key, value in OFFLINE_SWITCHES.items():
                     os.environ.setdefault(key, value)
-            from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
-
             name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
                     or "devhost")
-            _provider = TracerProvider(resource=Resource.create({"service.name": name}))
+            # The host decides whatever flag the caller sent: its rows by host.json
+            # samplingSettings, Durable V2 rows always (DurableTelemetryModule: AllData).
+            _provider = TracerProvider(resource=Resource.create({"service.name": name}),
+                                       sampler=HostSampler(_sampling))
             # The exporter reads the resource from its tracer provider, the global one unless
             # told: an app without OpenTelemetry has only the proxy there (no resource).
-            exporter = ReportingExporter(AzureMonitorTraceExporter(
-                connection_string=connection_string, tracer_provider=_provider))
+            exporter = ReportingExporter(HostEnvelopeExporter.create(connection_string,
+                                                                     _provider))
             _quiet_host_traffic()
             # DEVHOST_SYNC_EXPORT=true: post each span as it ends, so a kill -9 loses none.
             sync = os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"

@@ -13,8 +13,10 @@ from typing import Any
 from .durable.engine import Engine, EngineOptions
 from .durable.store import Store
 from .durable.taskhub import task_hub_name
+from .durable.tracing import tracing_v2_enabled
 from .functions.app import AppIndex, load_app
 from .functions.settings import apply_local_settings
+from .hosttelemetry import configure_sampling
 from .insights.ingest import IngestionServer, connection_string
 from .insights.serving import server_of
 
@@ -39,6 +41,7 @@ def durable_options(app_dir: Path) -> EngineOptions:
         max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
         max_entity_operation_batch_size=int(durable.get("maxEntityOperationBatchSize", 5000)),
         task_hub=task_hub_name(durable.get("hubName"), os.environ),
+        tracing_v2=tracing_v2_enabled(durable),
     )
 
 
@@ -85,6 +88,7 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     if config.local_insights:
         local_insights(config.data_dir)
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
+    configure_sampling(app_dir)
     index = load_app(config.app_module, app_dir)
     store = Store(config.data_dir / "durable.sqlite")
     return index, Engine(index, store, options)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
+from azure.monitor.opentelemetry.exporter import ApplicationInsightsSampler
 from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
@@ -38,7 +39,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
 
 from . import logs
 
@@ -74,6 +75,21 @@ def sampling_ratio() -> float:
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"TELEMETRY_SAMPLING_RATIO must be within [0, 1], got {ratio}")
     return ratio
+
+
+def run_sampler() -> Sampler:
+    """One decision per run, the one Application Insights would make for its operation id.
+
+    The decision is a function of the trace id alone (the App Insights SDKs' score, so the
+    host's sampling at the same percentage keeps the same operations), taken afresh whenever
+    the parent is remote, and followed when the parent is local. A remote parent's sampled
+    flag is NOT obeyed: the Functions host hands `context.trace_context` a flag it never set
+    from its own sampling (a .NET Activity inherits its caller's flags; with no caller it is
+    00), so obeying it would silently drop every span of a run. Kept spans carry the rate, so
+    each row's itemCount is right.
+    """
+    decide = ApplicationInsightsSampler(sampling_ratio())
+    return ParentBased(decide, remote_parent_sampled=decide, remote_parent_not_sampled=decide)
 
 
 def sync_export() -> bool:
@@ -124,8 +140,7 @@ def configure(*, span_exporter: SpanExporter | None = None,
             resource = Resource.create(
                 {"service.name": os.environ.get("OTEL_SERVICE_NAME", DEFAULT_SERVICE_NAME)})
             if not isinstance(tracer_provider, TracerProvider):
-                tracer_provider = TracerProvider(
-                    resource=resource, sampler=ParentBased(TraceIdRatioBased(sampling_ratio())))
+                tracer_provider = TracerProvider(resource=resource, sampler=run_sampler())
                 trace.set_tracer_provider(tracer_provider)
             if not isinstance(logger_provider, LoggerProvider):
                 logger_provider = LoggerProvider(resource=resource)

@@ -1,5 +1,11 @@
 """The Durable extension's HTTP management API and the durable client binding payload.
 
+Semantics follow Azure/azure-functions-durable-extension 2.13.7 (a7c6d69):
+`HttpApiHandler.cs` (HandleStartOrchestratorRequestAsync, HandleGetStatusRequestAsync,
+HandleRaiseEventRequestAsync, HandleRestartInstanceRequestAsync,
+WaitForCompletionOrCreateCheckStatusResponseAsync, CreateCheckStatusResponseMessage,
+GetClientResponseLinks) and `Bindings/BindingHelper.cs` (DurableOrchestrationClientToString).
+
 The real `DurableOrchestrationClient` talks to these URLs unchanged: it POSTs to
 `{rpcBaseUrl}orchestrators/{name}[/{id}]` and uses `{rpcBaseUrl}instances/…` for the rest;
 users curl the public `…/runtime/webhooks/durabletask/…` URLs of the check-status response.
@@ -8,27 +14,39 @@ Both prefixes are served by the same handlers.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from .engine import DurableError, Engine
+from .engine import DurableError, Engine, NotFound
 from .entities_api import EntitiesApi
+from .history import iso, utcnow
 from .lifecycle_api import LifecycleApi
+from .tracing import TraceParent
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
-_RUNTIME_STATUSES = {"Pending", "Running", "Completed", "Failed", "Terminated",
-                     "ContinuedAsNew", "Canceled", "Suspended"}
+# OrchestrationRuntimeStatus, by name and by value (Enum.TryParse accepts both).
+_RUNTIME_STATUSES = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3,
+                     "Canceled": 4, "Terminated": 5, "Pending": 6, "Suspended": 7}
+_BY_VALUE = {str(v): k for k, v in _RUNTIME_STATUSES.items()}
+_STILL_RUNNING = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+_CHECK_STATUS_KEYS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
+                      "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri",
+                      "resumePostUri")
+PAGE_SIZE = 100  # OrchestrationStatusQueryCondition.PageSize
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _error(status: int, message: str, field: str | None = None) -> web.Response:
-    body: dict[str, Any] = {"Message": message, "ExceptionMessage": message}
+def _error(status: int, message: str, field: str | None = None,
+           exception: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"Message": message, "ExceptionMessage": exception or message}
     if field:
         body["field"] = field
     return web.json_response(body, status=status)
@@ -43,11 +61,11 @@ def client_payload(engine: Engine, base_url: str) -> dict[str, Any]:
     return {
         "taskHubName": hub,
         "creationUrls": {
-            "createNewInstancePostUri": f"{root}/orchestrators/{{functionName}}[/{{instanceId}}]"
-                                        f"?{query}",
+            # GetInstanceCreationLinks: only the universal query (empty locally).
+            "createNewInstancePostUri": f"{root}/orchestrators/{{functionName}}[/{{instanceId}}]?",
             "createAndWaitOnNewInstancePostUri": f"{root}/orchestrators/{{functionName}}"
                                                  f"[/{{instanceId}}]?timeout={{timeoutInSeconds}}"
-                                                 f"&pollingInterval={{intervalInSeconds}}&{query}",
+                                                 f"&pollingInterval={{intervalInSeconds}}&",
         },
         "managementUrls": {
             "id": "INSTANCEID",
@@ -61,9 +79,12 @@ def client_payload(engine: Engine, base_url: str) -> dict[str, Any]:
             "resumePostUri": f"{instance}/resume?reason={{text}}&{query}",
         },
         "baseUrl": root,
-        "requiredQueryStringParameters": query,
+        # Only the webhook's system key query (GetUniversalQueryStrings): none locally.
+        "requiredQueryStringParameters": "",
         "rpcBaseUrl": f"{base_url}{RPC_PREFIX}/",
-        "httpBaseUrl": "",
+        # OrchestrationClientInputData: unset in the HTTP protocol, serialized as null.
+        "connectionName": None,
+        "httpBaseUrl": None,
     }
 
 
@@ -91,9 +112,106 @@ async def _json_body(request: web.Request) -> tuple[str | None, web.Response | N
     return json.dumps(value), None
 
 
+def trace_event_raised(engine: Engine, instance_id: str, event_name: str,
+                       traceparent: str | None, tracestate: str | None) -> None:
+    """TaskHubClient.RaiseEventAsync emits `orchestration_event:<name>` (PRODUCER) under the
+    caller's context (StartActivityForNewEventRaisedFromClient)."""
+    engine.tracer.orchestration_event(name=event_name, target_instance_id=instance_id,
+                                      caller=TraceParent.parse(traceparent, tracestate),
+                                      at=utcnow())
+
+
 def _flag(request: web.Request, name: str, default: bool) -> bool:
-    value = request.query.get(name)
-    return default if value is None else value.lower() == "true"
+    """TryGetBooleanQueryParameterValue (bool.TryParse): anything but true/false → default."""
+    value = (request.query.get(name) or "").strip().lower()
+    return {"true": True, "false": False}.get(value, default)
+
+
+def _seconds(request: web.Request, name: str) -> float | None:
+    """TryGetTimeSpanQueryParameterValue: a number of seconds, else absent."""
+    try:
+        return float(request.query[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _runtime_statuses(request: web.Request) -> list[str] | None:
+    """TryGetIEnumerableQueryParameterValue: values Enum.TryParse cannot read are dropped;
+    none left means no filter."""
+    found = []
+    for raw in request.query.getall("runtimeStatus", []):
+        for value in (v.strip() for v in raw.split(",")):
+            name = value if value in _RUNTIME_STATUSES else _BY_VALUE.get(value)
+            if name:
+                found.append(name)
+    return found or None
+
+
+def _created(request: web.Request, name: str) -> str | None:
+    """TryGetDateTimeQueryParameterValue: an unreadable time is ignored."""
+    try:
+        value = datetime.fromisoformat(request.query[name].replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return iso(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError("x-ms-continuation-token is not a token this host issued") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError("x-ms-continuation-token is not a token this host issued")
+    return offset
+
+
+MAX_INSTANCE_ID_LENGTH = 256  # DurableClient.MaxInstanceIdLength
+
+
+def instance_id_problem(instance_id: str | None) -> str | None:
+    """DurableClient.StartNewAsync's ArgumentExceptions for a caller-chosen id."""
+    if not instance_id:
+        return None
+    if instance_id.startswith("@"):
+        return "Orchestration instance ids must not start with @."
+    if any(c in "/\\#?" or ord(c) < 32 or 127 <= ord(c) < 160 for c in instance_id):
+        return "Orchestration instance ids must not contain /, \\, #, ?, or control characters."
+    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        return f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_LENGTH} characters."
+    return None
+
+
+def check_status_response(engine: Engine, base_url: str, instance_id: str,
+                          internal_error_on_failure: bool = False) -> web.Response:
+    """CreateCheckStatusResponseMessage: 202, Location, Retry-After 10, and no rewind URI."""
+    links = management_links(engine, base_url, instance_id)
+    if internal_error_on_failure:
+        links["statusQueryGetUri"] += "&returnInternalServerErrorOnFailure=true"
+    body = {"id": instance_id, **{key: links[key] for key in _CHECK_STATUS_KEYS}}
+    return web.json_response(body, status=202, headers={
+        "Location": links["statusQueryGetUri"], "Retry-After": "10"})
+
+
+def status_response(request: web.Request, body: dict[str, Any] | None,
+                    internal_error_on_failure: bool) -> web.Response:
+    """HandleGetStatusRequestAsync: 404 with no body; 202 + Location (the request URI) +
+    Retry-After 5 while running, continued-as-new or suspended; Failed is 500 only when
+    asked; other terminal states 200."""
+    if body is None:
+        return web.Response(status=404)
+    state = body["runtimeStatus"]
+    if state in _STILL_RUNNING:
+        return web.json_response(body, status=202, headers={"Location": str(request.url),
+                                                            "Retry-After": "5"})
+    failed = state == "Failed" and internal_error_on_failure
+    return web.json_response(body, status=500 if failed else 200)
 
 
 class ManagementApi:
@@ -123,64 +241,81 @@ class ManagementApi:
             try:
                 return await handler(request)
             except DurableError as exc:
+                if exc.status in (404, 410):  # request.CreateResponse(NotFound/Gone): no body
+                    return web.Response(status=exc.status)
                 return _error(exc.status, str(exc))
 
         return guarded
-
-    def _accepted(self, request: web.Request, instance_id: str, status: int = 202,
-                  body: Any = None) -> web.Response:
-        links = management_links(self.engine, self.base_url(request), instance_id)
-        return web.json_response(body if body is not None else links, status=status,
-                                 headers={"Location": links["statusQueryGetUri"],
-                                          "Retry-After": "1"})
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         input_json, problem = await _json_body(request)
         if problem:
             return problem
-        iid = self.engine.start_new(
-            request.match_info["name"], request.match_info.get("id"), input_json,
-            traceparent=request.headers.get("traceparent"),
-            tracestate=request.headers.get("tracestate"))
-        return self._accepted(request, iid, body={"id": iid, **management_links(
-            self.engine, self.base_url(request), iid)})
+        invalid = instance_id_problem(request.match_info.get("id"))
+        if invalid:
+            return _error(400, "One or more of the arguments submitted is incorrect", "id",
+                          exception=invalid)
+        try:
+            iid = self.engine.start_new(
+                request.match_info["name"], request.match_info.get("id"), input_json,
+                traceparent=request.headers.get("traceparent"),
+                tracestate=request.headers.get("tracestate"))
+        except NotFound as exc:  # ThrowIfFunctionDoesNotExist: an ArgumentException → 400
+            return _error(400, "One or more of the arguments submitted is incorrect",
+                          exception=str(exc))
+        return await self._wait_or_check_status(request, iid)
+
+    async def _wait_or_check_status(self, request: web.Request, iid: str) -> web.Response:
+        """Start/restart with `timeout` and `pollingInterval` wait like
+        WaitForCompletionOrCreateCheckStatusResponseAsync; otherwise the check-status 202."""
+        timeout, interval = _seconds(request, "timeout"), _seconds(request, "pollingInterval")
+        if timeout is None or interval is None:
+            return check_status_response(self.engine, self.base_url(request), iid)
+        if interval > timeout:
+            return _error(400, "One or more of the arguments submitted is incorrect",
+                          exception=f"Total timeout {timeout} should be bigger than retry "
+                                    f"timeout {interval}")
+        inst = await self.engine.wait(iid, max(timeout, 0.0))
+        if inst.runtime_status == "Completed":
+            return web.json_response(self.engine.status_of(inst)["output"], status=200)
+        if inst.is_terminal:
+            return status_response(request, self.engine.status_of(inst), False)
+        return check_status_response(self.engine, self.base_url(request), iid)
 
     async def status(self, request: web.Request) -> web.StreamResponse:
         iid = request.match_info["id"]
         body = self.engine.status(iid, show_history=_flag(request, "showHistory", False),
                                   show_history_output=_flag(request, "showHistoryOutput", False),
                                   show_input=_flag(request, "showInput", True))
-        if body is None:
-            return _error(404, f"no instance with id {iid!r}")
-        if body["runtimeStatus"] in ("Pending", "Running", "Suspended"):
-            return self._accepted(request, iid, body=body)
-        return web.json_response(body)
+        return status_response(request, body,
+                               _flag(request, "returnInternalServerErrorOnFailure", False))
 
     async def list(self, request: web.Request) -> web.StreamResponse:
-        statuses = [s for s in request.query.get("runtimeStatus", "").split(",") if s]
-        unknown = [s for s in statuses if s not in _RUNTIME_STATUSES]
-        if unknown:
-            return _error(400, f"unknown runtimeStatus {unknown[0]!r}", "runtimeStatus")
+        """ListInstancesAsync: pages of `top` (default 100) with an opaque continuation token
+        in `x-ms-continuation-token`; `showInput` defaults to true."""
         try:
-            top = int(request.query["top"]) if "top" in request.query else None
-            offset = int(request.headers.get("x-ms-continuation-token") or 0)
+            top = int(request.query.get("top", ""))
         except ValueError:
-            return _error(400, "top and x-ms-continuation-token must be integers", "top")
+            top = PAGE_SIZE
+        top = top if top > 0 else PAGE_SIZE
+        try:
+            offset = _offset(request.headers.get("x-ms-continuation-token"))
+        except ValueError as exc:
+            return _error(400, str(exc), "x-ms-continuation-token")
         rows = self.engine.store.query_instances(
-            statuses or None, request.query.get("createdTimeFrom"),
-            request.query.get("createdTimeTo"), request.query.get("instanceIdPrefix"),
-            top, offset)
-        show_input = _flag(request, "showInput", False)
-        headers = {}
-        if top is not None and len(rows) == top:
-            headers["x-ms-continuation-token"] = str(offset + top)
-        return web.json_response([self.engine.status_of(r, show_input=show_input) for r in rows],
-                                 headers=headers)
+            _runtime_statuses(request), _created(request, "createdTimeFrom"),
+            _created(request, "createdTimeTo"), request.query.get("instanceIdPrefix"),
+            top + 1, offset)
+        more, rows = len(rows) > top, rows[:top]
+        show_input = _flag(request, "showInput", True)
+        return web.json_response(
+            [self.engine.status_of(r, show_input=show_input) for r in rows],
+            headers={"x-ms-continuation-token": _token(offset + top) if more else ""})
 
     async def purge(self, request: web.Request) -> web.StreamResponse:
         iid = request.match_info["id"]
         if self.engine.store.get_instance(iid) is None:
-            return _error(404, f"no instance with id {iid!r}")
+            return web.Response(status=404)
         return web.json_response({"instancesDeleted": self.engine.purge(iid)})
 
     async def purge_many(self, request: web.Request) -> web.StreamResponse:
@@ -194,10 +329,26 @@ class ManagementApi:
         return web.json_response({"instancesDeleted": deleted})
 
     async def raise_event(self, request: web.Request) -> web.StreamResponse:
-        data, problem = await _json_body(request)
-        if problem:
-            return problem
-        self.engine.raise_event(request.match_info["id"], request.match_info["event"], data)
+        """HandleRaiseEventRequestAsync: 404 / 410 first, then only application/json, and the
+        body kept as sent (ConvertToJToken): the SDK's double-encoded body stays a JSON string,
+        so `wait_for_external_event` gets that string, as on Azure (durable-python #295)."""
+        iid = request.match_info["id"]
+        inst = self.engine.store.get_instance(iid)
+        if inst is None:
+            return web.Response(status=404)
+        if inst.is_terminal:
+            return web.Response(status=410)
+        if request.content_type.lower() != "application/json":
+            return _error(400, "Only application/json request content is supported",
+                          "Content-Type")
+        raw = (await request.read()).decode("utf-8", errors="replace")
+        try:
+            data = json.dumps(json.loads(raw)) if raw.strip() else None
+        except json.JSONDecodeError as exc:
+            return _error(400, "Invalid JSON content", "body", exception=str(exc))
+        self.engine.raise_event(iid, request.match_info["event"], data)
+        trace_event_raised(self.engine, request.match_info["id"], request.match_info["event"],
+                           request.headers.get("traceparent"), request.headers.get("tracestate"))
         return web.Response(status=202)
 
     async def terminate(self, request: web.Request) -> web.StreamResponse:
@@ -205,9 +356,12 @@ class ManagementApi:
         return web.Response(status=202)
 
     async def restart(self, request: web.Request) -> web.StreamResponse:
+        """HandleRestartInstanceRequestAsync: an unknown id is an ArgumentException (400);
+        the answer is the new instance's check-status response (or the create-and-wait one)."""
         inst = self.engine.store.get_instance(request.match_info["id"])
         if inst is None:
-            return _error(404, f"no instance with id {request.match_info['id']!r}")
+            return _error(400, "InstanceId does not match a valid orchestration instance.",
+                          "id", exception=f"no instance with id {request.match_info['id']!r}")
         new_id = _flag(request, "restartWithNewInstanceId", True)
         iid = self.engine.start_new(inst.name, None if new_id else inst.instance_id, inst.input)
-        return self._accepted(request, iid, body=iid)
+        return await self._wait_or_check_status(request, iid)

@@ -19,6 +19,7 @@ import asyncio
 import heapq
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -34,11 +35,20 @@ from ..functions.app import AppIndex, FunctionInfo
 from ..functions.invoker import invoke, make_context
 from . import entities, lifecycle
 from .actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, sequenced_actions
-from .history import Event, EventType, event, execution_started, iso, utcnow
+from .history import (
+    Event,
+    EventType,
+    event,
+    execution_completed,
+    execution_started,
+    iso,
+    public_history,
+    utcnow,
+)
 from .protocol import call_orchestrator, trigger_payload
 from .store import InboxMessage, Instance, Store, WorkItem
 from .timeskip import DurableClock
-from .tracing import HostTracer, new_ids, traceparent_of
+from .tracing import HostTracer, TraceParent, client_span_id, random_span_id, random_trace_id
 
 log = logging.getLogger("devhost.durable")
 
@@ -72,6 +82,8 @@ class EngineOptions:
     task_hub: str = "DevHostHub"
     # Tests only (devhost.testing): durable timers fire at once, orchestration time jumps.
     skip_timers: bool = False
+    # host.json extensions.durableTask.tracing: distributedTracingEnabled + version "V2".
+    tracing_v2: bool = False
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -84,7 +96,7 @@ class Engine:
         self.index = index
         self.store = store
         self.options = options or EngineOptions()
-        self.tracer = tracer or HostTracer()
+        self.tracer = tracer or HostTracer(enabled=v2_tracing_active(self.options))
         self.clock = DurableClock(self.options.skip_timers)
         entities.ensure_schema(store)
         self._executor = ThreadPoolExecutor(self.options.max_concurrent_activities,
@@ -159,24 +171,34 @@ class Engine:
         instance_id = instance_id or uuid.uuid4().hex
         if input_json is not None:
             json.loads(input_json)  # reject malformed input before anything is written
+        started = utcnow()
+        caller = TraceParent.parse(traceparent, tracestate)
+        # A root Activity recorded with AllData (DurableTelemetryModule) keeps the flags of
+        # its parent (Activity.Create), none without one: the tree carries the caller's flag.
+        producer = TraceParent(caller.trace_id if caller else random_trace_id(),
+                               random_span_id(), caller.sampled if caller else False,
+                               caller.state if caller else None)
         with self.store.transaction():
             existing = self.store.get_instance(instance_id)
             if existing and existing.runtime_status in ("Pending", "Running", "Suspended"):
                 raise Conflict(f"an instance with id {instance_id!r} is already "
                                f"{existing.runtime_status.lower()}")
-            self._create_instance(instance_id, name, input_json, traceparent, tracestate,
-                                  replaces=existing is not None)
+            execution_id = self._create_instance(instance_id, name, input_json, producer,
+                                                 replaces=existing is not None)
+        self.tracer.create_orchestration(name=name, instance_id=instance_id,
+                                         execution_id=execution_id, caller=caller,
+                                         producer=producer, start=started, end=utcnow())
         self._notify(instance_id)
         return instance_id
 
     def _create_instance(self, instance_id: str, name: str, input_json: str | None,
-                         traceparent: str | None, tracestate: str | None,
-                         parent: Instance | None = None, parent_task_id: int | None = None,
-                         replaces: bool = True) -> None:
-        if parent is not None and parent.trace_id and parent.span_id:
-            traceparent = traceparent_of(parent.trace_id, parent.span_id, parent.sampled)
-            tracestate = parent.trace_state
-        trace_id, span_id, parent_span_id, state, sampled = new_ids(traceparent, tracestate)
+                         trace_parent: TraceParent, parent: Instance | None = None,
+                         parent_task_id: int | None = None, replaces: bool = True) -> str:
+        """Write a new instance whose orchestration span will hang under `trace_parent`
+        (the PRODUCER span of a client start, or the parent's CLIENT span)."""
+        trace_id, span_id = trace_parent.trace_id, random_span_id()
+        parent_span_id, state, sampled = (trace_parent.span_id, trace_parent.state,
+                                          trace_parent.sampled)
         now = iso(utcnow())
         execution_id = uuid.uuid4().hex
         if replaces:
@@ -194,6 +216,7 @@ class Engine:
             "TaskScheduleId": parent_task_id} if parent else None)
         self.store.send(instance_id, execution_started(name, instance_id, execution_id,
                                                        input_json, parent_ref))
+        return execution_id
 
     def raise_event(self, instance_id: str, name: str, data_json: str | None) -> None:
         inst = self._existing(instance_id)
@@ -275,11 +298,9 @@ class Engine:
             "createdTime": inst.created_time[:19] + "Z",
             "lastUpdatedTime": inst.last_updated_time[:19] + "Z",
         }
-        if show_history:
-            body["historyEvents"] = [
-                _public_event(e, show_history_output) for e in self.store.history(inst.instance_id)
-                if e["EventType"] not in (EventType.ORCHESTRATOR_STARTED,
-                                          EventType.ORCHESTRATOR_COMPLETED)]
+        if show_history and inst.runtime_status != "Pending":
+            body["historyEvents"] = public_history(self.store.history(inst.instance_id),
+                                                   show_history_output, show_input)
         return body
 
     async def wait(self, instance_id: str, timeout: float | None = None) -> Instance:
@@ -425,17 +446,7 @@ class Engine:
             console.orchestration_failed(inst.name, inst.instance_id, reason, details)
         self._replay_cost.pop(inst.instance_id, None)
         self._history.pop(inst.instance_id, None)
-        if inst.trace_id and inst.span_id:
-            try:
-                self.tracer.orchestration_completed(
-                    name=inst.name, instance_id=inst.instance_id,
-                    execution_id=inst.execution_id, status=inst.runtime_status,
-                    trace_id=inst.trace_id, span_id=inst.span_id,
-                    parent_span_id=inst.parent_span_id, tracestate=inst.trace_state,
-                    start=datetime.fromisoformat(inst.created_time), end=utcnow(), error=error,
-                    sampled=inst.sampled)
-            except Exception:  # telemetry must never break the engine
-                log.exception("could not emit orchestration span")
+        emit_orchestration_span(self.tracer, inst)
         if inst.parent_instance_id:
             self._notify(inst.parent_instance_id)
         for future in self._waiters.pop(inst.instance_id, []):
@@ -477,13 +488,12 @@ class Engine:
         invocation_id = ""
         try:
             with self.tracer.activity(name=item.name, instance_id=inst.instance_id,
-                                      task_id=item.task_id, trace_id=inst.trace_id or "",
-                                      span_id=inst.span_id or "",
-                                      tracestate=inst.trace_state,
-                                      sampled=inst.sampled) as carrier:
-                context = make_context(fn, carrier["traceparent"], carrier.get("tracestate", ""),
+                                      task_id=item.task_id,
+                                      client=task_client_context(inst, item.task_id)
+                                      ) as invocation:
+                context = make_context(fn, invocation.traceparent, invocation.tracestate,
                                        retry_count=item.attempt - 1)
-                invocation_id = context.invocation_id
+                invocation_id = invocation.invocation_id = context.invocation_id
                 data = {fn.trigger.name: meta.Datum(type="json", value=item.input or "null")}
                 output = await invoke(fn, data, context, self._executor)
             encoded = _encode_activity_output(fn, output)
@@ -518,21 +528,6 @@ def _retry_key(inst: Instance, ev: Event) -> str | None:
     return None
 
 
-def _public_event(ev: Event, with_output: bool) -> dict[str, Any]:
-    names = {t.value: t.name.title().replace("_", "") for t in EventType}
-    body = {"EventType": names.get(ev["EventType"], str(ev["EventType"])),
-            "Timestamp": ev["Timestamp"]}
-    for key in ("Name", "FunctionName", "InstanceId", "Reason", "Details", "FireAt",
-                "ScheduledTime"):
-        if ev.get(key) is not None:
-            body[key] = ev[key]
-    if with_output:
-        for key in ("Input", "Result"):
-            if ev.get(key) is not None:
-                body[key] = _json_or_none(ev[key])
-    return body
-
-
 class Episode:
     """One replay of an instance's orchestrator plus the commit of what it decided."""
 
@@ -547,6 +542,9 @@ class Episode:
         self.children: list[tuple[str, str, str | None, int]] = []
         self.messages: list[tuple[str, Event, float]] = []
         self.next_id = inst.next_event_id
+        self.processed: list[Event] = []
+        if inst.trace_start is None:
+            inst.trace_start = iso(self.now)  # the orchestration span starts at episode one
 
     def run(self) -> None:
         inst = self.inst
@@ -558,6 +556,7 @@ class Episode:
                             timestamp=self.engine.clock.now())]
         new_events += [m.event for m in self.batch]
         state, error = self._replay(history, new_events)
+        self.processed = history  # what the delivered results refer back to, for tracing
         if state is not None and error is None:
             self._advance_retry(self.batch[0].event)
             self._apply_actions(state)
@@ -673,14 +672,15 @@ class Episode:
         if error is not None:
             inst.runtime_status = "Failed"
             inst.output = json.dumps(f"Orchestrator function '{inst.name}' failed: {error}")
-            self.appended.append(event(EventType.EXECUTION_FAILED, Reason=error))
+            self.appended.append(execution_completed("Failed", inst.output,
+                                                     failure=json.loads(inst.output)))
         elif continue_as_new is not None:
             inst.runtime_status = "Running"
         elif done:
             inst.runtime_status = "Completed"
             output = (state or {}).get("output")
             inst.output = json.dumps(output)
-            self.appended.append(event(EventType.EXECUTION_COMPLETED, Result=inst.output))
+            self.appended.append(execution_completed("Completed", inst.output))
         else:
             inst.runtime_status = "Running"
         inst.last_updated_time = iso(self.now)
@@ -721,6 +721,8 @@ class Episode:
             engine._notify(target, visible_at)
         if continue_as_new is not None:
             engine._notify(inst.instance_id)
+        emit_result_spans(engine.tracer, inst, self.processed, [m.event for m in self.batch],
+                          self.now)
         if inst.is_terminal:
             engine._after_terminal(inst, error)
 
@@ -750,7 +752,8 @@ class Episode:
             reason = f"an instance with id {child_id!r} is already {existing.runtime_status}"
             details = "Give the sub-orchestration another instance id, or wait until it ends."
         else:
-            self.engine._create_instance(child_id, name, input_json, None, None,
+            self.engine._create_instance(child_id, name, input_json,
+                                         task_client_context(self.inst, task_id),
                                          parent=self.inst, parent_task_id=task_id,
                                          replaces=existing is not None)
             return
@@ -767,3 +770,89 @@ def _continue_as_new(state: dict[str, Any] | None) -> str | None:
             return str(action.raw.get("input")) if action.raw.get("input") is not None else None
     return None
 
+
+
+# -- Durable tracing V2 hooks (DurableTask.Core TaskOrchestrationDispatcher) --------------
+def v2_tracing_active(options: EngineOptions) -> bool:
+    """TelemetryActivator.Initialize: V2 rows need host.json's V2 switch, and they only
+    reach Application Insights when a connection string (or key) is configured."""
+    return options.tracing_v2 and bool(
+        os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+        or os.environ.get("APPINSIGHTS_INSTRUMENTATIONKEY", "").strip())
+
+
+def orchestration_context(inst: Instance) -> TraceParent | None:
+    if not (inst.trace_id and inst.span_id):
+        return None
+    return TraceParent(inst.trace_id, inst.span_id, inst.sampled, inst.trace_state)
+
+
+def task_client_context(inst: Instance, task_id: int) -> TraceParent:
+    """The CLIENT span an activity or sub-orchestration scheduled as `task_id` runs under."""
+    trace_id = inst.trace_id or random_trace_id()
+    return TraceParent(trace_id, client_span_id(trace_id, inst.instance_id, inst.execution_id,
+                                                task_id), inst.sampled, inst.trace_state)
+
+
+def _scheduled(history: list[Event], kind: EventType, task_id: Any) -> Event | None:
+    return next((e for e in reversed(history)
+                 if e["EventType"] == kind and e.get("EventId") == task_id), None)
+
+
+def emit_result_spans(tracer: HostTracer, inst: Instance, history: list[Event],
+                      delivered: list[Event], now: datetime) -> None:
+    """ReconcileMessagesWithState: one CLIENT span per processed task/sub-orchestration
+    result and one INTERNAL span per fired timer, back-dated to when it was scheduled."""
+    orchestration = orchestration_context(inst)
+    if orchestration is None or not tracer.enabled:
+        return
+    try:
+        for ev in delivered:
+            kind = ev["EventType"]
+            failure = (ev.get("Reason") or "") if kind in _FAILED_TO_PARENT else None
+            if kind in (EventType.TASK_COMPLETED, EventType.TASK_FAILED):
+                scheduled = _scheduled(history, EventType.TASK_SCHEDULED, ev["TaskScheduledId"])
+                if scheduled is not None:
+                    tracer.task_client(
+                        name=scheduled["Name"], instance_id=inst.instance_id,
+                        task_id=scheduled["EventId"], orchestration=orchestration,
+                        client_span=task_client_context(inst, scheduled["EventId"]).span_id,
+                        scheduled=datetime.fromisoformat(scheduled["Timestamp"]), end=now,
+                        failure=failure)
+            elif kind in (EventType.SUB_ORCHESTRATION_COMPLETED,
+                          EventType.SUB_ORCHESTRATION_FAILED):
+                created = _scheduled(history, EventType.SUB_ORCHESTRATION_CREATED,
+                                     ev["TaskScheduledId"])
+                if created is not None:
+                    tracer.sub_orchestration_client(
+                        name=created["Name"], parent_instance_id=inst.instance_id,
+                        orchestration=orchestration,
+                        client_span=task_client_context(inst, created["EventId"]).span_id,
+                        created=datetime.fromisoformat(created["Timestamp"]), end=now,
+                        failure=failure)
+            elif kind == EventType.TIMER_FIRED:
+                tracer.timer(orchestration_name=inst.name, instance_id=inst.instance_id,
+                             timer_id=ev["TimerId"], fire_at=ev["FireAt"],
+                             orchestration=orchestration,
+                             created=datetime.fromisoformat(ev["Timestamp"]), end=now)
+    except Exception:  # telemetry must never break the engine
+        log.exception("could not emit task spans")
+
+
+def emit_orchestration_span(tracer: HostTracer, inst: Instance) -> None:
+    span = orchestration_context(inst)
+    if span is None or not tracer.enabled:
+        return
+    failure = None
+    if inst.runtime_status == "Failed":
+        output = _json_or_none(inst.output)
+        failure = output if isinstance(output, str) else inst.output
+    parent = span.child(inst.parent_span_id) if inst.parent_span_id else None
+    try:
+        tracer.orchestration(
+            name=inst.name, instance_id=inst.instance_id, status=inst.runtime_status,
+            span=span, parent=parent,
+            start=datetime.fromisoformat(inst.trace_start or inst.created_time),
+            end=utcnow(), failure=failure)
+    except Exception:  # telemetry must never break the engine
+        log.exception("could not emit orchestration span")

@@ -6,6 +6,7 @@ Field names follow DurableTask.Core's HistoryEvent classes (PascalCase), which i
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -65,3 +66,109 @@ def is_scheduling(ev: Event) -> bool:
     """Events that consume an orchestration sequence number (the SDK's task ids)."""
     return ev["EventType"] in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED,
                                EventType.TIMER_CREATED, EventType.EVENT_SENT)
+
+
+# DurableTask.Core/History/EventType.cs names, as the status API spells them.
+DTF_NAMES = {
+    EventType.EXECUTION_STARTED: "ExecutionStarted",
+    EventType.EXECUTION_COMPLETED: "ExecutionCompleted",
+    EventType.EXECUTION_FAILED: "ExecutionFailed",
+    EventType.EXECUTION_TERMINATED: "ExecutionTerminated",
+    EventType.TASK_SCHEDULED: "TaskScheduled",
+    EventType.TASK_COMPLETED: "TaskCompleted",
+    EventType.TASK_FAILED: "TaskFailed",
+    EventType.SUB_ORCHESTRATION_CREATED: "SubOrchestrationInstanceCreated",
+    EventType.SUB_ORCHESTRATION_COMPLETED: "SubOrchestrationInstanceCompleted",
+    EventType.SUB_ORCHESTRATION_FAILED: "SubOrchestrationInstanceFailed",
+    EventType.TIMER_CREATED: "TimerCreated",
+    EventType.TIMER_FIRED: "TimerFired",
+    EventType.ORCHESTRATOR_STARTED: "OrchestratorStarted",
+    EventType.ORCHESTRATOR_COMPLETED: "OrchestratorCompleted",
+    EventType.EVENT_SENT: "EventSent",
+    EventType.EVENT_RAISED: "EventRaised",
+    EventType.CONTINUE_AS_NEW: "ContinueAsNew",
+}
+# DurableTask.Core/OrchestrationStatus.cs
+ORCHESTRATION_STATUS = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3,
+                        "Canceled": 4, "Terminated": 5, "Pending": 6, "Suspended": 7}
+_STATUS_NAMES = {v: k for k, v in ORCHESTRATION_STATUS.items()}
+
+
+def execution_completed(status: str, result_json: str | None,
+                        failure: str | None = None) -> Event:
+    """ExecutionCompletedEvent: how DurableTask.Core records the end of an execution, failed
+    ones included (OrchestrationStatus Failed, FailureDetails), never ExecutionFailed."""
+    fields: dict[str, Any] = {"OrchestrationStatus": ORCHESTRATION_STATUS[status],
+                              "Result": result_json}
+    if failure is not None:
+        fields["FailureDetails"] = {"ErrorType": "OrchestrationFailureException",
+                                    "ErrorMessage": failure}
+    return event(EventType.EXECUTION_COMPLETED, **fields)
+
+
+def _token(text: Any) -> Any:
+    """ConvertOutputToJToken: a JSON string value becomes the JSON it holds."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def public_history(events: list[Event], show_history_output: bool = False,
+                   show_input: bool = True) -> list[dict[str, Any]]:
+    """`historyEvents` as DurableClient.GetDurableOrchestrationStatusAsync shapes them
+    (extension 2.13.7): event types by name; TaskScheduled / SubOrchestrationInstanceCreated
+    merged into their completion (FunctionName, ScheduledTime, Input); ExecutionStarted's
+    Name as FunctionName; results only with showHistoryOutput; inputs unless showInput is
+    false; no EventId, IsPlayed, TimerId, TaskScheduledId; no Orchestrator* events."""
+    items = [dict(e) for e in events]
+    scheduled: dict[str, tuple[int, dict[str, Any]]] = {}
+    dropped: set[int] = set()
+    for i, item in enumerate(items):
+        kind = item["EventType"]
+        item["EventType"] = DTF_NAMES.get(kind, str(kind))
+        if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED):
+            scheduled[f"{kind}_{item.get('EventId')}"] = (i, item)
+            item.pop("Version", None)
+        elif kind in (EventType.TASK_COMPLETED, EventType.TASK_FAILED,
+                      EventType.SUB_ORCHESTRATION_COMPLETED, EventType.SUB_ORCHESTRATION_FAILED):
+            origin = (EventType.TASK_SCHEDULED if kind in (EventType.TASK_COMPLETED,
+                                                            EventType.TASK_FAILED)
+                      else EventType.SUB_ORCHESTRATION_CREATED)
+            found = scheduled.get(f"{origin}_{item.get('TaskScheduledId')}")
+            if found is not None:
+                index, source = found
+                item["ScheduledTime"] = source["Timestamp"]
+                item["FunctionName"] = source.get("Name")
+                if show_input:
+                    item["Input"] = source.get("Input")
+                dropped.add(index)
+            item.pop("TaskScheduledId", None)
+            succeeded = kind in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_COMPLETED)
+            if succeeded and show_history_output:
+                item["Result"] = _token(item.get("Result"))
+            elif succeeded:
+                item.pop("Result", None)
+        elif kind == EventType.EXECUTION_STARTED:
+            item["FunctionName"] = item.pop("Name", None)
+            for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
+                item.pop(key, None)
+        elif kind == EventType.EXECUTION_COMPLETED:
+            status = item.get("OrchestrationStatus")
+            item["OrchestrationStatus"] = (_STATUS_NAMES.get(status, status)
+                                           if isinstance(status, int) else status)
+            if show_history_output:
+                item["Result"] = _token(item.get("Result"))
+            else:
+                item.pop("Result", None)
+        elif kind == EventType.TIMER_FIRED:
+            item.pop("TimerId", None)
+        elif kind in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
+            dropped.add(i)
+        if not show_input:
+            item.pop("Input", None)
+        item.pop("EventId", None)
+        item.pop("IsPlayed", None)
+    return [item for i, item in enumerate(items) if i not in dropped]

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS instances (
     sampled INTEGER NOT NULL DEFAULT 1,
     actions_seen INTEGER NOT NULL DEFAULT 0,
     next_event_id INTEGER NOT NULL DEFAULT 0,
-    retries TEXT NOT NULL DEFAULT '{}'
+    retries TEXT NOT NULL DEFAULT '{}',
+    trace_start TEXT
 );
 CREATE INDEX IF NOT EXISTS instances_status ON instances(runtime_status);
 CREATE TABLE IF NOT EXISTS history (
@@ -89,6 +90,9 @@ class Instance:
     actions_seen: int = 0
     next_event_id: int = 0
     retries: dict[str, Any] = field(default_factory=dict)
+    # When the orchestration span started: its first episode (DistributedTraceContext
+    # .ActivityStartTime), kept so the one span emitted at completion starts there.
+    trace_start: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -128,6 +132,14 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Stores written by an older devhost lack newer nullable columns: add them."""
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(instances)")}
+        for column, kind in (("trace_start", "TEXT"),):
+            if column not in present:
+                self.db.execute(f"ALTER TABLE instances ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.db.close()

@@ -1,20 +1,42 @@
-"""Host-side spans, shaped like Durable Functions distributed tracing V2.
+"""Durable distributed tracing V2, as DurableTask.Core emits it.
 
-`orchestration:<name>` (SERVER) is emitted once per instance, when it ends, back-dated to its
-creation, with the span id chosen when the instance was created and stored with it — so
-every activity and child that ran under it (even across a devhost restart) points at the
-same parent, and replays never emit anything. `activity:<name>` (SERVER) wraps each activity
-attempt. Both go through whatever TracerProvider the app configured, like the real host's
-rows land in the same Application Insights resource.
+Matched against Azure/durabletask at 5217032 (DurableTask.Core `Tracing/TraceHelper.cs`,
+`Tracing/Schema.cs`, `Tracing/TraceActivityConstants.cs`, `TaskOrchestrationDispatcher.cs`,
+`TaskActivityDispatcher.cs`, `TaskHubClient.cs`) and the listener that turns those spans into
+rows, `DurableTask.ApplicationInsights/DurableTelemetryModule.cs`:
+
+- `create_orchestration:<name>` PRODUCER when a client starts an orchestration
+  (`StartActivityForNewOrchestration`), parent = the caller's context;
+- `orchestration:<name>` SERVER, parent = that PRODUCER (or the scheduling orchestration's
+  CLIENT span for a sub-orchestration). One span per instance: its id is stored with the
+  instance, it starts at the first episode (`ActivityStartTime`) and is stopped only when
+  the orchestration completes (`StartTraceActivityForOrchestrationExecution`,
+  `ResetDistributedTraceActivity`); continue-as-new keeps it;
+- `activity:<name>` CLIENT from the scheduling orchestration, with the client span id chosen
+  at scheduling, emitted when the result is processed and back-dated to TaskScheduled
+  (`StartTraceActivityForSchedulingTask`), and the `activity:<name>` SERVER span beneath it
+  around the invocation (`StartTraceActivityForTaskExecution`);
+- `orchestration:<child>` CLIENT for sub-orchestrations
+  (`CreateTraceActivityForSchedulingSubOrchestration`), `orchestration:<name>:timer`
+  INTERNAL (`EmitTraceActivityForTimer`), `orchestration_event:<event>` PRODUCER for raised
+  events (`StartActivityForNewEventRaisedFromClient`).
+
+The listener samples AllData whatever the caller's flag says (`DurableTelemetryModule`
+`Sample`), and a span's flag is inherited from its parent, so the flag the caller sent travels
+unchanged down the tree to the invocations. Nothing here runs during replay: every span is
+emitted by the engine after the episode that caused it was committed.
 """
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,15 +53,26 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ..hosttelemetry import host_tracer_provider
+from ..hosttelemetry import function_result_tags
 
-# Keys of Durable Task's tracing schema (DurableTask.Core/Tracing/Schema.cs).
+# Durable Task's tracing schema (DurableTask.Core/Tracing/Schema.cs, Schema.Task).
 TYPE = "durabletask.type"
 TASK_NAME = "durabletask.task.name"
+VERSION = "durabletask.task.version"
 INSTANCE_ID = "durabletask.task.instance_id"
 EXECUTION_ID = "durabletask.task.execution_id"
 STATUS = "durabletask.task.status"
 TASK_ID = "durabletask.task.task_id"
+EVENT_TARGET_INSTANCE_ID = "durabletask.event.target_instance_id"
+FIRE_AT = "durabletask.fire_at"
+
+# TraceActivityConstants.cs
+ORCHESTRATION = "orchestration"
+ACTIVITY = "activity"
+EVENT = "event"
+TIMER = "timer"
+CREATE_ORCHESTRATION = "create_orchestration"
+ORCHESTRATION_EVENT = "orchestration_event"
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 log = logging.getLogger("devhost.durable")
@@ -47,8 +80,94 @@ _pinned: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar
     "devhost_pinned_ids", default=None)
 
 
+def tracing_v2_enabled(durable_task: dict[str, Any]) -> bool:
+    """host.json `extensions.durableTask.tracing`: DurableTaskOptions.Tracing binds
+    `distributedTracingEnabled` (default false) and `version` (DurableDistributedTracingVersion,
+    parsed case-insensitively like every .NET configuration key and enum)."""
+    tracing = {str(k).lower(): v for k, v in (_ci(durable_task, "tracing") or {}).items()}
+    enabled = str(tracing.get("distributedtracingenabled", False)).lower() == "true"
+    return enabled and str(tracing.get("version", "")).lower() == "v2"
+
+
+def _ci(mapping: dict[str, Any], key: str) -> Any:
+    return next((v for k, v in mapping.items() if str(k).lower() == key.lower()), None)
+
+
+def span_name(description: str, name: str, version: str | None = None) -> str:
+    """TraceHelper.CreateSpanName: `<description>:<name>[@(<version>)]`."""
+    return f"{description}:{name}@({version})" if version else f"{description}:{name}"
+
+
+def timer_span_name(orchestration: str) -> str:
+    """TraceHelper.CreateTimerSpanName."""
+    return f"{ORCHESTRATION}:{orchestration}:{TIMER}"
+
+
+@dataclass(frozen=True)
+class TraceParent:
+    """A W3C context as the Durable store keeps it (DistributedTraceContext)."""
+
+    trace_id: str
+    span_id: str
+    sampled: bool = True
+    state: str | None = None
+
+    @property
+    def header(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
+
+    def child(self, span_id: str) -> TraceParent:
+        return TraceParent(self.trace_id, span_id, self.sampled, self.state)
+
+    @staticmethod
+    def parse(traceparent: str | None, tracestate: str | None = None) -> TraceParent | None:
+        if not traceparent:
+            return None
+        carrier = {"traceparent": traceparent, "tracestate": tracestate or ""}
+        ctx = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
+        if not ctx.is_valid:
+            return None
+        return TraceParent(f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}",
+                           ctx.trace_flags.sampled, tracestate or None)
+
+
+def random_span_id() -> str:
+    return f"{random.getrandbits(64) or 1:016x}"
+
+
+def random_trace_id() -> str:
+    return f"{random.getrandbits(128) or 1:032x}"
+
+
+def client_span_id(trace_id: str, instance_id: str, execution_id: str, task_id: int) -> str:
+    """The span id of the CLIENT span for task `task_id` of one execution.
+
+    DurableTask.Core draws it at random when the task is scheduled and stores it in the
+    TaskScheduled event / `ClientSpanId` (ProcessScheduleTaskDecision,
+    ProcessCreateSubOrchestrationInstanceDecision). Derived from the same coordinates here,
+    so the activity worker, a restarted host and the completion all find the same id without
+    another column to keep in step.
+    """
+    digest = hashlib.sha256(f"{trace_id}/{instance_id}/{execution_id}/{task_id}".encode())
+    return digest.hexdigest()[:16] if int(digest.hexdigest()[:16], 16) else "0" * 15 + "1"
+
+
+def _ns(ts: datetime) -> int:
+    return int(ts.timestamp() * 1e9)
+
+
+def _context(parent: TraceParent | None) -> Any:
+    if parent is None:
+        return None
+    ctx = SpanContext(int(parent.trace_id, 16), int(parent.span_id, 16), is_remote=True,
+                      trace_flags=TraceFlags(TraceFlags.SAMPLED if parent.sampled else 0),
+                      trace_state=TraceState.from_header([parent.state]) if parent.state
+                      else None)
+    return trace.set_span_in_context(NonRecordingSpan(ctx))
+
+
 class _PinnedIdGenerator(IdGenerator):
-    """Lets devhost's own tracer reuse ids stored in the durable store."""
+    """Lets the host tracer reuse span ids the durable store already holds."""
 
     def __init__(self, fallback: Any) -> None:
         self._fallback = fallback
@@ -65,83 +184,186 @@ class _PinnedIdGenerator(IdGenerator):
         return pinned[0] if pinned else int(self._fallback.generate_trace_id())
 
 
-def new_ids(parent_traceparent: str | None = None, parent_tracestate: str | None = None
-            ) -> tuple[str, str, str | None, str | None, bool]:
-    """Ids for a new orchestration span: (trace_id, span_id, parent_span_id, tracestate,
-    sampled). The caller's sampling decision is kept so a run is exported whole or not."""
-    span_id = f"{random.getrandbits(64) or 1:016x}"
-    if parent_traceparent:
-        carrier = {"traceparent": parent_traceparent, "tracestate": parent_tracestate or ""}
-        parent = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
-        if parent.is_valid:
-            return (f"{parent.trace_id:032x}", span_id, f"{parent.span_id:016x}",
-                    parent_tracestate, parent.trace_flags.sampled)
-    return f"{random.getrandbits(128) or 1:032x}", span_id, None, None, True
+@dataclass
+class Invocation:
+    """What the host hands one invocation: its trace context, and (set by the invoker) the
+    invocation id the worker sees, for the row's InvocationId."""
+
+    traceparent: str
+    tracestate: str
+    invocation_id: str | None = None
 
 
-def _context(trace_id: str, span_id: str, tracestate: str | None, sampled: bool = True) -> Any:
-    ctx = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
-                      trace_flags=TraceFlags(TraceFlags.SAMPLED if sampled else 0),
-                      trace_state=TraceState.from_header([tracestate]) if tracestate else None)
-    return trace.set_span_in_context(NonRecordingSpan(ctx))
+@dataclass(frozen=True)
+class Outcome:
+    """How a finished task or orchestration ended, for its span's status."""
 
-
-def traceparent_of(trace_id: str, span_id: str, sampled: bool = True) -> str:
-    return f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
+    ok: bool
+    description: str | None = None
 
 
 class HostTracer:
-    def __init__(self) -> None:
-        provider = host_tracer_provider()
+    """Emits the V2 spans; `enabled` is host.json's V2 switch AND a connection string."""
+
+    def __init__(self, enabled: bool = False,
+                 provider: trace.TracerProvider | None = None) -> None:
+        self.enabled = enabled
+        if provider is None:
+            from ..hosttelemetry import host_tracer_provider
+
+            provider = host_tracer_provider()
         original = getattr(provider, "id_generator", None)
         if original is not None:
             # Tracers capture the generator when created: swap it in for ours only.
             provider.id_generator = _PinnedIdGenerator(original)  # type: ignore[attr-defined]
             try:
-                self._tracer = provider.get_tracer("devhost.durable")
+                self._tracer = provider.get_tracer("DurableTask.Core")
             finally:
                 provider.id_generator = original  # type: ignore[attr-defined]
         else:
-            self._tracer = provider.get_tracer("devhost.durable")
+            self._tracer = provider.get_tracer("DurableTask.Core")
 
-    def orchestration_completed(self, *, name: str, instance_id: str, execution_id: str,
-                                status: str, trace_id: str, span_id: str,
-                                parent_span_id: str | None, tracestate: str | None,
-                                start: datetime, end: datetime, error: str | None,
-                                sampled: bool = True) -> None:
-        parent = (_context(trace_id, parent_span_id, tracestate, sampled) if parent_span_id
-                  else None)
-        token = _pinned.set((int(trace_id, 16), int(span_id, 16)))
+    def _emit(self, name: str, kind: SpanKind, parent: TraceParent | None,
+              attributes: dict[str, Any], start: datetime, end: datetime,
+              outcome: Outcome | None = None, pinned: TraceParent | None = None) -> None:
+        if not self.enabled:
+            return
+        token = _pinned.set((int(pinned.trace_id, 16), int(pinned.span_id, 16))
+                            if pinned else None)
         try:
-            span = self._tracer.start_span(
-                f"orchestration:{name}", context=parent, kind=SpanKind.SERVER,
-                start_time=int(start.timestamp() * 1e9),
-                attributes={TYPE: "orchestration", TASK_NAME: name, INSTANCE_ID: instance_id,
-                            EXECUTION_ID: execution_id, STATUS: status})
+            span = self._tracer.start_span(name, context=_context(parent), kind=kind,
+                                           start_time=_ns(start), attributes=attributes)
+        except Exception:  # telemetry must never break the engine
+            log.exception("could not start span %s", name)
+            return
         finally:
             _pinned.reset(token)
-        if status != "Completed":
-            span.set_status(Status(StatusCode.ERROR, error or status))
-        span.end(end_time=int(end.timestamp() * 1e9))
+        if outcome is not None:
+            span.set_status(Status(StatusCode.OK) if outcome.ok
+                            else Status(StatusCode.ERROR, outcome.description))
+            if outcome.description is not None:
+                # DurableTelemetryModule.CreateTelemetry copies the description to this key.
+                span.set_attribute("otel.status_description", outcome.description)
+        span.end(end_time=_ns(max(end, start)))
 
+    # -- client side -----------------------------------------------------------------
+    def create_orchestration(self, *, name: str, instance_id: str, execution_id: str,
+                             caller: TraceParent | None, producer: TraceParent,
+                             start: datetime, end: datetime, version: str | None = None
+                             ) -> None:
+        """TaskHubClient → StartActivityForNewOrchestration: the PRODUCER span, with the id
+        (`producer`) the new orchestration's SERVER span already stores as its parent."""
+        attributes = {TYPE: ORCHESTRATION, TASK_NAME: name, INSTANCE_ID: instance_id,
+                      EXECUTION_ID: execution_id}
+        if version:
+            attributes[VERSION] = version
+        self._emit(span_name(CREATE_ORCHESTRATION, name, version), SpanKind.PRODUCER, caller,
+                   attributes, start, end, pinned=producer)
+
+    def orchestration_event(self, *, name: str, target_instance_id: str,
+                            caller: TraceParent | None, at: datetime) -> None:
+        """TaskHubClient.RaiseEventAsync → StartActivityForNewEventRaisedFromClient."""
+        self._emit(span_name(ORCHESTRATION_EVENT, name), SpanKind.PRODUCER, caller,
+                   {TYPE: EVENT, TASK_NAME: name, EVENT_TARGET_INSTANCE_ID: target_instance_id},
+                   at, at)
+
+    # -- orchestration side ------------------------------------------------------------
+    def orchestration(self, *, name: str, instance_id: str, status: str,
+                      span: TraceParent, parent: TraceParent | None, start: datetime,
+                      end: datetime, failure: str | None = None,
+                      version: str | None = None) -> None:
+        """The orchestration's one SERVER span, at completion (SetOrchestrationActivityStatus
+        then ResetDistributedTraceActivity). No execution id: the span outlives executions."""
+        attributes = {TYPE: ORCHESTRATION, TASK_NAME: name, INSTANCE_ID: instance_id,
+                      STATUS: status}
+        if version:
+            attributes[VERSION] = version
+        if status in ("Completed", "ContinuedAsNew"):
+            outcome = Outcome(True, status)
+        elif status == "Terminated":
+            outcome = Outcome(False, "Terminated")
+        else:
+            outcome = Outcome(False, failure or status)
+        self._emit(span_name(ORCHESTRATION, name, version), SpanKind.SERVER, parent,
+                   attributes, start, end, outcome, pinned=span)
+
+    def task_client(self, *, name: str, instance_id: str, task_id: int, orchestration: TraceParent,
+                    client_span: str, scheduled: datetime, end: datetime,
+                    failure: str | None = None) -> None:
+        """EmitTraceActivityForTaskCompleted / EmitTraceActivityForTaskFailed."""
+        self._emit(span_name(ACTIVITY, name), SpanKind.CLIENT, orchestration,
+                   {TYPE: ACTIVITY, TASK_NAME: name, INSTANCE_ID: instance_id, TASK_ID: task_id},
+                   scheduled, end,
+                   Outcome(False, failure or "Unspecified task activity failure")
+                   if failure is not None else None,
+                   pinned=orchestration.child(client_span))
+
+    def sub_orchestration_client(self, *, name: str, parent_instance_id: str,
+                                 orchestration: TraceParent, client_span: str,
+                                 created: datetime, end: datetime,
+                                 failure: str | None = None) -> None:
+        """EmitTraceActivityForSubOrchestrationCompleted / …Failed. Its instance id tag is the
+        scheduling (parent) orchestration's, as CreateTraceActivityForSchedulingSubOrchestration
+        sets it."""
+        self._emit(span_name(ORCHESTRATION, name), SpanKind.CLIENT, orchestration,
+                   {TYPE: ORCHESTRATION, TASK_NAME: name, INSTANCE_ID: parent_instance_id},
+                   created, end,
+                   Outcome(False, failure or "Unspecified sub-orchestration failure")
+                   if failure is not None else None,
+                   pinned=orchestration.child(client_span))
+
+    def timer(self, *, orchestration_name: str, instance_id: str, timer_id: int,
+              fire_at: str, orchestration: TraceParent, created: datetime,
+              end: datetime) -> None:
+        """EmitTraceActivityForTimer: from the TimerFired message's creation to its
+        processing."""
+        self._emit(timer_span_name(orchestration_name), SpanKind.INTERNAL, orchestration,
+                   {TYPE: TIMER, TASK_NAME: orchestration_name, INSTANCE_ID: instance_id,
+                    FIRE_AT: fire_at, TASK_ID: timer_id}, created, end)
+
+    # -- activity worker ---------------------------------------------------------------
     @contextmanager
-    def activity(self, *, name: str, instance_id: str, task_id: int, trace_id: str,
-                 span_id: str, tracestate: str | None, sampled: bool = True
-                 ) -> Iterator[dict[str, str]]:
-        """Span around one activity attempt; yields the W3C carrier for the invocation."""
-        fallback = {"traceparent": traceparent_of(trace_id, span_id, sampled)} if trace_id else {}
+    def activity(self, *, name: str, instance_id: str, task_id: int,
+                 client: TraceParent | None) -> Iterator[Invocation]:
+        """The SERVER span around one activity attempt (TaskActivityDispatcher); yields the
+        trace context the host hands the invocation (it is Activity.Current there, so the
+        worker's `context.trace_context` is this span). The span is OK "Completed" or Error
+        with the exception's message, as the dispatcher sets it, and carries the function
+        result tags the WebJobs logger stamps on the current Activity."""
+        if not self.enabled or client is None:
+            # No listener: no DurableTask span, so the host's invocation starts a trace of
+            # its own, unsampled like an Activity nobody recorded.
+            yield Invocation(TraceParent(random_trace_id(), random_span_id(), False).header, "")
+            return
         try:
             span = self._tracer.start_span(
-                f"activity:{name}", context=_context(trace_id, span_id, tracestate, sampled),
-                kind=SpanKind.SERVER,
-                attributes={TYPE: "activity", TASK_NAME: name, INSTANCE_ID: instance_id,
+                span_name(ACTIVITY, name), context=_context(client), kind=SpanKind.SERVER,
+                attributes={TYPE: ACTIVITY, TASK_NAME: name, INSTANCE_ID: instance_id,
                             TASK_ID: task_id})
         except Exception:  # telemetry must never fail an activity
             log.exception("could not start activity span")
-            yield fallback
+            yield Invocation(client.header, client.state or "")
             return
-        with trace.use_span(span, end_on_exit=True, record_exception=True,
-                            set_status_on_exception=True):
-            carrier: dict[str, str] = {}
-            _PROPAGATOR.inject(carrier)
-            yield carrier if span.get_span_context().is_valid else fallback
+        own = client.child(f"{span.get_span_context().span_id:016x}")
+        invocation = Invocation(own.header, client.state or "")
+        started = time.perf_counter()
+
+        def finish(error: BaseException | None) -> None:
+            span.set_attributes(function_result_tags(
+                name, invocation.invocation_id, (time.perf_counter() - started) * 1000,
+                error is None))
+            description = "Completed" if error is None else str(error)
+            span.set_status(Status(StatusCode.OK) if error is None
+                            else Status(StatusCode.ERROR, description))
+            span.set_attribute("otel.status_description", description)
+            span.end()
+
+        try:
+            yield invocation
+        except BaseException as exc:
+            # The WebJobs logger's LogFunctionResult also logs the failure as an exception
+            # row under the current Activity (this span).
+            span.record_exception(exc)
+            finish(exc)
+            raise
+        finish(None)

@@ -14,7 +14,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .. import console
-from ..hosttelemetry import host_tracer_provider
+from ..hosttelemetry import (
+    HOST_CALL_REASON,
+    HTTP_STATUS,
+    function_result_tags,
+    host_tracer_provider,
+    http_request_row,
+    invocation_traceparent,
+)
 from .app import AppIndex, FunctionInfo
 from .context import InvocationContext
 from .invoker import invoke, make_context
@@ -131,37 +138,41 @@ class HttpTriggers:
         async def handle(request: web.Request) -> web.StreamResponse:
             body = await request.read()
             parent = _PROPAGATOR.extract(dict(request.headers))
+            name, attributes = http_request_row(fn.name, request.method, request.path,
+                                                str(request.url))
             with self.tracer.start_as_current_span(
-                f"{request.method} /api/{route}", context=parent, kind=SpanKind.SERVER,
-                attributes={"http.request.method": request.method, "http.route": f"/api/{route}",
-                            "url.path": request.path, "url.scheme": request.scheme,
-                            "faas.trigger": "http", "faas.name": fn.name},
+                name, context=parent, kind=SpanKind.SERVER, attributes=attributes,
+                record_exception=False, set_status_on_exception=False,
             ) as span:
-                carrier: dict[str, str] = {}
-                _PROPAGATOR.inject(carrier)
-                context = make_context(fn, carrier.get("traceparent", ""),
-                                       carrier.get("tracestate", ""))
+                own = span.get_span_context()
+                context = make_context(fn, invocation_traceparent(
+                    own.trace_id, own.span_id, request.headers.get("traceparent")),
+                    request.headers.get("tracestate", ""))
                 data = {fn.trigger.name: _datum_http(request, body)}
                 for binding in fn.bindings:
                     if binding.direction == "in" and binding.type in self.providers:
                         data[binding.name] = self.providers[binding.type](fn, request)
-                response = await self._invoke(fn, data, context)
-                span.set_attribute("http.response.status_code", response.status)
-                if response.status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
+                started = time.perf_counter()
+                response, failure = await self._invoke(fn, data, context)
+                span.set_attributes(function_result_tags(
+                    fn.name, context.invocation_id, (time.perf_counter() - started) * 1000,
+                    failure is None, HOST_CALL_REASON))
+                span.set_attribute(HTTP_STATUS, response.status)
+                if failure is not None:  # the row's success is the function's outcome
+                    span.set_status(Status(StatusCode.ERROR, failure))
                 return response
 
         return handle
 
     async def _invoke(self, fn: FunctionInfo, data: dict[str, meta.Datum],
-                      context: InvocationContext) -> web.Response:
+                      context: InvocationContext) -> tuple[web.Response, str | None]:
         started = time.perf_counter()
         try:
-            return to_aiohttp(await invoke(fn, data, context))
+            return to_aiohttp(await invoke(fn, data, context)), None
         except Exception as exc:  # the host answers 500 when the function throws
             console.invocation_failed(fn.name, context.invocation_id,
                                       (time.perf_counter() - started) * 1000, exc)
             trace.get_current_span().record_exception(exc)
             return web.json_response(
                 {"error": f"Exception while executing function: Functions.{fn.name}",
-                 "detail": f"{type(exc).__name__}: {exc}"}, status=500)
+                 "detail": f"{type(exc).__name__}: {exc}"}, status=500), f"{exc}"

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 COMMON = ["timestamp", "itemType", "itemId", "operation_Id", "operation_ParentId",
           "operation_Name", "cloud_RoleName", "cloud_RoleInstance", "sdkVersion", "appId",
-          "customDimensions", "customMeasurements"]
+          "iKey", "itemCount", "customDimensions", "customMeasurements"]
 
 TABLES: dict[str, list[tuple[str, str]]] = {
     "requests": [("id", "VARCHAR"), ("name", "VARCHAR"), ("url", "VARCHAR"),
@@ -31,7 +32,9 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     "customEvents": [("name", "VARCHAR")],
 }
 _COMMON_TYPES = {"timestamp": "TIMESTAMP", "customDimensions": "JSON",
-                 "customMeasurements": "JSON"}
+                 "customMeasurements": "JSON", "itemCount": "INTEGER"}
+# Columns added after the first release: files written before get them on open.
+_ADDED = ("iKey", "itemCount")
 _BASE_TYPES = {"RequestData": ("requests", "request"),
                "RemoteDependencyData": ("dependencies", "dependency"),
                "MessageData": ("traces", "trace"),
@@ -54,7 +57,25 @@ def ddl() -> list[str]:
         cols = [f'"{c}" {_COMMON_TYPES.get(c, "VARCHAR")}' for c in COMMON]
         cols += [f'"{c}" {t}' for c, t in columns]
         statements.append(f'CREATE TABLE IF NOT EXISTS "{table}" ({", ".join(cols)})')
+        statements += [f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{c}" '
+                       f'{_COMMON_TYPES.get(c, "VARCHAR")}' for c in _ADDED]
     return statements
+
+
+def item_count(sample_rate: Any) -> int:
+    """What one stored row stands for: 100 / the sampling percentage the sender applied
+    (the envelope's `sampleRate`, 100 when absent), as App Insights fills `itemCount`."""
+    try:
+        rate = float(sample_rate) if sample_rate is not None else 100.0
+    except (TypeError, ValueError):
+        return 1
+    return max(1, round(100.0 / rate)) if rate > 0 else 1
+
+
+def app_id(ikey: str | None) -> str | None:
+    """`appId` is the Application Insights resource's own id, not its instrumentation key.
+    Locally, one stable GUID per key stands for that resource."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"devhost-insights:{ikey}")) if ikey else None
 
 
 def duration_ms(value: Any) -> float | None:
@@ -108,14 +129,17 @@ def to_row(index: int, envelope: Any) -> Row | None:
         raise EnvelopeError(index, "time", str(exc)) from exc
     values: dict[str, Any] = {
         "timestamp": timestamp, "itemType": item_type,
-        "itemId": envelope.get("id") or base.get("id"),
+        # A GUID per stored item, as ingestion assigns it (never the span id).
+        "itemId": str(uuid.uuid4()),
         "operation_Id": tags.get("ai.operation.id"),
         "operation_ParentId": tags.get("ai.operation.parentId"),
         "operation_Name": tags.get("ai.operation.name"),
         "cloud_RoleName": tags.get("ai.cloud.role"),
         "cloud_RoleInstance": tags.get("ai.cloud.roleInstance"),
         "sdkVersion": tags.get("ai.internal.sdkVersion"),
-        "appId": envelope.get("iKey"),
+        "appId": app_id(envelope.get("iKey")),
+        "iKey": envelope.get("iKey"),
+        "itemCount": item_count(envelope.get("sampleRate")),
         "customDimensions": json.dumps(base.get("properties") or {}),
         "customMeasurements": json.dumps(base.get("measurements") or {}),
     }

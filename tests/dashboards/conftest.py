@@ -24,7 +24,8 @@ def _call(app: str, app_dir: Path, data_dir: Path, connection_string: str) -> di
                PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]), HTTP_AUTH_LEVEL="anonymous",
                TELEMETRY_CONSOLE_LOGS="false")
     proc = subprocess.run(
-        [sys.executable, "-m", "devhost", "call", "POST", "/api/start-sub-orchestration",
+        [sys.executable, "-m", "devhost", "call", "POST",
+         "/api/start-sub-orchestration?code=not-a-real-key",
          "--app", app, "--app-dir", str(app_dir), "--data-dir", str(data_dir)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     decoder = json.JSONDecoder()

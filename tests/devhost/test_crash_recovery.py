@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .conftest import APPS, free_port, http
 
@@ -65,9 +66,16 @@ def test_sigkill_mid_flight_then_restart_completes_every_instance(tmp_path: Path
         assert results["fan"]["output"] == sum(i * 2 for i in range(200))
         assert results["retry"]["output"] == {"first": "crash-key ok after 3", "second": 42}
         assert results["timer"]["output"] == 10
-        _, children, _ = http(
-            "GET", f"{base}/runtime/webhooks/durabletask/instances"
-                   f"?instanceIdPrefix={fan['id']}:")
+        children: list[dict[str, Any]] = []
+        token = ""
+        while True:  # pages of 100 (OrchestrationStatusQueryCondition.PageSize)
+            _, page, head = http(
+                "GET", f"{base}/runtime/webhooks/durabletask/instances"
+                       f"?instanceIdPrefix={fan['id']}:",
+                headers={"x-ms-continuation-token": token} if token else {})
+            children += page
+            if not (token := head["x-ms-continuation-token"]):
+                break
         assert len(children) == 200
         assert {c["runtimeStatus"] for c in children} == {"Completed"}
     finally:

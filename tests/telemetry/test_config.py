@@ -62,8 +62,10 @@ import json, sys
 from pathlib import Path
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 import telemetry
-from devhost.durable.engine import Engine
+from opentelemetry import trace
+from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
+from devhost.durable.tracing import HostTracer
 from devhost.functions.app import load_app
 from devhost.server import BackgroundHost, HostServer
 from devhost.client import follow, send
@@ -71,7 +73,9 @@ index = load_app("function_app", Path("."))
 spans = InMemorySpanExporter()
 telemetry.configure(span_exporter=spans)
 roots = []
-with BackgroundHost(HostServer(index, Engine(index, Store(Path(sys.argv[1]))), port=0)) as h:
+engine = Engine(index, Store(Path(sys.argv[1])), EngineOptions(tracing_v2=True),
+                tracer=HostTracer(enabled=True, provider=trace.get_tracer_provider()))
+with BackgroundHost(HostServer(index, engine, port=0)) as h:
     for _ in range(40):
         _, started = send("POST", h.base_url + "/api/start-sub-orchestration")
         follow(started["statusQueryGetUri"], 30)
@@ -94,9 +98,11 @@ def test_sampling_keeps_or_drops_whole_runs(tmp_path: Path) -> None:
     line = next(x for x in proc.stdout.splitlines() if x.startswith("TRACES="))
     summary = json.loads(line.removeprefix("TRACES="))
     sizes = summary["sizes"]
-    # A kept run has all its spans: HTTP request, starter, 3 orchestrations, 2 host activity
-    # spans, 2 app activity spans. A dropped run has none.
-    assert set(sizes) == {9}, sizes
+    # A kept run has all its spans: HTTP request, starter, create_orchestration, 3
+    # orchestrations, 2 sub-orchestration CLIENT spans, 2 activity CLIENT + 2 SERVER spans,
+    # 2 app activity spans. A dropped run has none — although the host hands the starter a
+    # `-00` traceparent (test_http_trigger_gets_the_callers_flag_or_00).
+    assert set(sizes) == {14}, sizes
     assert 0 < len(sizes) < summary["runs"]  # P(all 40 kept or all dropped) = 2**-39
 
 

@@ -7,6 +7,7 @@ with requirements.lock as constraints; the project itself is built from a copy o
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,6 +62,11 @@ def test_pip_install_then_plain_pytest_runs_a_users_test(tmp_path: Path) -> None
     user = tmp_path / "user"
     user.mkdir()
     shutil.copy2(USER_APP, user / "function_app.py")
+    # Durable distributed tracing V2 on, as the user's host.json would turn it on: without it
+    # the activity's span is in a trace of its own, as on Azure.
+    (user / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {
+        "durableTask": {"tracing": {"distributedTracingEnabled": True, "version": "V2"}}}}),
+        encoding="utf-8")
     (user / "test_greeter.py").write_text(USER_TEST, encoding="utf-8")
     result = subprocess.run([str(venv / "bin" / "pytest"), "-q", "-p", "no:cacheprovider"],
                             cwd=user, env=env, capture_output=True, text=True, timeout=300)

@@ -10,13 +10,18 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter, AzureMonitorTraceExporter
 from opentelemetry import _logs, trace
+from opentelemetry.propagate import extract
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
 connection_string = os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"]
-spans = TracerProvider()
+# The host hands `context.trace_context` the caller's sampled flag, or 00 without a caller
+# (a .NET Activity is never marked Recorded by the classic App Insights SDK), so a sampler
+# that obeys a remote parent's flag would drop every span: decide afresh under remote parents.
+spans = TracerProvider(sampler=ParentBased(ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON))
 spans.add_span_processor(BatchSpanProcessor(
     AzureMonitorTraceExporter(connection_string=connection_string)))
 trace.set_tracer_provider(spans)
@@ -39,8 +44,13 @@ def greeter(context):
 
 
 @app.activity_trigger(input_name="name")
-def greet(name):
-    with tracer.start_as_current_span("greet", attributes={"greeting.name": name}):
+def greet(name, context: func.Context):
+    # The documented pattern: the host's span is never current in a sync function's thread,
+    # so its context comes from context.trace_context.
+    carrier = {"traceparent": context.trace_context.trace_parent,
+               "tracestate": context.trace_context.trace_state}
+    with tracer.start_as_current_span("greet", context=extract(carrier),
+                                      attributes={"greeting.name": name}):
         log.info("greeting someone", extra={"who": name})
         return f"{os.environ.get('GREETING', 'hello')} {name}"
 

@@ -204,3 +204,9 @@ async def client_ops(req: func.HttpRequest, client: df.DurableOrchestrationClien
         return func.HttpResponse(json.dumps({"error": f"unknown op {op}"}), status_code=400)
     return func.HttpResponse(json.dumps({"result": result}, default=str),
                              mimetype="application/json")
+
+
+@app.route(route="boom", methods=["GET"])
+def boom(req: func.HttpRequest) -> func.HttpResponse:
+    """An HTTP function that throws, for the host's request row."""
+    raise RuntimeError("boom " + req.params.get("code", ""))

@@ -1,63 +1,368 @@
-"""Host spans shaped like Durable distributed tracing V2, emitted once per instance."""
+"""Durable distributed tracing V2 as DurableTask.Core emits it (Azure/durabletask 5217032).
+
+Each test names the source it matches: file and function in DurableTask.Core, or the
+listener in DurableTask.ApplicationInsights."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind, StatusCode
 
-from .conftest import run
+from devhost.durable.engine import Engine, EngineOptions, v2_tracing_active
+from devhost.durable.store import Store
+from devhost.durable.tracing import HostTracer, tracing_v2_enabled
+from devhost.functions.app import AppIndex
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+CALLER_TRACE = int("0af7651916cd43dd8448eb211c80319c", 16)
+CALLER_SPAN = int("b7ad6b7169203331", 16)
 
 
 @pytest.fixture()
-def spans() -> Iterator[InMemorySpanExporter]:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
+def v2(semantics_index: AppIndex, tmp_path: Path
+       ) -> Iterator[tuple[Callable[[], Engine], InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[union-attr]
-    yield exporter
-    exporter.shutdown()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engines: list[Engine] = []
+
+    def make() -> Engine:
+        engine = Engine(semantics_index, Store(tmp_path / "durable.sqlite"),
+                        EngineOptions(tracing_v2=True),
+                        tracer=HostTracer(enabled=True, provider=provider))
+        engines.append(engine)
+        return engine
+
+    yield make, exporter
+    for engine in engines:
+        engine.store.close()
 
 
-def test_one_orchestration_span_per_instance_and_one_trace(engine_factory, spans) -> None:  # type: ignore[no-untyped-def]
-    engine = engine_factory()
+def drive(engine: Engine, *starts: tuple[str, str | None, str],
+          traceparent: str | None = TRACEPARENT, events: dict[str, str] | None = None
+          ) -> list[dict[str, Any]]:
+    async def main() -> list[dict[str, Any]]:
+        await engine.start()
+        try:
+            ids = [engine.start_new(name, iid, payload, traceparent=traceparent)
+                   for name, payload, iid in starts]
+            for iid, event_name in (events or {}).items():
+                await asyncio.sleep(0.2)
+                engine.raise_event(iid, event_name, json.dumps(True))
+            out = []
+            for iid in ids:
+                await engine.wait(iid, 20)
+                status = engine.status(iid)
+                assert status is not None
+                out.append(status)
+            await engine.idle()
+            return out
+        finally:
+            await engine.stop()
+
+    return asyncio.run(main())
+
+
+def by_name(spans: InMemorySpanExporter) -> dict[str, list[ReadableSpan]]:
+    out: dict[str, list[ReadableSpan]] = {}
+    for span in spans.get_finished_spans():
+        out.setdefault(span.name, []).append(span)
+    return out
+
+
+def test_create_orchestration_producer_then_orchestration_server(v2) -> None:  # type: ignore[no-untyped-def]
+    """TraceHelper.StartActivityForNewOrchestration (PRODUCER, tags type/name/instance_id/
+    execution_id) and StartTraceActivityForOrchestrationExecution (SERVER, child of it,
+    status tag, no execution id); SetOrchestrationActivityStatus: OK "Completed"."""
+    make, spans = v2
+    [status] = drive(make(), ("fan_out", "3", "p1"))
+    assert status["runtimeStatus"] == "Completed"
+    named = by_name(spans)
+    [producer] = named["create_orchestration:fan_out"]
+    [server] = named["orchestration:fan_out"]
+    assert producer.kind is SpanKind.PRODUCER
+    assert producer.context.trace_id == CALLER_TRACE and producer.parent.span_id == CALLER_SPAN
+    assert set(producer.attributes) == {"durabletask.type", "durabletask.task.name",
+                                        "durabletask.task.instance_id",
+                                        "durabletask.task.execution_id"}
+    assert producer.attributes["durabletask.type"] == "orchestration"
+    assert producer.attributes["durabletask.task.instance_id"] == "p1"
+    assert server.kind is SpanKind.SERVER and server.parent.span_id == producer.context.span_id
+    assert dict(server.attributes) == {
+        "durabletask.type": "orchestration", "durabletask.task.name": "fan_out",
+        "durabletask.task.instance_id": "p1", "durabletask.task.status": "Completed",
+        "otel.status_description": "Completed"}
+    assert server.status.status_code is StatusCode.OK
+    # It starts at the first episode, after the client's PRODUCER span began.
+    assert server.start_time >= producer.start_time
+
+
+def test_activity_client_then_server_with_task_id(v2) -> None:  # type: ignore[no-untyped-def]
+    """TaskOrchestrationDispatcher.ProcessScheduleTaskDecision stores a client span id;
+    TraceHelper.StartTraceActivityForSchedulingTask emits `activity:<name>` CLIENT with it
+    (from TaskScheduled's time); TraceHelper.StartTraceActivityForTaskExecution emits the
+    SERVER span beneath it with `durabletask.task.task_id` = the TaskScheduled event id."""
+    make, spans = v2
+    drive(make(), ("fan_out", "3", "p2"))
+    named = by_name(spans)
+    [server] = named["orchestration:fan_out"]
+    activity_spans = named["activity:double"]
+    clients = {s.context.span_id: s for s in activity_spans if s.kind is SpanKind.CLIENT}
+    servers = [s for s in activity_spans if s.kind is SpanKind.SERVER]
+    assert len(clients) == len(servers) == 3
+    assert {c.parent.span_id for c in clients.values()} == {server.context.span_id}
+    assert {s.parent.span_id for s in servers} == set(clients)
+    assert sorted(s.attributes["durabletask.task.task_id"] for s in servers) == [0, 1, 2]
+    for s in servers:
+        # ApplicationInsightsLogger.ApplyFunctionResultActivityTags stamps the function result
+        # (FunctionResultState) on Activity.Current, which is this span.
+        assert s.attributes["FullName"] == "Functions.double"
+        assert s.attributes["Category"] == "Host.Results" and s.attributes["Succeeded"] == "True"
+        assert s.attributes["InvocationId"] and float(s.attributes["FunctionExecutionTimeMs"]) >= 0
+        client = clients[s.parent.span_id]
+        assert client.attributes["durabletask.task.task_id"] == s.attributes[
+            "durabletask.task.task_id"]
+        assert client.start_time <= s.start_time and client.end_time >= s.end_time
+        assert s.status.status_code is StatusCode.OK
+    assert len({s.context.trace_id for s in spans.get_finished_spans()}) == 1
+
+
+def test_failed_activity_client_and_server_are_errors(v2) -> None:  # type: ignore[no-untyped-def]
+    """TraceHelper.EmitTraceActivityForTaskFailed: CLIENT Error with TaskFailedEvent.Reason;
+    TaskActivityDispatcher sets the SERVER span Error with the exception's message;
+    SetOrchestrationActivityStatus: a Failed orchestration is Error with its failure text."""
+    make, spans = v2
+    [status] = drive(make(), ("failing_child", json.dumps("kaboom"), "f1"))
+    assert status["runtimeStatus"] == "Failed"
+    named = by_name(spans)
+    client = next(s for s in named["activity:explode"] if s.kind is SpanKind.CLIENT)
+    server = next(s for s in named["activity:explode"] if s.kind is SpanKind.SERVER)
+    assert client.status.status_code is StatusCode.ERROR and "kaboom" in client.status.description
+    assert server.status.status_code is StatusCode.ERROR and "kaboom" in server.status.description
+    assert (server.attributes["Succeeded"], server.attributes["LogLevel"]) == ("False", "Error")
+    [orch] = named["orchestration:failing_child"]
+    assert orch.status.status_code is StatusCode.ERROR
+    assert orch.attributes["durabletask.task.status"] == "Failed"
+    assert orch.status.description == status["output"]
+
+
+def test_sub_orchestration_client_is_the_child_server_parent(v2) -> None:  # type: ignore[no-untyped-def]
+    """TaskOrchestrationDispatcher.ProcessCreateSubOrchestrationInstanceDecision (ClientSpanId
+    → child's parent trace context) and TraceHelper
+    .CreateTraceActivityForSchedulingSubOrchestration (CLIENT `orchestration:<child>`, the
+    parent's instance id tag)."""
+    make, spans = v2
+    drive(make(), ("fan_out_children", "2", "sp"))
+    named = by_name(spans)
+    [root] = named["orchestration:fan_out_children"]
+    child_spans = named["orchestration:one_child"]
+    clients = [s for s in child_spans if s.kind is SpanKind.CLIENT]
+    servers = [s for s in child_spans if s.kind is SpanKind.SERVER]
+    assert len(clients) == len(servers) == 2
+    assert {c.parent.span_id for c in clients} == {root.context.span_id}
+    assert {c.attributes["durabletask.task.instance_id"] for c in clients} == {"sp"}
+    assert {s.parent.span_id for s in servers} == {c.context.span_id for c in clients}
+    assert {s.attributes["durabletask.task.instance_id"] for s in servers} == {"sp:c0", "sp:c1"}
+    assert "create_orchestration:one_child" not in named  # only clients produce those
+
+
+def test_timer_internal_span_with_fire_at(v2) -> None:  # type: ignore[no-untyped-def]
+    """TraceHelper.EmitTraceActivityForTimer: `orchestration:<name>:timer`, INTERNAL,
+    `durabletask.fire_at` and the timer id as task id, from creation to processing."""
+    make, spans = v2
+    drive(make(), ("timer_then_activity", "0.3", "t1"))
+    [timer] = by_name(spans)["orchestration:timer_then_activity:timer"]
+    [orch] = by_name(spans)["orchestration:timer_then_activity"]
+    assert timer.kind is SpanKind.INTERNAL and timer.parent.span_id == orch.context.span_id
+    assert timer.attributes["durabletask.type"] == "timer"
+    assert timer.attributes["durabletask.task.task_id"] == 0
+    assert timer.attributes["durabletask.fire_at"].startswith("20")
+    assert (timer.end_time - timer.start_time) / 1e9 >= 0.25
+
+
+def test_one_server_span_across_episodes_and_continue_as_new(v2) -> None:  # type: ignore[no-untyped-def]
+    """TaskOrchestrationDispatcher: the span id is kept in the ExecutionStarted parent trace
+    context across episodes and copied into the continue-as-new execution
+    (SetParentTraceContext), and stopped only at completion (ResetDistributedTraceActivity)."""
+    make, spans = v2
+    [status] = drive(make(), ("counter", json.dumps({"value": 1, "rounds": 3}), "c1"))
+    assert status["output"] == 8
+    named = by_name(spans)
+    [orch] = named["orchestration:counter"]
+    clients = [s for s in named["activity:double"] if s.kind is SpanKind.CLIENT]
+    assert len(clients) == 3 and {c.parent.span_id for c in clients} == {orch.context.span_id}
+    assert orch.start_time <= min(c.start_time for c in clients)
+
+
+def test_restart_of_the_host_keeps_the_span_id(v2, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The id lives in the store (DistributedTraceContext in ExecutionStarted): an engine
+    started afresh on the same store finishes the instance under the same span id."""
+    make, spans = v2
+    first = make()
+
+    async def begin() -> None:
+        await first.start()
+        first.start_new("timer_then_activity", "t2", "0.5", traceparent=TRACEPARENT)
+        await asyncio.sleep(0.2)
+        await first.stop()
+
+    asyncio.run(begin())
+    stored = first.store.get_instance("t2")
+    assert stored is not None and stored.trace_start is not None
+    first.store.close()
+    second = make()
+
+    async def finish() -> None:
+        await second.start()
+        await second.wait("t2", 20)
+        await second.idle()
+        await second.stop()
+
+    asyncio.run(finish())
+    [orch] = by_name(spans)["orchestration:timer_then_activity"]
+    assert f"{orch.context.span_id:016x}" == stored.span_id
+
+
+def test_raised_event_is_an_orchestration_event_producer(v2) -> None:  # type: ignore[no-untyped-def]
+    """TraceHelper.StartActivityForNewEventRaisedFromClient (called by TaskHubClient
+    .RaiseEventAsync, what the raise-event handler runs): PRODUCER `orchestration_event:<name>`
+    with `durabletask.event.target_instance_id`, under the caller's context."""
+    from devhost.durable.api import trace_event_raised
+
+    make, spans = v2
+    engine = make()
 
     async def main() -> None:
         await engine.start()
         try:
-            await run(engine, "fan_out_children", "5", instance_id="tr")
-            await run(engine, "retrying", json.dumps("trace-key"), instance_id="tr-retry")
+            engine.start_new("approval", "e1", None, traceparent=TRACEPARENT)
+            await asyncio.sleep(0.2)
+            engine.raise_event("e1", "Approval", "true")
+            trace_event_raised(engine, "e1", "Approval", TRACEPARENT, None)
+            await engine.wait("e1", 20)
         finally:
             await engine.stop()
 
     asyncio.run(main())
-    finished = [s for s in spans.get_finished_spans() if s.name.startswith(("orchestration:",
-                                                                           "activity:"))]
-    by_instance = Counter(s.attributes["durabletask.task.instance_id"] for s in finished
-                          if s.name.startswith("orchestration:"))
-    assert by_instance == Counter({"tr": 1, **{f"tr:c{i}": 1 for i in range(5)}, "tr-retry": 1})
-    fan = [s for s in finished if s.attributes["durabletask.task.instance_id"].startswith("tr:")
-           or s.attributes["durabletask.task.instance_id"] == "tr"]
-    assert len({s.context.trace_id for s in fan}) == 1
-    root = next(s for s in fan if s.name == "orchestration:fan_out_children")
-    assert root.kind is SpanKind.SERVER and root.parent is None
-    children = [s for s in fan if s.name == "orchestration:one_child"]
-    assert {s.parent.span_id for s in children} == {root.context.span_id}
-    activities = [s for s in fan if s.name == "activity:double"]
-    child_ids = {s.context.span_id for s in children}
-    assert len(activities) == 5 and {s.parent.span_id for s in activities} == child_ids
-    assert all(s.start_time >= root.start_time and s.end_time <= root.end_time
-               for s in children)
-    attempts = [s for s in finished if s.name == "activity:flaky"]
-    assert len(attempts) == 3  # one span per attempt, two of them failed
-    assert sum(not s.status.is_ok for s in attempts) == 2
+    [event] = by_name(spans)["orchestration_event:Approval"]
+    assert event.kind is SpanKind.PRODUCER and event.parent.span_id == CALLER_SPAN
+    assert dict(event.attributes) == {"durabletask.type": "event",
+                                      "durabletask.task.name": "Approval",
+                                      "durabletask.event.target_instance_id": "e1"}
+
+
+def test_unsampled_caller_still_gets_host_spans_and_keeps_its_flag(v2) -> None:  # type: ignore[no-untyped-def]
+    """DurableTelemetryModule.Initialize samples AllData whatever the parent says; the .NET
+    Activity keeps its parent's flags (Activity.Create), so the activity invocation gets the
+    caller's `00` back in its traceparent."""
+    make, spans = v2
+    engine = make()
+    seen: list[str] = []
+    original = engine.tracer.activity
+
+    def spy(**kwargs: Any) -> Any:
+        manager = original(**kwargs)
+
+        class Wrap:
+            def __enter__(self) -> Any:
+                value = manager.__enter__()
+                seen.append(value.traceparent)
+                return value
+
+            def __exit__(self, *exc: Any) -> Any:
+                return manager.__exit__(*exc)
+
+        return Wrap()
+
+    engine.tracer.activity = spy  # type: ignore[method-assign]
+    drive(engine, ("fan_out", "1", "u1"), traceparent=TRACEPARENT[:-2] + "00")
+    assert "orchestration:fan_out" in by_name(spans)
+    assert seen and all(tp.endswith("-00") for tp in seen)
+
+
+def test_v2_needs_host_json_and_a_connection_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TelemetryActivator.Initialize: V2 only with DistributedTracingEnabled and Version V2
+    (TraceOptions.Version defaults to V1); rows need a connection string or key."""
+    assert tracing_v2_enabled({"tracing": {"distributedTracingEnabled": True, "version": "V2"}})
+    assert tracing_v2_enabled({"Tracing": {"DistributedTracingEnabled": "true",
+                                           "Version": "v2"}})
+    assert not tracing_v2_enabled({"tracing": {"distributedTracingEnabled": True}})  # V1
+    assert not tracing_v2_enabled({"tracing": {"version": "V2"}})
+    monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("APPINSIGHTS_INSTRUMENTATIONKEY", raising=False)
+    assert not v2_tracing_active(EngineOptions(tracing_v2=True))
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=x")
+    assert v2_tracing_active(EngineOptions(tracing_v2=True))
+    assert not v2_tracing_active(EngineOptions(tracing_v2=False))
+
+
+def test_no_spans_when_v2_is_off(semantics_index: AppIndex, tmp_path: Path) -> None:
+    """Without the listener (V1/none) DurableTask.Core's ActivitySource has nobody to
+    record for: no host rows at all."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = Engine(semantics_index, Store(tmp_path / "off.sqlite"),
+                    tracer=HostTracer(enabled=False, provider=provider))
+    [status] = drive(engine, ("fan_out", "2", "off"))
+    engine.store.close()
+    assert status["runtimeStatus"] == "Completed"
+    assert exporter.get_finished_spans() == ()
+
+
+def test_orchestration_span_starts_at_the_first_episode_not_at_creation(v2) -> None:  # type: ignore[no-untyped-def]
+    """StartTraceActivityForOrchestrationExecution: the SERVER span's start is the
+    ActivityStartTime recorded when the first episode ran; the PRODUCER span is the client's
+    creation. An instance created while no worker runs shows the gap."""
+    make, spans = v2
+    engine = make()
+
+    async def main() -> None:
+        notify = engine._notify
+        engine._notify = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        engine.start_new("fan_out", "late", "1", traceparent=TRACEPARENT)
+        engine._notify = notify  # type: ignore[method-assign]
+        await asyncio.sleep(0.4)  # created, no worker yet: start() finds it in the store
+        await engine.start()
+        try:
+            await engine.wait("late", 20)
+            await engine.idle()
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
+    [producer] = by_name(spans)["create_orchestration:fan_out"]
+    [server] = by_name(spans)["orchestration:fan_out"]
+    assert (server.start_time - producer.start_time) / 1e9 >= 0.35
+
+
+def test_terminated_orchestration_span_is_an_error_named_terminated(v2) -> None:  # type: ignore[no-untyped-def]
+    """TaskOrchestrationDispatcher.SetOrchestrationActivityStatus: Terminated → Error with
+    the description "Terminated"; the status tag is the runtime status."""
+    make, spans = v2
+    engine = make()
+
+    async def main() -> None:
+        await engine.start()
+        try:
+            engine.start_new("slow", "term", None, traceparent=TRACEPARENT)
+            await asyncio.sleep(0.2)
+            engine.terminate("term", "enough")
+            await engine.wait("term", 20)
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
+    [orch] = by_name(spans)["orchestration:slow"]
+    assert orch.status.status_code is StatusCode.ERROR and orch.status.description == "Terminated"
+    assert orch.attributes["durabletask.task.status"] == "Terminated"
