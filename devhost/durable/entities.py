@@ -222,17 +222,15 @@ def run_batch(engine: Engine, scheduler_id: str) -> bool:
     return len(messages) < len(queued)
 
 
-_TRACER: list[EntityTracer] = []
-
-
 def _trace(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
            requests: list[dict[str, Any]], outcome: dict[str, Any], started: datetime) -> None:
-    if not _TRACER:
-        _TRACER.append(EntityTracer())
+    if not engine.tracer.enabled:
+        return
+    tracer = EntityTracer(engine.tracer.provider)
     ended = utcnow()
     for req, result in zip(requests, outcome["results"], strict=True):
         requested = req.get("timestamp")
-        _TRACER[0].operation(
+        tracer.operation(
             entity_name=fn.durable_name if fn else ref.name, scheduler_id=ref.scheduler_id,
             op=str(req.get("op")), signal=bool(req.get("signal")), caller=req.get(TRACE_KEY),
             requested_at=datetime.fromisoformat(requested) if requested else None,

@@ -28,8 +28,6 @@ from opentelemetry.trace import (
     TraceState,
 )
 
-from ..hosttelemetry import host_tracer_provider
-
 TYPE = "durabletask.type"
 OPERATION = "durabletask.task.operation"
 TARGET = "durabletask.event.target_instance_id"
@@ -66,8 +64,11 @@ def _parent(ctx: dict[str, Any]) -> Any:
 
 
 class EntityTracer:
-    def __init__(self) -> None:
-        self._tracer = host_tracer_provider().get_tracer("devhost.durable")
+    """Emits through the engine's host tracer provider, so entity spans are on exactly when
+    the other V2 spans are (host.json's V2 switch and a connection string)."""
+
+    def __init__(self, provider: trace.TracerProvider) -> None:
+        self._tracer = provider.get_tracer("DurableTask.Core")
 
     def operation(self, *, entity_name: str, scheduler_id: str, op: str, signal: bool,
                   caller: dict[str, Any] | None, requested_at: datetime | None,

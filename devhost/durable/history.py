@@ -87,6 +87,11 @@ DTF_NAMES = {
     EventType.EVENT_SENT: "EventSent",
     EventType.EVENT_RAISED: "EventRaised",
     EventType.CONTINUE_AS_NEW: "ContinueAsNew",
+    EventType.GENERIC_EVENT: "GenericEvent",
+    EventType.HISTORY_STATE: "HistoryState",
+    EventType.EXECUTION_SUSPENDED: "ExecutionSuspended",
+    EventType.EXECUTION_RESUMED: "ExecutionResumed",
+    EventType.EXECUTION_REWOUND: "ExecutionRewound",
 }
 # DurableTask.Core/OrchestrationStatus.cs
 ORCHESTRATION_STATUS = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from .history import Event, EventType, event, iso, utcnow
+from .history import ORCHESTRATION_STATUS, Event, EventType, event, iso, utcnow
 from .store import InboxMessage, Instance, Store, WorkItem
 
 if TYPE_CHECKING:
@@ -138,7 +138,10 @@ def _rewind_history(engine: Engine, inst: Instance, reason: str | None,
                 if child is not None and child.runtime_status == "Failed":
                     failed_child = True
                     restart += _rewind_history(engine, child, reason, work)
-        elif kind == EventType.EXECUTION_FAILED:
+        elif kind == EventType.EXECUTION_FAILED or (
+                kind == EventType.EXECUTION_COMPLETED
+                and ev.get("OrchestrationStatus") == ORCHESTRATION_STATUS["Failed"]):
+            # DurableTask.Core records a failed execution as ExecutionCompleted (Failed).
             _mark_generic(ev)
     store.clear_history(inst.instance_id)
     store.append_history(inst.instance_id, 0, history)
@@ -170,4 +173,5 @@ def _mark_generic(ev: Event) -> None:
 # DurableTask.Core's EventType names, as the rewound rows spell them.
 _DTFX_NAMES = {EventType.TASK_FAILED: "TaskFailed", EventType.TASK_SCHEDULED: "TaskScheduled",
                EventType.SUB_ORCHESTRATION_FAILED: "SubOrchestrationInstanceFailed",
-               EventType.EXECUTION_FAILED: "ExecutionFailed"}
+               EventType.EXECUTION_FAILED: "ExecutionFailed",
+               EventType.EXECUTION_COMPLETED: "ExecutionCompleted"}

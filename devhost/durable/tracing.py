@@ -212,6 +212,7 @@ class HostTracer:
             from ..hosttelemetry import host_tracer_provider
 
             provider = host_tracer_provider()
+        self.provider = provider
         original = getattr(provider, "id_generator", None)
         if original is not None:
             # Tracers capture the generator when created: swap it in for ours only.

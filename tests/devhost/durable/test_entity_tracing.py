@@ -12,33 +12,40 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
-from devhost.durable.engine import Engine
+from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
+from devhost.durable.tracing import HostTracer
 from devhost.functions.app import load_app
 
 from .conftest import APPS, run
 
 
 @pytest.fixture()
-def spans() -> Iterator[InMemorySpanExporter]:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
+def provider() -> TracerProvider:
+    # The host records its V2 spans whatever the caller's flag (DurableTelemetryModule:
+    # AllData), so the test provider samples everything too.
+    return TracerProvider(sampler=ALWAYS_ON)
+
+
+@pytest.fixture()
+def spans(provider: TracerProvider) -> Iterator[InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[union-attr]
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield exporter
     exporter.shutdown()
 
 
-def test_call_and_signal_entity_spans(tmp_path: Path, spans: InMemorySpanExporter) -> None:
-    engine = Engine(load_app("entity_counter_app", APPS), Store(tmp_path / "d.sqlite"))
+def test_call_and_signal_entity_spans(tmp_path: Path, provider: TracerProvider,
+                                      spans: InMemorySpanExporter) -> None:
+    engine = Engine(load_app("entity_counter_app", APPS), Store(tmp_path / "d.sqlite"),
+                    EngineOptions(tracing_v2=True),
+                    tracer=HostTracer(enabled=True, provider=provider))
 
     async def main() -> None:
         await engine.start()
