@@ -11,8 +11,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
+# The FunctionRpc messages devhost and its worker speak, compiled from the .proto files the
+# project keeps (never committed, never edited).
+PROTOS := devhost/rpc/FunctionRpc.proto devhost/rpc/NullableTypes.proto
+PROTO_OUT := devhost/rpc/FunctionRpc_pb2.py
 
-.PHONY: install demo test lint serve clean bench bench-quick soak browser lock package wheelhouse
+.PHONY: install proto demo test lint serve clean bench bench-quick soak browser lock package wheelhouse
 
 # Installs exactly what requirements.lock pins (the versions the tests passed with), so a new
 # release of a dependency cannot change a fresh machine. A venv of another Python is rebuilt.
@@ -25,7 +29,12 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[devhost,dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(PROTO_OUT): $(PROTOS) $(STAMP)
+	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. $(PROTOS)
+
+proto: $(PROTO_OUT)
+
+install: $(STAMP) $(PROTO_OUT)
 
 # Microsoft's Kusto parser, which checks the workbook queries, from the lockfile.
 $(NODE_TOOLS): dashboards/tools/package-lock.json
@@ -96,4 +105,4 @@ lock: install
 	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
 
 clean:
-	rm -rf $(VENV) .devhost dist .wheelhouse dashboards/tools/node_modules
+	rm -rf $(VENV) .devhost dist .wheelhouse dashboards/tools/node_modules devhost/rpc/*_pb2*.py

@@ -11,7 +11,7 @@ from typing import Any
 from devhost.client import send
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
-from devhost.functions.app import load_app
+from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 
 from .conftest import QUICK
@@ -21,7 +21,7 @@ APPS = REPO / "tests" / "devhost" / "apps"
 
 
 def _engine(module: str, directory: Path, tmp: Path) -> Engine:
-    index = load_app(module, directory)
+    index = load_app(module, directory, worker_processes=False)
     return Engine(index, Store(tmp / "durable.sqlite"), EngineOptions(10, 10))
 
 
@@ -52,7 +52,7 @@ def test_runs_per_second(benchmark: Any, results: dict[str, Any], tmp_path: Path
 
 def test_http_latency(benchmark: Any, results: dict[str, Any], tmp_path: Path) -> None:
     runs = 30 if QUICK else 200
-    index = load_app("function_app", REPO)
+    index = load_app("function_app", REPO, worker_processes=False)
     store = Store(tmp_path / "http.sqlite")
     latencies: list[float] = []
     with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as host:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 import statistics
+import threading
 from typing import Any
 
+from azure_functions_runtime.bindings.context import Context
+from azure_functions_runtime.bindings.retrycontext import RetryContext
+from azure_functions_runtime.bindings.tracecontext import TraceContext
 from opentelemetry import _logs, trace
 from opentelemetry.sdk._logs import LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import telemetry
-from devhost.functions.context import InvocationContext, TraceContext
 
 SPANS = InMemorySpanExporter()
 LOGS = InMemoryLogRecordExporter()
@@ -31,8 +34,10 @@ CORRELATION = telemetry.Correlation(
     orchestration_name="customer_sync_sub_orchestrator", activity_name="sync_customer_profile",
     trace={"traceparent": f"00-{ROOT}-00f067aa0ba902b7-01"})
 PAYLOAD = {"customer_id": "cust-1001", "customer_segment": "enterprise", "skus": ["A", "B"]}
-CONTEXT = InvocationContext("sync_customer_profile", ".",
-                            TraceContext(f"00-{ROOT}-00f067aa0ba902b7-01"))
+# The context the worker runtime builds (bindings/context.py get_context).
+CONTEXT = Context("sync_customer_profile", ".", "bench-invocation", threading.local(),
+                  TraceContext(f"00-{ROOT}-00f067aa0ba902b7-01", "", {}),
+                  RetryContext(0, 0, None))
 ATTRIBUTES = {**CORRELATION.attributes(), telemetry.attributes.TYPE: "activity",
               telemetry.attributes.TASK_NAME: "sync_customer_profile",
               telemetry.attributes.INSTANCE_ID: f"{ROOT}:customer-sync",

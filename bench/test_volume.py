@@ -20,10 +20,9 @@ from pathlib import Path
 from devhost.client import follow, send
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.functions.app import load_app
-from devhost.runtime import durable_options, flush_telemetry
+from devhost.runtime import durable_options, flush_telemetry, load_app
 from devhost.server import BackgroundHost, HostServer
-index = load_app("function_app", Path("."))
+index = load_app("function_app", Path("."), worker_processes=False)
 # host.json's options, Durable tracing V2 included: the host rows Azure would send count too.
 engine = Engine(index, Store(Path(sys.argv[1])), durable_options(Path(".")))
 with BackgroundHost(HostServer(index, engine, port=0)) as h:

@@ -15,10 +15,18 @@ from .client import follow, send
 from .durable.engine import DurableError, Engine
 from .durable.shutdown import DEFAULT_TIMEOUT_S
 from .functions.app import AppIndex, AppLoadError
+from .functions.hostlogs import shutdown as shutdown_host_logs
 from .functions.settings import SettingsError
 from .insights.cli import register as register_insights
 from .insights.view import load_run, render_text
-from .runtime import HostConfig, flush_telemetry, load, local_insights_db, run_sync
+from .runtime import (
+    HostConfig,
+    flush_telemetry,
+    load,
+    local_insights_db,
+    run_sync,
+    stop_workers,
+)
 from .server import BackgroundHost, HostServer, is_loopback
 from .timers.listener import timers_of
 
@@ -63,6 +71,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         status = run_sync(engine, args.orchestrator, args.input, args.instance_id, args.timeout)
     finally:
+        stop_workers(index)
         flush_telemetry()
     print(json.dumps(status, indent=2))
     _show_run(args, status["instanceId"])
@@ -90,7 +99,10 @@ def _cmd_start(args: argparse.Namespace) -> int:
               "terminate and purge orchestrations.", file=sys.stderr)
     index, engine = _load(args, timers=True)
     server = HostServer(index, engine, args.host, args.port)
-    return asyncio.run(_serve(server, args.shutdown_timeout))
+    try:
+        return asyncio.run(_serve(server, args.shutdown_timeout))
+    finally:
+        stop_workers(index)
 
 
 async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S) -> int:
@@ -133,13 +145,17 @@ def _cmd_call(args: argparse.Namespace) -> int:
     """Serve the app in-process, send one request, follow the orchestration it starts."""
     body = args.body.encode() if args.body is not None else b""
     index, engine = _load(args, timers=True)
-    with BackgroundHost(HostServer(index, engine, port=0)) as host:
-        status, reply = send(args.method, host.base_url + args.path, body)
-        print(json.dumps({"status": status, "body": reply}, indent=2))
-        final = None
-        if args.follow and isinstance(reply, dict) and "statusQueryGetUri" in reply:
-            final = follow(reply["statusQueryGetUri"], args.timeout)
-            print(json.dumps(final, indent=2))
+    try:
+        with BackgroundHost(HostServer(index, engine, port=0)) as host:
+            print(host.server.banner(host.routes), file=sys.stderr, flush=True)
+            status, reply = send(args.method, host.base_url + args.path, body)
+            print(json.dumps({"status": status, "body": reply}, indent=2))
+            final = None
+            if args.follow and isinstance(reply, dict) and "statusQueryGetUri" in reply:
+                final = follow(reply["statusQueryGetUri"], args.timeout)
+                print(json.dumps(final, indent=2))
+    finally:
+        stop_workers(index)
     flush_telemetry()
     if final is not None and final.get("instanceId"):
         _show_run(args, final["instanceId"])
@@ -194,3 +210,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # Ctrl+C before the host installed its own handler
         return 130
+    finally:
+        shutdown_host_logs()

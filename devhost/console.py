@@ -20,6 +20,7 @@ from typing import TextIO
 
 _DEVHOST = str(Path(__file__).resolve().parent)
 _HIDDEN = (_DEVHOST, "/asyncio/", "/concurrent/futures/", "/contextvars", "/threading.py")
+_WORKER = ("/azure_functions_runtime/",)  # the worker runtime's frames around user code
 
 
 def _stamp() -> str:
@@ -50,6 +51,45 @@ def invocation_failed(function: str, invocation_id: str, duration_ms: float,
     print(f"{_stamp()} Exception while executing function: Functions.{function}. "
           "Result: Failure", file=out)
     print(format_exception(exc), file=out, flush=True)
+
+
+def user_stack(stack_trace: str, error: str = "") -> str:
+    """A worker's traceback text (the RpcException's stack_trace) with the worker's,
+    the runtime's and the executor's frames left out, ending in the error line."""
+    lines = stack_trace.splitlines()
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.lstrip().startswith('File "'):
+            block = [line]
+            while i + 1 < len(lines) and lines[i + 1].startswith("    ") and \
+                    not lines[i + 1].lstrip().startswith('File "'):
+                i += 1
+                block.append(lines[i])
+            if not any(part in line for part in _HIDDEN + _WORKER):
+                kept.extend(block)
+        i += 1
+    head = "Traceback (most recent call last):\n" + "\n".join(kept) + "\n" if kept else ""
+    return head + error
+
+
+def remote_invocation_failed(function: str, invocation_id: str, duration_ms: float,
+                             error: str, stack_trace: str, *, instance_id: str | None = None,
+                             stream: TextIO | None = None) -> None:
+    """`invocation_failed` for a failure the worker reported (an InvocationResponse's
+    RpcException: `<Type>: <message>` and the traceback text)."""
+    out = stream or sys.stderr
+    where = f", InstanceId={instance_id}" if instance_id else ""
+    print(f"{_stamp()} Executed 'Functions.{function}' (Failed, Id={invocation_id}"
+          f"{where}, Duration={duration_ms:.0f}ms)", file=out)
+    print(f"{_stamp()} Exception while executing function: Functions.{function}. "
+          "Result: Failure", file=out)
+    print(f"Exception: {error}", file=out)
+    frames = user_stack(stack_trace).removeprefix("Traceback (most recent call last):\n")
+    if frames.strip():
+        print("Stack: " + frames.rstrip(), file=out)
+    out.flush()
 
 
 def orchestration_failed(name: str, instance_id: str, reason: str, details: str | None = None,

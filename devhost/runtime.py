@@ -14,7 +14,10 @@ from .durable.engine import Engine, EngineOptions
 from .durable.store import Store
 from .durable.taskhub import task_hub_name
 from .durable.tracing import tracing_v2_enabled
-from .functions.app import AppIndex, load_app
+from .functions.app import AppIndex
+from .functions.hostlogs import HostLogs
+from .functions.inprocess import LocalWorkers
+from .functions.processes import ProcessWorkers
 from .functions.settings import apply_local_settings
 from .hosttelemetry import configure_sampling
 from .insights.ingest import IngestionServer, connection_string
@@ -27,6 +30,10 @@ class HostConfig:
     app_dir: Path = Path(".")
     data_dir: Path = Path(".devhost")
     local_insights: bool = True
+    # False: the worker's dispatcher and azure_functions_runtime run in this process (same
+    # messages, no process and no socket) — for benchmarks and tests that read telemetry
+    # in memory. True: worker processes over gRPC, like the Functions host.
+    worker_processes: bool = True
 
 
 def durable_options(app_dir: Path) -> EngineOptions:
@@ -79,9 +86,25 @@ def local_insights_db(data_dir: Path) -> Path | None:
     return _LOCAL_DB[0] if _LOCAL_DB else None
 
 
+def script_file(app_module: str) -> str:
+    """`--app` names the script the worker indexes (PYTHON_SCRIPT_FILE_NAME on Azure)."""
+    return app_module if app_module.endswith(".py") else app_module + ".py"
+
+
+def load_app(app_module: str = "function_app", app_dir: Path = Path("."), *,
+             worker_processes: bool = True, count: int | None = None) -> AppIndex:
+    """Start the worker(s) on the app and return what they indexed. The index's `worker`
+    is how the host invokes; `index.worker.stop()` ends the processes."""
+    script = script_file(app_module)
+    if not worker_processes:
+        return LocalWorkers.for_app(app_dir, script).index
+    return ProcessWorkers(app_dir, HostLogs(), count=count,
+                          script_file=script).start()
+
+
 def load(config: HostConfig) -> tuple[AppIndex, Engine]:
-    """Apply settings, point telemetry at local insights, import the app (it configures
-    telemetry at import), then build the engine on the durable store."""
+    """Apply settings, point telemetry at local insights, start the worker(s), which
+    import and index the app, then build the engine on the durable store."""
     app_dir = config.app_dir.resolve()
     apply_local_settings(app_dir)
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
@@ -89,18 +112,26 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
         local_insights(config.data_dir)
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)
-    index = load_app(config.app_module, app_dir)
+    index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes)
     store = Store(config.data_dir / "durable.sqlite")
     return index, Engine(index, store, options)
+
+
+def stop_workers(index: AppIndex) -> None:
+    """End the worker processes (in-process workers live as long as the process)."""
+    if index.worker is not None:
+        index.worker.stop()
 
 
 def flush_telemetry(timeout_ms: int = 10_000) -> None:
     """Export what the app's providers still buffer, like the worker does on shutdown."""
     from opentelemetry import _logs, trace
 
+    from .functions.hostlogs import flush as flush_host_logs
     from .hosttelemetry import flush as flush_host
 
     flush_host(timeout_ms)
+    flush_host_logs(timeout_ms)
     for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
         flush = getattr(provider, "force_flush", None)
         if flush is not None:

@@ -22,9 +22,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from . import console
 from .durable.api import ManagementApi, client_payload
 from .durable.engine import Engine
+from .functions import typed
 from .functions.app import AppIndex, FunctionInfo
+from .functions.channel import Invocation, Outcome, WorkerLost
 from .functions.http import HttpTriggers
-from .functions.invoker import invoke, make_context
 from .hosttelemetry import host_tracer_provider
 from .timers.listener import Timer, TimerHost, next_occurrences
 
@@ -85,9 +86,9 @@ class HostServer:
                               client_max_size=100 * 1024 * 1024)
         ManagementApi(self.engine, lambda _request: self.base_url).add_routes(app)
 
-        def durable_client(_fn: FunctionInfo, _request: web.Request) -> meta.Datum:
-            return meta.Datum(type="string",
-                              value=json.dumps(client_payload(self.engine, self.base_url)))
+        def durable_client(_fn: FunctionInfo, _request: web.Request) -> Any:
+            # The extension binds durableClient to a JSON string for out-of-proc workers.
+            return typed.string(json.dumps(client_payload(self.engine, self.base_url)))
 
         routes = HttpTriggers(self.index, {"durableClient": durable_client}).add_routes(app)
         for add in self.extra_routes:
@@ -110,11 +111,15 @@ class HostServer:
 
     async def _invoke_timer(self, fn: FunctionInfo, data: dict[str, meta.Datum]) -> Any:
         """A timer invocation: the durable client binding like an HTTP trigger gets it, a
-        request span like the host records for every invocation, a console line on failure."""
+        request span like the host records for every invocation, a console line on failure.
+        The timer's info goes to the worker as JSON (the host's ToRpc of TimerInfo)."""
+        inputs = [typed.binding(name, typed.json_data(str(datum.value))
+                                if datum.type == "json" else typed.string(str(datum.value)))
+                  for name, datum in data.items()]
         for binding in fn.bindings:
-            if binding.direction == "in" and binding.type == "durableClient":
-                data[binding.name] = meta.Datum(
-                    type="string", value=json.dumps(client_payload(self.engine, self.base_url)))
+            if binding.direction != "out" and binding.type == "durableClient":
+                inputs.append(typed.binding(binding.name, typed.string(
+                    json.dumps(client_payload(self.engine, self.base_url)))))
         tracer = host_tracer_provider().get_tracer("devhost.functions")
         started = time.perf_counter()
         with tracer.start_as_current_span(
@@ -122,16 +127,21 @@ class HostServer:
                 attributes={"faas.trigger": "timer", "faas.name": fn.name}) as span:
             carrier: dict[str, str] = {}
             _PROPAGATOR.inject(carrier)
-            context = make_context(fn, carrier.get("traceparent", ""),
-                                   carrier.get("tracestate", ""))
+            invocation = Invocation(fn, inputs, carrier.get("traceparent", ""),
+                                    carrier.get("tracestate", ""))
             try:
-                return await invoke(fn, data, context)
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-                console.invocation_failed(fn.name, context.invocation_id,
-                                          (time.perf_counter() - started) * 1000, exc)
-                raise
+                outcome = await self.index.invoker.invoke(invocation)
+            except WorkerLost as exc:
+                outcome = Outcome(invocation.invocation_id, ok=False, error=f"WorkerLost: {exc}")
+            if not outcome.ok:
+                error = outcome.as_exception()
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, outcome.error))
+                console.remote_invocation_failed(fn.name, invocation.invocation_id,
+                                                 (time.perf_counter() - started) * 1000,
+                                                 outcome.error, outcome.stack_trace)
+                raise error
+            return typed.text(outcome.return_value)
 
     @web.middleware
     async def _refuse_while_draining(self, request: web.Request,
@@ -156,14 +166,17 @@ class HostServer:
         if self.timers:
             await self.timers.stop()
         await self.engine.stop()
-        await _close_sdk_session()
         if self._runner:
             await self._runner.cleanup()
 
     def banner(self, routes: list[tuple[FunctionInfo, str, list[str]]]) -> str:
         """`func start`'s function list: each function with its trigger, its route or durable
         name or schedule, and a clear mark on what devhost does not run."""
-        lines = ["", "Functions:", ""]
+        worker = self.index.worker
+        lines = ["", f"Worker: {worker.description if worker else 'none'}",
+                 f"Indexed {len(self.index.functions)} functions of "
+                 f"{self.index.script_file} with azure-functions-runtime "
+                 f"{self.index.runtime_version}", "", "Functions:", ""]
         http = {fn.name: (route, methods) for fn, route, methods in routes}
         timers = {t.name: t for t in (self.timers.timers if self.timers else [])}
         for fn in self.index.functions:
@@ -178,7 +191,7 @@ class HostServer:
         kind = fn.trigger.type
         if kind == "httpTrigger" and fn.name in http:
             route, methods = http[fn.name]
-            auth = fn.trigger.settings.get("authLevel", "function")
+            auth = str(fn.trigger.settings.get("authLevel", "function")).lower()
             text = (f"[{','.join(methods)}] {self.base_url}/api/{route}  "
                     f"(authLevel: {auth}; keys are not checked locally)")
         elif kind in DURABLE_TRIGGERS:
@@ -209,29 +222,19 @@ SUPPORTED_BINDINGS = {"http", "durableClient", "httpTrigger", "timerTrigger",
                       *DURABLE_TRIGGERS}
 
 
-async def _close_sdk_session() -> None:
-    """The Durable SDK keeps one aiohttp session per process and has no shutdown hook; close
-    it with the loop that owns it, or the next loop in this process inherits a dead one."""
-    try:
-        from azure.durable_functions.models.utils import http_utils
-
-        await http_utils._close_session()
-    except Exception:  # an SDK without that helper: nothing to close
-        pass
-
-
 class BackgroundHost:
     """A HostServer on its own event-loop thread, for tests, demos and benchmarks."""
 
     def __init__(self, server: HostServer) -> None:
         self.server = server
+        self.routes: list[tuple[FunctionInfo, str, list[str]]] = []
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="devhost",
                                         daemon=True)
 
     def __enter__(self) -> BackgroundHost:
         self._thread.start()
-        self.call(self.server.start())
+        self.routes = self.call(self.server.start())
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -159,7 +159,13 @@ def configure(*, span_exporter: SpanExporter | None = None,
             _handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
             # On our logger itself: azure-functions-logging turns `propagate` off on a
             # logger it gives a console handler, so a root handler would never see these.
-            logs.setup().addHandler(_handler)
+            app_logger = logs.setup()
+            app_logger.addHandler(_handler)
+            # Exactly once in `traces`: under the Functions host the worker's root handler
+            # sends every propagating record to the host, which writes it to App Insights
+            # too (Category Function.<name>.User). This exporter's copy is the one kept: it
+            # has the run's correlation keys and its span as parent (README, "Logs").
+            app_logger.propagate = False
         if span_exporter is not None and isinstance(tracer_provider, TracerProvider):
             tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
         if log_exporter is not None and isinstance(logger_provider, LoggerProvider):

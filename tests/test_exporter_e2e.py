@@ -94,3 +94,18 @@ def test_tables_answer_kql(captured_run: dict[str, Any]) -> None:
     _, ops = run_kql(captured_run["db"], "union requests, dependencies, traces "
                                          "| summarize n = count() by operation_Id")
     assert len(ops) == 1
+
+
+def test_each_app_log_lands_once_beside_the_hosts_rows(captured_run: dict[str, Any]) -> None:
+    """Under the host's handling (worker RpcLogs and Executing/Executed rows go to traces,
+    as classic-mode App Insights does) every app log is in `traces` exactly once: the
+    app's exporter's copy, since its logger does not propagate to the worker's root handler."""
+    _, rows = run_kql(captured_run["db"], """traces
+| project message, category = tostring(customDimensions.Category)""")
+    app = sorted(m for m, category in rows if not category)
+    assert app == ["Built inventory snapshot", "Synced customer profile"]
+    assert not [m for m, category in rows if category.endswith(".User")]
+    host = {(m.split(" (")[0], category) for m, category in rows if category}
+    for name in ("parent_workflow_orchestrator", "customer_sync_sub_orchestrator",
+                 "sync_customer_profile", "build_inventory_snapshot"):
+        assert (f"Executed 'Functions.{name}'", f"Function.{name}") in host

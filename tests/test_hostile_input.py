@@ -58,6 +58,9 @@ def test_starter_never_fails_open(durable_app_module: DurableApp, body: bytes) -
         assert after == before
     else:
         assert reply.status == 202 and after >= before + 1
+        # Let the run finish: its children are created while it runs (episodes run in the
+        # worker, concurrently with this test), and the next example counts instances.
+        assert run.wait().runtime_status == "Completed"
 
 
 def test_header_injection_attempts_in_ids_are_refused(durable_app_module: DurableApp) -> None:

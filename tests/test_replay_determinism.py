@@ -8,7 +8,6 @@ only together with a versioning decision (see README, "Changing orchestrators sa
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ import pytest
 from devhost.durable.actions import ActionType, sequenced_actions
 from devhost.durable.history import EventType
 from devhost.durable.protocol import replay_all
-from devhost.functions.app import FunctionInfo, load_app
+from devhost.functions.app import AppIndex, FunctionInfo
+from devhost.runtime import load_app
 
 REPO = Path(__file__).resolve().parents[1]
 HISTORIES = REPO / "tests" / "histories"
@@ -37,8 +37,8 @@ def _decided(history: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
 
 
 def problems(fixture: dict[str, Any], fn: FunctionInfo) -> list[str]:
-    states = replay_all(fn, fixture["instanceId"], fixture["parentInstanceId"],
-                        fixture["input"], fixture["history"])
+    states = replay_all(_index(fixture).invoker, fn, fixture["instanceId"],
+                        fixture["parentInstanceId"], fixture["input"], fixture["history"])
     final, error = states[-1]
     found = []
     if final is not None:
@@ -59,11 +59,19 @@ def _fixtures() -> list[tuple[str, dict[str, Any]]]:
             for f in json.loads(path.read_text())]
 
 
+_INDEXES: dict[str, AppIndex] = {}
+
+
+def _index(fixture: dict[str, Any]) -> AppIndex:
+    """Each app in a worker process of its own (apps share function names)."""
+    if fixture["app"] not in _INDEXES:
+        module, directory = APPS[fixture["app"]]
+        _INDEXES[fixture["app"]] = load_app(module, directory)
+    return _INDEXES[fixture["app"]]
+
+
 def _orchestrator(fixture: dict[str, Any]) -> FunctionInfo:
-    module, directory = APPS[fixture["app"]]
-    if str(directory) not in sys.path:
-        sys.path.insert(0, str(directory))
-    return load_app(module, directory).orchestrators[fixture["orchestrator"]]
+    return _index(fixture).orchestrators[fixture["orchestrator"]]
 
 
 @pytest.mark.parametrize(("name", "fixture"), _fixtures(), ids=[n for n, _ in _fixtures()])

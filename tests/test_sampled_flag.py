@@ -25,7 +25,7 @@ import telemetry
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer
-from devhost.functions.app import load_app
+from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 from tests.devhost.conftest import http
 

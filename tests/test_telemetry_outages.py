@@ -24,9 +24,9 @@ from pathlib import Path
 from devhost.client import follow, send
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.functions.app import load_app
+from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
-index = load_app("function_app", Path("."))
+index = load_app("function_app", Path("."), worker_processes=False)
 latencies, outputs = [], []
 with BackgroundHost(HostServer(index, Engine(index, Store(Path(sys.argv[1]))), port=0)) as h:
     for _ in range(int(sys.argv[2])):

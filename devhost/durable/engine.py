@@ -23,16 +23,14 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.functions import meta
-
 from .. import console
-from ..functions.app import AppIndex, FunctionInfo
-from ..functions.invoker import invoke, make_context
+from ..functions import typed
+from ..functions.app import AppIndex
+from ..functions.channel import Invocation, WorkerLost
 from . import entities, lifecycle
 from .actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, sequenced_actions
 from .history import (
@@ -54,6 +52,7 @@ log = logging.getLogger("devhost.durable")
 
 _MIN_LINGER = 0.002  # seconds: below this, batching is not worth the added latency
 _MAX_LINGER = 0.25
+_WORKER_RETRY = 0.2  # seconds before work a dead worker held is delivered again
 _FAILED_TO_PARENT = (EventType.SUB_ORCHESTRATION_FAILED, EventType.TASK_FAILED)
 
 
@@ -99,8 +98,6 @@ class Engine:
         self.tracer = tracer or HostTracer(enabled=v2_tracing_active(self.options))
         self.clock = DurableClock(self.options.skip_timers)
         entities.ensure_schema(store)
-        self._executor = ThreadPoolExecutor(self.options.max_concurrent_activities,
-                                            thread_name_prefix="devhost-activity")
         self._running: set[str] = set()
         self._dirty: set[str] = set()
         self._timers: list[tuple[float, str]] = []
@@ -149,7 +146,6 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def idle(self) -> None:
         """Wait until nothing is running or due (timers in the future excluded)."""
@@ -362,7 +358,15 @@ class Engine:
                         await asyncio.sleep(linger)
                     self._dirty.discard(instance_id)
                     started = time.perf_counter()
-                    more = self._episode(instance_id)
+                    try:
+                        more = await self._episode(instance_id)
+                    except WorkerLost as exc:
+                        # Nothing was committed: the messages are delivered again, to a
+                        # worker that is up (the extension's at-least-once delivery).
+                        log.warning("episode of %s lost its worker (%s): retrying",
+                                    instance_id, exc)
+                        await asyncio.sleep(_WORKER_RETRY)
+                        more = True
                     self._replay_cost[instance_id] = time.perf_counter() - started
                     if self._stopping or (not more and instance_id not in self._dirty):
                         break
@@ -371,10 +375,10 @@ class Engine:
             self._running.discard(instance_id)
 
     # -- one orchestrator episode --------------------------------------------------------
-    def _episode(self, instance_id: str) -> bool:
+    async def _episode(self, instance_id: str) -> bool:
         """Run one episode; True when more messages are already deliverable."""
         if entities.is_entity(instance_id):
-            return entities.run_batch(self, instance_id)
+            return await entities.run_batch(self, instance_id)
         inst = self.store.get_instance(instance_id)
         # A (re)start must precede whatever else is waiting (events raised early).
         messages = sorted(self.store.inbox(instance_id, time.time()),
@@ -395,7 +399,7 @@ class Engine:
             self._finish_terminated(inst, messages, terminate)
             return False
         batch = self._batch(inst, messages)
-        Episode(self, inst, batch).run()
+        await Episode(self, inst, batch).run()
         self.episodes += 1
         return len(batch) < len(messages)
 
@@ -466,7 +470,14 @@ class Engine:
                 return
             self._inflight[item.id] = item
             try:
-                result = await self._call_activity(inst, item)
+                while True:
+                    try:
+                        result = await self._call_activity(inst, item)
+                        break
+                    except WorkerLost as exc:  # at least once: again, on a live worker
+                        log.warning("activity %s of %s lost its worker (%s): running it "
+                                    "again", item.name, item.instance_id, exc)
+                        await asyncio.sleep(_WORKER_RETRY)
             finally:
                 self._inflight.pop(item.id, None)
             with self.store.transaction():
@@ -485,32 +496,36 @@ class Engine:
                          Details="Activity functions in this app: "
                                  + (", ".join(sorted(self.index.activities)) or "none"))
         started = time.perf_counter()
-        invocation_id = ""
+        outcome = None
         try:
             with self.tracer.activity(name=item.name, instance_id=inst.instance_id,
                                       task_id=item.task_id,
                                       client=task_client_context(inst, item.task_id)
-                                      ) as invocation:
-                context = make_context(fn, invocation.traceparent, invocation.tracestate,
-                                       retry_count=item.attempt - 1)
-                invocation_id = invocation.invocation_id = context.invocation_id
-                data = {fn.trigger.name: meta.Datum(type="json", value=item.input or "null")}
-                output = await invoke(fn, data, context, self._executor)
-            encoded = _encode_activity_output(fn, output)
-        except Exception as exc:
-            console.invocation_failed(fn.name, invocation_id,
-                                      (time.perf_counter() - started) * 1000, exc,
-                                      instance_id=inst.instance_id)
+                                      ) as host:
+                # The extension binds an activity's input to the trigger as a JSON string.
+                invocation = Invocation(
+                    fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
+                    host.traceparent, host.tracestate, retry_count=item.attempt - 1)
+                host.invocation_id = invocation.invocation_id
+                outcome = await self.index.invoker.invoke(invocation)
+                if not outcome.ok:  # the host's span records the failure, as its logger does
+                    raise outcome.as_exception()
+        except WorkerLost:
+            raise
+        except Exception:
+            if outcome is None or outcome.ok:
+                raise
+        if not outcome.ok:
+            console.remote_invocation_failed(fn.name, outcome.invocation_id,
+                                             (time.perf_counter() - started) * 1000,
+                                             outcome.error, outcome.stack_trace,
+                                             instance_id=inst.instance_id)
             return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id,
-                         Reason=f"Activity function '{item.name}' failed: "
-                                f"{type(exc).__name__}: {exc}",
-                         Details=console.user_traceback(exc))
-        return event(EventType.TASK_COMPLETED, TaskScheduledId=item.task_id, Result=encoded)
-
-
-def _encode_activity_output(fn: FunctionInfo, output: Any) -> str:
-    converter = meta.get_binding_registry().get(fn.trigger.type)
-    return str(converter.encode(output, expected_type=None).value)
+                         Reason=f"Activity function '{item.name}' failed: {outcome.error}",
+                         Details=console.user_stack(outcome.stack_trace, outcome.error))
+        result = typed.text(outcome.return_value)
+        return event(EventType.TASK_COMPLETED, TaskScheduledId=item.task_id,
+                     Result=result if result is not None else "null")
 
 
 def _starts(message: InboxMessage) -> bool:
@@ -546,7 +561,7 @@ class Episode:
         if inst.trace_start is None:
             inst.trace_start = iso(self.now)  # the orchestration span starts at episode one
 
-    def run(self) -> None:
+    async def run(self) -> None:
         inst = self.inst
         cached = self.engine._history.get(inst.instance_id)
         history = list(cached) if cached is not None else self.store.history(inst.instance_id)
@@ -555,7 +570,7 @@ class Episode:
         new_events = [event(EventType.ORCHESTRATOR_STARTED,
                             timestamp=self.engine.clock.now())]
         new_events += [m.event for m in self.batch]
-        state, error = self._replay(history, new_events)
+        state, error = await self._replay(history, new_events)
         self.processed = history  # what the delivered results refer back to, for tracing
         if state is not None and error is None:
             self._advance_retry(self.batch[0].event)
@@ -564,14 +579,16 @@ class Episode:
                 inst.custom_status = json.dumps(state["customStatus"])
         self._commit(history, new_events, state, error)
 
-    def _replay(self, history: list[Event], new_events: list[Event]
-                ) -> tuple[dict[str, Any] | None, str | None]:
-        fn = self.engine.index.orchestrators.get(self.inst.name)
+    async def _replay(self, history: list[Event], new_events: list[Event]
+                      ) -> tuple[dict[str, Any] | None, str | None]:
+        inst = self.inst
+        fn = self.engine.index.orchestrators.get(inst.name)
         if fn is None:
-            return None, f"orchestrator function {self.inst.name!r} does not exist"
-        return call_orchestrator(fn, trigger_payload(
-            self.inst.instance_id, self.inst.parent_instance_id, self.inst.input,
-            history, new_events))
+            return None, f"orchestrator function {inst.name!r} does not exist"
+        parent = orchestration_context(inst)
+        return await call_orchestrator(self.engine.index.invoker, fn, trigger_payload(
+            inst.instance_id, inst.parent_instance_id, inst.input, history, new_events),
+            parent.header if parent else "", (parent.state or "") if parent else "")
 
     def _alloc(self) -> int:
         self.next_id += 1

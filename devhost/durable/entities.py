@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from azure.functions import meta
-
 from .. import console
+from ..functions import typed
 from ..functions.app import FunctionInfo
-from ..functions.invoker import call_inline
+from ..functions.channel import Invocation, Workers
 from .entity_tracing import TRACE_KEY, EntityTracer, caller_context, from_traceparent
 from .history import Event, EventType, event, iso, utcnow
 from .store import InboxMessage, Store
@@ -196,7 +195,7 @@ def list_entities(store: Store, name: str | None, with_state: bool
     return out
 
 
-def run_batch(engine: Engine, scheduler_id: str) -> bool:
+async def run_batch(engine: Engine, scheduler_id: str) -> bool:
     """Run everything queued for one entity as one batch. True when more is deliverable."""
     store = engine.store
     queued = store.inbox(scheduler_id, time.time())
@@ -216,7 +215,7 @@ def run_batch(engine: Engine, scheduler_id: str) -> bool:
         outcome: dict[str, Any] = {"entityExists": row.exists, "entityState": row.state,
                                    "results": results, "signals": []}
     else:
-        outcome = _invoke(fn, ref, row, requests)
+        outcome = await _invoke(engine.index.invoker, fn, ref, row, requests)
     _commit(engine, ref, fn, messages, requests, outcome)
     _trace(engine, ref, fn, requests, outcome, started)
     return len(messages) < len(queued)
@@ -246,16 +245,21 @@ def _parse_request(message: InboxMessage) -> dict[str, Any]:
         return {}
 
 
-def _invoke(fn: FunctionInfo, ref: EntityRef, row: EntityRow, requests: list[dict[str, Any]]
-            ) -> dict[str, Any]:
+async def _invoke(workers: Workers, fn: FunctionInfo, ref: EntityRef, row: EntityRow,
+                  requests: list[dict[str, Any]]) -> dict[str, Any]:
+    """One batch through the worker: the extension binds the batch to the entity trigger as
+    a JSON string and reads the SDK's result from the `$return` value."""
     payload = {"self": {"name": ref.name, "key": ref.key}, "exists": row.exists,
                "state": row.state,
                "batch": [{"name": r.get("op"), "input": r.get("input"),
                           "isSignal": bool(r.get("signal"))} for r in requests]}
-    data = {fn.trigger.name: meta.Datum(type="json", value=json.dumps(payload))}
+    result = await workers.invoke(Invocation(
+        fn, [typed.binding(fn.trigger.name, typed.string(json.dumps(payload)))]))
     try:
-        result = call_inline(fn, data)
-        outcome = json.loads(result) if isinstance(result, str | bytes) else dict(result)
+        if not result.ok:
+            raise result.as_exception()
+        text = typed.text(result.return_value)
+        outcome = json.loads(text) if text else {}
         if len(outcome.get("results") or []) != len(requests):
             raise ValueError("the entity function returned "
                              f"{len(outcome.get('results') or [])} results for "

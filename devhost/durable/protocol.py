@@ -6,10 +6,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from azure.functions import meta
-
+from ..functions import typed
 from ..functions.app import FunctionInfo
-from ..functions.invoker import call_inline
+from ..functions.channel import Invocation, Outcome, Workers
 from .history import Event, EventType
 
 OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:"
@@ -30,19 +29,34 @@ def trigger_payload(instance_id: str, parent_instance_id: str | None, input_json
     }
 
 
-def call_orchestrator(fn: FunctionInfo, payload: dict[str, Any]
-                      ) -> tuple[dict[str, Any] | None, str | None]:
-    """Run one episode through the app's orchestrator: (OrchestratorState, error message).
+def orchestrator_invocation(fn: FunctionInfo, payload: dict[str, Any], traceparent: str = "",
+                            tracestate: str = "") -> Invocation:
+    """The extension binds the orchestration context to the trigger as a JSON string."""
+    return Invocation(fn, [typed.binding(fn.trigger.name, typed.string(json.dumps(payload)))],
+                      traceparent, tracestate)
 
-    The SDK reports an orchestrator exception by raising with the state appended after a
-    marker; that is split back into the message and the state, as the extension does.
+
+def orchestrator_result(outcome: Outcome) -> tuple[dict[str, Any] | None, str | None]:
+    """An episode's InvocationResponse → (OrchestratorState, error message).
+
+    The SDK returns the state as the `$return` value; an orchestrator exception fails the
+    invocation with the state appended to the exception message after a marker, which is
+    split back into the message and the state, as the extension does
+    (OutOfProcOrchestrationShim / TaskOrchestrationShim).
     """
-    data = {fn.trigger.name: meta.Datum(type="json", value=json.dumps(payload))}
-    try:
-        return json.loads(call_inline(fn, data)), None
-    except Exception as exc:
-        message, _, state_json = str(exc).partition(OUT_OF_PROC_LABEL)
-        return (json.loads(state_json) if state_json else None), message or type(exc).__name__
+    if outcome.ok:
+        text = typed.text(outcome.return_value)
+        return (json.loads(text) if text else None), None
+    message, _, state_json = outcome.error.partition(OUT_OF_PROC_LABEL)
+    return (json.loads(state_json) if state_json else None), message or "orchestrator failed"
+
+
+async def call_orchestrator(workers: Workers, fn: FunctionInfo, payload: dict[str, Any],
+                            traceparent: str = "", tracestate: str = ""
+                            ) -> tuple[dict[str, Any] | None, str | None]:
+    """Run one episode through the app's orchestrator in the worker."""
+    outcome = await workers.invoke(orchestrator_invocation(fn, payload, traceparent, tracestate))
+    return orchestrator_result(outcome)
 
 
 def episodes(history: list[Event]) -> Iterator[tuple[list[Event], list[Event]]]:
@@ -61,7 +75,7 @@ _WRITTEN_BY_EPISODE = {EventType.ORCHESTRATOR_COMPLETED, EventType.TASK_SCHEDULE
                        EventType.EXECUTION_FAILED}
 
 
-def replay_all(fn: FunctionInfo, instance_id: str, parent_instance_id: str | None,
+def replay_all(workers: Workers, fn: FunctionInfo, instance_id: str, parent_instance_id: str | None,
                input_json: str | None, history: list[Event]
                ) -> list[tuple[dict[str, Any] | None, str | None]]:
     """Re-run every episode of a recorded history through the orchestrator, in order.
@@ -69,6 +83,6 @@ def replay_all(fn: FunctionInfo, instance_id: str, parent_instance_id: str | Non
     Used to check that orchestrator code still makes the decisions recorded in history
     (replay determinism) and that replaying it has no side effects.
     """
-    return [call_orchestrator(fn, trigger_payload(instance_id, parent_instance_id, input_json,
-                                                  past, new))
-            for past, new in episodes(history)]
+    return [orchestrator_result(workers.invoke_sync(orchestrator_invocation(
+        fn, trigger_payload(instance_id, parent_instance_id, input_json, past, new))))
+        for past, new in episodes(history)]

@@ -1,31 +1,30 @@
-"""Load a Functions app by module name and index it the way the Python worker does.
+"""The app as the host knows it: the function metadata the worker indexed.
 
-The worker never knows an app's functions in advance: it imports the script and asks the
-`FunctionApp` for `get_functions()`. devhost does the same, so it runs any v2-model app.
+The host never imports the app. It asks the worker (FunctionsMetadataRequest) and reads each
+function's raw bindings — the JSON the SDK wrote for function.json — which drive routing, the
+Durable triggers and the client binding, as in the Functions host's
+WorkerFunctionMetadataProvider. Invoking goes through `AppIndex.worker`.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import sys
-from collections.abc import Callable
+import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import azure.functions as func
+if TYPE_CHECKING:
+    from .channel import Workers
 
 
 class AppLoadError(Exception):
-    """The app module could not be imported or holds no FunctionApp."""
+    """The worker could not start, import or index the app (its own error is the message)."""
 
 
 @dataclass(frozen=True)
 class Binding:
     type: str
     name: str
-    direction: str  # "in" | "out"
+    direction: str  # "in" | "out" | "inout"
     settings: dict[str, Any]
 
 
@@ -34,28 +33,25 @@ class FunctionInfo:
     """One indexed function: what the host needs to route to it and invoke it."""
 
     name: str
+    function_id: str
     trigger: Binding
     bindings: tuple[Binding, ...]
-    user_function: Callable[..., Any]
-
-    @property
-    def parameters(self) -> list[str]:
-        return list(inspect.signature(self.user_function).parameters)
+    directory: str = ""
 
     @property
     def durable_name(self) -> str:
         """Name used by Durable to address the function (trigger override or function name)."""
         override = self.trigger.settings.get("orchestration") or self.trigger.settings.get(
-            "activity"
-        ) or self.trigger.settings.get("entityName")
+            "activity") or self.trigger.settings.get("entityName")
         return str(override or self.name)
 
 
 @dataclass
 class AppIndex:
-    module_name: str
-    app: Any
+    script_file: str
     functions: list[FunctionInfo] = field(default_factory=list)
+    runtime_version: str = ""
+    worker: Workers | None = None
 
     def by_trigger(self, trigger_type: str) -> dict[str, FunctionInfo]:
         return {f.durable_name: f for f in self.functions if f.trigger.type == trigger_type}
@@ -72,58 +68,25 @@ class AppIndex:
     def http_functions(self) -> list[FunctionInfo]:
         return [f for f in self.functions if f.trigger.type == "httpTrigger"]
 
-
-def _enum_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_enum_value(v) for v in value]
-    return getattr(value, "value", value)
-
-
-def _binding(raw: Any) -> Binding:
-    settings = {k: _enum_value(v) for k, v in raw.get_dict_repr().items()}
-    direction = "out" if str(settings.pop("direction", 0)) in ("1", "out", "OUT") else "in"
-    return Binding(type=raw.type, name=raw.name, direction=direction, settings=settings)
+    @property
+    def invoker(self) -> Workers:
+        if self.worker is None:
+            raise AppLoadError("no worker serves this app")
+        return self.worker
 
 
-def _find_app(module: Any) -> Any:
-    if isinstance(getattr(module, "app", None), func.FunctionRegister):
-        return module.app
-    for value in vars(module).values():
-        if isinstance(value, func.FunctionRegister):
-            return value
-    raise AppLoadError(f"module {module.__name__!r} defines no FunctionApp instance")
+def _binding(raw: str) -> Binding:
+    settings = json.loads(raw)
+    direction = str(settings.pop("direction", "in")).lower()
+    return Binding(type=str(settings.pop("type")), name=str(settings.pop("name")),
+                   direction=direction, settings=settings)
 
 
-_INDEXED: dict[str, AppIndex] = {}
-
-
-def load_app(module_name: str = "function_app", app_dir: Path | None = None) -> AppIndex:
-    """Import `module_name` from `app_dir` (default: cwd) and index its functions.
-
-    Indexing happens once per module, as in the worker: the library's `get_functions()`
-    validates as it builds and refuses to run twice on one app.
-    """
-    if module_name in _INDEXED:
-        return _INDEXED[module_name]
-    directory = str((app_dir or Path.cwd()).resolve())
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AppLoadError(f"cannot import app module {module_name!r}: {exc}") from exc
-    app = _find_app(module)
-    index = AppIndex(module_name=module_name, app=app)
-    for fn in app.get_functions():
-        bindings = tuple(_binding(b) for b in fn.get_bindings())
-        trigger = next(b for b in bindings if b.type.endswith("Trigger"))
-        index.functions.append(
-            FunctionInfo(
-                name=fn.get_function_name(),
-                trigger=trigger,
-                bindings=bindings,
-                user_function=fn.get_user_function(),
-            )
-        )
-    _INDEXED[module_name] = index
-    return index
+def function_info(metadata: Any) -> FunctionInfo:
+    """RpcFunctionMetadata → FunctionInfo, from its raw bindings."""
+    bindings = tuple(_binding(raw) for raw in metadata.raw_bindings)
+    trigger = next((b for b in bindings if b.type.lower().endswith("trigger")), None)
+    if trigger is None:
+        raise AppLoadError(f"function {metadata.name!r} has no trigger binding")
+    return FunctionInfo(name=metadata.name, function_id=metadata.function_id, trigger=trigger,
+                        bindings=bindings, directory=metadata.directory)

@@ -1,4 +1,10 @@
-"""HTTP triggers: the routes `func start` serves under /api, invoked like the worker does."""
+"""HTTP triggers: the routes `func start` serves under /api, sent to the worker as RpcHttp.
+
+The request goes out as the host sends it to a worker that announced RawHttpBodyBytes and
+RpcHttpBodyOnly (GrpcMessageConversionExtensions.ToRpcHttp): method, url, headers, query,
+route params and the body as bytes. The response is the `$return` (or named) http output.
+A failed invocation is answered 500 with an empty body, as the host does.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from azure.functions import HttpResponse, meta
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from .. import console
+from .. import console, rpc
 from ..hosttelemetry import (
     HOST_CALL_REASON,
     HTTP_STATUS,
@@ -22,9 +27,9 @@ from ..hosttelemetry import (
     http_request_row,
     invocation_traceparent,
 )
+from . import typed
 from .app import AppIndex, FunctionInfo
-from .context import InvocationContext
-from .invoker import invoke, make_context
+from .channel import Invocation, Outcome, WorkerLost
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[A-Za-z]+",
@@ -33,8 +38,8 @@ _CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[A-Za-z]+",
                 "double": r"-?\d+(?:\.\d+)?", "float": r"-?\d+(?:\.\d+)?"}
 _PARAM = re.compile(r"\{(\*?)(\w+)(?::(\w+))?(\?)?\}")
 
-# Other bindings the HTTP host fills in for a function, by binding type.
-InputProvider = Callable[[FunctionInfo, web.Request], meta.Datum]
+# Other input bindings the HTTP host fills in for a function, by binding type: TypedData.
+InputProvider = Callable[[FunctionInfo, web.Request], Any]
 
 
 LITERAL = "__literal"  # prefix of the placeholders that match route literals
@@ -86,28 +91,28 @@ def _params(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in request.match_info.items() if not k.startswith(LITERAL)}
 
 
-def _datum_http(request: web.Request, body: bytes) -> meta.Datum:
-    def s(value: str) -> meta.Datum:
-        return meta.Datum(type="string", value=value)
-
-    return meta.Datum(type="http", value={
-        "method": s(request.method),
-        "url": s(str(request.url)),
-        "headers": {k.lower(): s(v) for k, v in request.headers.items()},
-        "query": {k: s(v) for k, v in request.query.items()},
-        "params": {k: s(v) for k, v in _params(request).items()},
-        "body": meta.Datum(type="bytes", value=body),
-    })
+def rpc_http(request: web.Request, body: bytes) -> Any:
+    return rpc.TypedData(http=rpc.RpcHttp(
+        method=request.method, url=str(request.url),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query), params=_params(request),
+        body=rpc.TypedData(bytes=body)))
 
 
-def to_aiohttp(result: Any) -> web.Response:
-    if isinstance(result, HttpResponse):
-        headers = {k: v for k, v in result.headers.items() if k.lower() != "content-length"}
-        headers.setdefault("Content-Type", f"{result.mimetype}; charset={result.charset}")
-        return web.Response(status=result.status_code, body=result.get_body(), headers=headers)
-    if result is None:
-        return web.Response(status=204)
-    return web.Response(status=200, text=str(result))
+def to_aiohttp(fn: FunctionInfo, outcome: Outcome) -> web.Response:
+    """The http output binding of the response: `$return` or the named one."""
+    out = next((b for b in fn.bindings if b.type == "http" and b.direction == "out"), None)
+    data = outcome.return_value if out is None or out.name == "$return" else \
+        outcome.outputs.get(out.name)
+    if data is None or data.WhichOneof("data") != "http":
+        body = typed.text(data)
+        return web.Response(status=204) if body is None else web.Response(status=200, text=body)
+    http = data.http
+    # Kestrel writes known headers with their canonical names (Content-Type, not content-type).
+    headers = {"-".join(p.capitalize() for p in k.split("-")): v
+               for k, v in http.headers.items() if k.lower() != "content-length"}
+    return web.Response(status=int(http.status_code or 200), body=typed.body_bytes(http.body),
+                        headers=headers)
 
 
 class HttpTriggers:
@@ -145,17 +150,18 @@ class HttpTriggers:
                 record_exception=False, set_status_on_exception=False,
             ) as span:
                 own = span.get_span_context()
-                context = make_context(fn, invocation_traceparent(
+                inputs = [typed.binding(fn.trigger.name, rpc_http(request, body))]
+                for binding in fn.bindings:
+                    if binding.direction != "out" and binding.type in self.providers:
+                        inputs.append(typed.binding(
+                            binding.name, self.providers[binding.type](fn, request)))
+                invocation = Invocation(fn, inputs, invocation_traceparent(
                     own.trace_id, own.span_id, request.headers.get("traceparent")),
                     request.headers.get("tracestate", ""))
-                data = {fn.trigger.name: _datum_http(request, body)}
-                for binding in fn.bindings:
-                    if binding.direction == "in" and binding.type in self.providers:
-                        data[binding.name] = self.providers[binding.type](fn, request)
                 started = time.perf_counter()
-                response, failure = await self._invoke(fn, data, context)
+                response, failure = await self._invoke(fn, invocation)
                 span.set_attributes(function_result_tags(
-                    fn.name, context.invocation_id, (time.perf_counter() - started) * 1000,
+                    fn.name, invocation.invocation_id, (time.perf_counter() - started) * 1000,
                     failure is None, HOST_CALL_REASON))
                 span.set_attribute(HTTP_STATUS, response.status)
                 if failure is not None:  # the row's success is the function's outcome
@@ -164,15 +170,19 @@ class HttpTriggers:
 
         return handle
 
-    async def _invoke(self, fn: FunctionInfo, data: dict[str, meta.Datum],
-                      context: InvocationContext) -> tuple[web.Response, str | None]:
+    async def _invoke(self, fn: FunctionInfo, invocation: Invocation
+                      ) -> tuple[web.Response, str | None]:
         started = time.perf_counter()
         try:
-            return to_aiohttp(await invoke(fn, data, context)), None
-        except Exception as exc:  # the host answers 500 when the function throws
-            console.invocation_failed(fn.name, context.invocation_id,
-                                      (time.perf_counter() - started) * 1000, exc)
-            trace.get_current_span().record_exception(exc)
-            return web.json_response(
-                {"error": f"Exception while executing function: Functions.{fn.name}",
-                 "detail": f"{type(exc).__name__}: {exc}"}, status=500), f"{exc}"
+            outcome = await self.index.invoker.invoke(invocation)
+        except WorkerLost as exc:  # the worker died with it: a failed invocation
+            outcome = Outcome(invocation.invocation_id, ok=False,
+                              error=f"WorkerLost: {exc}")
+        if outcome.ok:
+            return to_aiohttp(fn, outcome), None
+        # The host answers 500 with an empty body when the function throws.
+        console.remote_invocation_failed(fn.name, invocation.invocation_id,
+                                         (time.perf_counter() - started) * 1000,
+                                         outcome.error, outcome.stack_trace)
+        trace.get_current_span().record_exception(outcome.as_exception())
+        return web.Response(status=500), outcome.error

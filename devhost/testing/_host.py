@@ -117,8 +117,8 @@ class TestingRoutes:
         return web.json_response(self.engine.status(iid))
 
     async def flush(self, _request: web.Request) -> web.Response:
-        """Export what this process's providers buffer. Where the app runs in separate worker
-        processes, their exporters must be made to export too before telemetry is read."""
+        """Export what this process's providers buffer: the host's and, since the app runs
+        in this process (see `main`), the app's."""
         await asyncio.get_running_loop().run_in_executor(None, flush_telemetry)
         return web.json_response({"flushed": True})
 
@@ -193,7 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, required=True)
     parser.add_argument("--skip-timers", action="store_true")
     args = parser.parse_args(argv)
-    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+    # The app runs in this process through the in-process worker channel (the same worker
+    # dispatcher and azure-functions-runtime as devhost start's worker processes): the
+    # FunctionRpc protocol has no way to make a worker process export what its batch
+    # processors hold, and `flush` must leave every row readable when it returns.
+    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir,
+                                    worker_processes=False))
     if args.skip_timers:  # before the engine runs anything: no timer is scheduled yet
         engine.options = dataclasses.replace(engine.options, skip_timers=True)
         engine.clock.skip_timers = True

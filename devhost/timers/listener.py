@@ -35,7 +35,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from azure.functions import meta
 
 from ..functions.app import AppIndex, FunctionInfo
-from ..loaderrors import function_location
 from .ncrontab import Schedule, ScheduleError, parse
 
 log = logging.getLogger("devhost.timers")
@@ -161,7 +160,9 @@ def timers_of(index: AppIndex, zone: tzinfo | None = None) -> list[Timer]:
             schedule = parse(_resolve(str(settings.get("schedule") or "")))
         except (ScheduleError, TimerConfigError) as exc:
             error = TimerConfigError(f"{fn.name}: {exc}")
-            error.location = function_location(fn.user_function)
+            # The host knows the function's folder and script (the worker has the code).
+            error.location = (str(Path(fn.directory) / index.script_file)
+                              if fn.directory else None, None)
             raise error from exc
         use_monitor = settings.get("useMonitor")
         use_monitor = True if use_monitor is None else bool(use_monitor)

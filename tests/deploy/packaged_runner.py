@@ -1,6 +1,10 @@
 """`python -S packaged_runner.py <origins.json> <devhost args…>`: runs devhost like
 `python -m devhost`, then records the file every imported module was loaded from, so the
-test can tell the package's code from anything else on the machine."""
+test can tell the package's code from anything else on the machine.
+
+`python -S packaged_runner.py <origins.json> -m devhost.worker <worker args…>` does the same
+for a worker process: devhost starts it so when `languageWorkers:python:arguments` is
+`packaged_runner.py <origins.json>` (the host's setting for a worker's interpreter arguments)."""
 
 import atexit
 import json
@@ -15,5 +19,8 @@ def _record(path: str) -> None:
 
 
 atexit.register(_record, sys.argv[1])
-sys.argv = ["devhost", *sys.argv[2:]]
-runpy.run_module("devhost", run_name="__main__", alter_sys=True)
+if sys.argv[2:3] == ["-m"]:
+    module, sys.argv = sys.argv[3], [sys.argv[3], *sys.argv[4:]]
+else:
+    module, sys.argv = "devhost", ["devhost", *sys.argv[2:]]
+runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -132,12 +132,15 @@ def packaged_run(unpacked: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     (host / "devhost").symlink_to(REPO / "devhost")
     venv_site = Path(sysconfig.get_paths()["purelib"])
     origins = tmp / "origins.json"
+    worker_origins = tmp / "worker-origins.json"
+    env = _package_env(unpacked, host, venv_site)
+    # The worker process (the one that imports the app) records its own origins.
+    env["languageWorkers__python__arguments"] = f"{HERE / 'packaged_runner.py'} {worker_origins}"
     done = subprocess.run(
         [sys.executable, "-S", str(HERE / "packaged_runner.py"), str(origins),
          "call", "POST", "/api/start-sub-orchestration", "--body", json.dumps({"skus": ["Z-1"]}),
          "--app-dir", str(unpacked), "--data-dir", str(tmp / "data")],
-        cwd=unpacked, env=_package_env(unpacked, host, venv_site), capture_output=True,
-        text=True, timeout=180)
+        cwd=unpacked, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-4000:]
     decoder = json.JSONDecoder()
     text = done.stdout.strip()
@@ -145,7 +148,8 @@ def packaged_run(unpacked: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     final, _ = decoder.raw_decode(text[end:].strip())
     return {"started": started,
             "final": final, "db": tmp / "data" / "insights.duckdb",
-            "origins": json.loads(origins.read_text())}
+            "origins": json.loads(worker_origins.read_text()),
+            "host_origins": json.loads(origins.read_text())}
 
 
 def test_recipe_run_completes_on_devhost_from_the_package(packaged_run: dict[str, Any]) -> None:
@@ -158,8 +162,9 @@ def test_recipe_run_completes_on_devhost_from_the_package(packaged_run: dict[str
 
 def test_app_code_and_dependencies_came_from_the_package(
         packaged_run: dict[str, Any], unpacked: Path) -> None:
-    """Origins are recorded in the process that imports the app: devhost's own today. When
-    the app moves to a separate worker process (issue 13), record them there instead."""
+    """Origins are recorded in the process that imports the app: devhost's worker process.
+    devhost itself (the host) never imports the app."""
+    assert "function_app" not in packaged_run["host_origins"]
     origins = packaged_run["origins"]
     for module in ("function_app", "workflow", "telemetry", "telemetry.config",
                    "azure.functions", "azure.durable_functions", "azure_functions_logging",

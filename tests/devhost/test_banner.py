@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.functions.app import load_app
+from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 
 from .conftest import APPS

@@ -14,7 +14,7 @@ import pytest
 
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.functions.app import load_app
+from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 
 from .conftest import APPS, http

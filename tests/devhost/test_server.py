@@ -11,7 +11,7 @@ import pytest
 
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.functions.app import load_app
+from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 
 from .conftest import APPS, http
@@ -26,6 +26,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
     store = Store(Path(tmp_path_factory.mktemp("store")) / "durable.sqlite")
     with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as background:
         yield background
+    index.invoker.stop()
 
 
 def _poll(url: str, timeout: float = 20) -> dict[str, Any]:

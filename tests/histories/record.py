@@ -24,9 +24,9 @@ def _record(module: str, app_dir: Path, orchestrator: str, payload: str | None,
             instance_id: str) -> list[dict[str, Any]]:
     from devhost.durable.engine import Engine
     from devhost.durable.store import Store
-    from devhost.functions.app import load_app
+    from devhost.runtime import load_app
 
-    index = load_app(module, app_dir)
+    index = load_app(module, app_dir, worker_processes=False)
     store = Store(Path(tempfile.mkdtemp()) / "durable.sqlite")
     engine = Engine(index, store)
 

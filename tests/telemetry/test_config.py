@@ -66,10 +66,10 @@ from opentelemetry import trace
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer
-from devhost.functions.app import load_app
+from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 from devhost.client import follow, send
-index = load_app("function_app", Path("."))
+index = load_app("function_app", Path("."), worker_processes=False)
 spans = InMemorySpanExporter()
 telemetry.configure(span_exporter=spans)
 roots = []

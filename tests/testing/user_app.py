@@ -1,6 +1,7 @@
 """A user's app that knows nothing of this repository: its own Azure Monitor exporters (as
 `configure_azure_monitor()` would build them), one day-long timer, one activity with a span
-and a log, a setting read at call time. Copied into pytester projects as function_app.py."""
+(parented through context.trace_context, the only way on Azure) and a log, a setting read
+at call time. Copied into pytester projects as function_app.py."""
 
 import logging
 import os

@@ -8,17 +8,21 @@ import pytest
 
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.functions.app import AppIndex, load_app
+from devhost.functions.app import AppIndex
+from devhost.runtime import load_app
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 
 
 @pytest.fixture(scope="session")
-def semantics_index(tmp_path_factory: pytest.TempPathFactory) -> AppIndex:
+def semantics_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppIndex]:
+    """The devhost test app, indexed and served by a worker process."""
     import os
 
     os.environ["SEMANTICS_ATTEMPTS_DIR"] = str(tmp_path_factory.mktemp("attempts"))
-    return load_app("semantics_app", APPS)
+    index = load_app("semantics_app", APPS)
+    yield index
+    index.invoker.stop()
 
 
 @pytest.fixture()

@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer
-from devhost.functions.app import load_app
+from devhost.runtime import load_app
 
 from .conftest import APPS, run
 

@@ -21,7 +21,8 @@ import pytest
 from devhost.durable.engine import Engine, Gone
 from devhost.durable.history import EventType
 from devhost.durable.store import Store
-from devhost.functions.app import AppIndex, load_app
+from devhost.functions.app import AppIndex
+from devhost.runtime import load_app
 
 from .conftest import APPS
 

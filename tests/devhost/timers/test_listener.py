@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from azure.functions import meta
 
-from devhost.functions.app import AppIndex, FunctionInfo, load_app
-from devhost.functions.invoker import invoke, make_context
+from devhost.functions import typed
+from devhost.functions.app import AppIndex, FunctionInfo
+from devhost.functions.channel import Invocation
+from devhost.runtime import load_app
 from devhost.timers.listener import ScheduleMonitor, Status, TimerConfigError, TimerHost, timezone
 from devhost.timers.ncrontab import parse
 
@@ -31,11 +33,23 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppIndex]:
     monkeypatch.setenv("FAST_SCHEDULE", "*/1 * * * * *")
     monkeypatch.delenv("WEBSITE_TIME_ZONE", raising=False)
     monkeypatch.delenv("TZ", raising=False)
-    yield load_app("timer_app", APPS)
+    index = load_app("timer_app", APPS)
+    _APP[:] = [index]
+    yield index
+    index.invoker.stop()
+
+
+_APP: list[AppIndex] = []
 
 
 async def _invoke(fn: FunctionInfo, data: dict[str, meta.Datum]) -> Any:
-    return await invoke(fn, data, make_context(fn, ""))
+    """Through the worker, as the host's timer invocations go (the timer info as JSON)."""
+    inputs = [typed.binding(name, typed.json_data(str(datum.value)) if datum.type == "json"
+                            else typed.string(str(datum.value))) for name, datum in data.items()]
+    outcome = await _APP[0].invoker.invoke(Invocation(fn, inputs))
+    if not outcome.ok:
+        raise outcome.as_exception()
+    return typed.text(outcome.return_value)
 
 
 def _records(tmp_path: Path, name: str) -> list[dict[str, Any]]:

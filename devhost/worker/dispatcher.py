@@ -1,0 +1,131 @@
+"""Drive azure_functions_runtime with the host's requests, as Azure's proxy worker does.
+
+proxy_worker/dispatcher.py (Dispatcher._handle__*): each request is wrapped with its name and
+`properties={"protos": <the FunctionRpc messages>, "host": <host address>}` and passed to the
+runtime's verb; the verb's protobuf response goes back in a StreamingMessage with the
+worker's request id. The thread pool for sync functions is the runtime's own
+(`start_threadpool_executor`). The transport (gRPC here, a direct call in-process) is the
+caller's business.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure_functions_runtime as runtime
+
+from .. import rpc
+from .paths import use_app_paths
+
+# proxy_worker/logging.py is_system_log_category: the worker's, the runtime's and the SDK's
+# own loggers are System; everything else (the app, its libraries, the root) is User.
+SYSTEM_PREFIXES = ("devhost.worker", "proxy_worker", "azure_functions_runtime",
+                   "azure.functions")
+_LEVELS = ((logging.CRITICAL, rpc.RpcLog.Critical), (logging.ERROR, rpc.RpcLog.Error),
+           (logging.WARNING, rpc.RpcLog.Warning), (logging.INFO, rpc.RpcLog.Information),
+           (logging.DEBUG, rpc.RpcLog.Debug))
+_task_invocation: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "devhost_worker_invocation", default=None)
+log = logging.getLogger("devhost.worker")
+
+
+@dataclass
+class WorkerRequest:
+    """The request object the runtime's verbs take (proxy_worker's WorkerRequest)."""
+
+    name: str
+    request: Any
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+def current_invocation_id() -> str | None:
+    """The invocation a log record belongs to: the runtime's context variable in its pool
+    threads (run_sync_func sets it), ours on the event loop (async functions)."""
+    return runtime.invocation_id_cv.get() or _task_invocation.get()
+
+
+def rpc_log(record: logging.LogRecord, message: str) -> Any:
+    level = next((lvl for threshold, lvl in _LEVELS if record.levelno >= threshold),
+                 getattr(rpc.RpcLog, "None"))
+    system = record.name.startswith(SYSTEM_PREFIXES)
+    entry = rpc.RpcLog(level=level, message=message, category=record.name,
+                       log_category=rpc.RpcLog.System if system else rpc.RpcLog.User)
+    invocation_id = current_invocation_id()
+    if invocation_id:
+        entry.invocation_id = invocation_id
+    return entry
+
+
+class RpcLogHandler(logging.Handler):
+    """The root handler the worker installs: every record goes to the host as an RpcLog
+    (proxy_worker AsyncLoggingHandler → Dispatcher.on_logging)."""
+
+    def __init__(self, send: Callable[[Any], None]) -> None:
+        super().__init__()
+        self.send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.send(rpc_log(record, self.format(record)))
+        except Exception:
+            self.handleError(record)
+
+
+class Dispatcher:
+    def __init__(self, host: str, request_id: str, worker_id: str) -> None:
+        self.host = host
+        self.request_id = request_id
+        self.worker_id = worker_id
+
+    def _props(self) -> dict[str, Any]:
+        return {"protos": rpc, "host": self.host}
+
+    async def handle(self, message: Any) -> Any | None:
+        """One request in, one StreamingMessage out (None for what the worker ignores)."""
+        kind = message.WhichOneof("content")
+        if kind == "worker_init_request":
+            use_app_paths(message.worker_init_request.function_app_directory)
+            runtime.start_threadpool_executor()
+            response = await runtime.worker_init_request(
+                WorkerRequest("WorkerInitRequest", message, self._props()))
+            return self._reply(worker_init_response=response)
+        if kind == "functions_metadata_request":
+            response = await runtime.functions_metadata_request(
+                WorkerRequest("WorkerMetadataRequest", message))
+            return self._reply(function_metadata_response=response)
+        if kind == "function_load_request":
+            response = await runtime.function_load_request(
+                WorkerRequest("FunctionLoadRequest", message))
+            return self._reply(function_load_response=response)
+        if kind == "invocation_request":
+            token = _task_invocation.set(message.invocation_request.invocation_id)
+            try:
+                response = await runtime.invocation_request(
+                    WorkerRequest("FunctionInvocationRequest", message))
+            finally:
+                _task_invocation.reset(token)
+            return self._reply(invocation_response=response)
+        if kind == "worker_status_request":
+            return self._reply(worker_status_response=rpc.WorkerStatusResponse())
+        log.error("Unknown StreamingMessage content type: %s", kind)
+        return None
+
+    def _reply(self, **content: Any) -> Any:
+        return rpc.StreamingMessage(request_id=self.request_id, **content)
+
+    @staticmethod
+    def stop() -> None:
+        runtime.stop_threadpool_executor()
+
+
+async def handle_in_background(dispatcher: Dispatcher, message: Any,
+                               send: Callable[[Any], None]) -> None:
+    """Requests run concurrently, like the proxy worker's one task per request."""
+    reply = await dispatcher.handle(message)
+    if reply is not None:
+        send(reply)
+
