@@ -26,7 +26,11 @@ class Host:
     log: Path
 
     def run(self, orchestrator: str, timeout: float = 60) -> dict[str, Any]:
-        status, started, _ = http("POST", f"{self.base}{API}/orchestrators/{orchestrator}")
+        # Started under a sampled caller span, as the SDK's client does inside one: an
+        # orchestration started without one is not sampled (devhost/durable/engine.py).
+        caller = f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+        status, started, _ = http("POST", f"{self.base}{API}/orchestrators/{orchestrator}",
+                                  headers={"traceparent": caller})
         assert status == 202, started
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

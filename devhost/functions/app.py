@@ -9,7 +9,9 @@ WorkerFunctionMetadataProvider. Invoking goes through `AppIndex.worker`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,7 +19,27 @@ if TYPE_CHECKING:
 
 
 class AppLoadError(Exception):
-    """The worker could not start, import or index the app (its own error is the message)."""
+    """The worker could not start, import or index the app (its own error is the message;
+    `location` is the app file and line it comes from, `worker_stack` its traceback)."""
+
+    location: tuple[str | None, int | None] = (None, None)
+    worker_stack: str = ""
+
+
+def source_location(script: Path, function: str) -> tuple[str | None, int | None]:
+    """Where `def <function>` starts in the script, decorators included — read as text, since
+    the host never imports the app (the worker does)."""
+    try:
+        lines = script.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None, None
+    pattern = re.compile(rf"^\s*(?:async\s+)?def\s+{re.escape(function)}\s*\(")
+    for number, line in enumerate(lines):
+        if pattern.match(line):
+            while number > 0 and lines[number - 1].lstrip().startswith("@"):
+                number -= 1
+            return str(script), number + 1
+    return str(script), None
 
 
 @dataclass(frozen=True)

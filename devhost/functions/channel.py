@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import re
 import threading
 import uuid
 from collections.abc import Awaitable
@@ -99,10 +100,27 @@ class Outcome:
 
 
 
-def failure(result: Any, what: str) -> AppLoadError:
+def failure(result: Any, what: str, app_dir: Path | None = None) -> AppLoadError:
+    """The worker's failure as the host reports it: its exception's message, and where in
+    the app's own files it comes from (the last frame of the worker's traceback there)."""
     exc = result.exception
-    detail = exc.message + ("\n" + exc.stack_trace if exc.stack_trace else "")
-    return AppLoadError(f"{what}: {detail}" if detail else what)
+    error = AppLoadError(f"{what}: {exc.message}" if exc.message else what)
+    error.worker_stack = exc.stack_trace
+    if app_dir is not None:
+        error.location = app_location(exc.stack_trace, app_dir)
+    return error
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def app_location(stack_trace: str, app_dir: Path) -> tuple[str | None, int | None]:
+    root = str(app_dir.resolve())
+    found: tuple[str | None, int | None] = (None, None)
+    for path, line in _FRAME.findall(stack_trace):
+        if path.startswith(root) and "site-packages" not in path:
+            found = (path, int(line))
+    return found
 
 
 class Loop:
@@ -207,7 +225,7 @@ async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str]
         worker_directory=str(Path(__file__).resolve().parents[1] / "worker"))))
     response = init.worker_init_response
     if response.result.status != rpc.StatusResult.Success:
-        raise failure(response.result, "Worker failed to index functions")
+        raise failure(response.result, "Worker failed to index functions", app_dir)
     meta = (await peer.request(rpc.StreamingMessage(
         functions_metadata_request=rpc.FunctionsMetadataRequest(
             function_app_directory=str(app_dir))))).function_metadata_response

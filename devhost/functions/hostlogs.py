@@ -130,11 +130,17 @@ class HostLogs:
         `Function.<name>.User` and to the console; the worker's System logs are the
         host's diagnostics (not the customer's App Insights), shown only when they warn."""
         user = entry.log_category == rpc.RpcLog.User
-        if user or entry.level >= rpc.RpcLog.Warning:
+        if user:
             self._print(entry.message)
+        elif entry.level >= rpc.RpcLog.Warning:  # the worker's own: its first line is enough,
+            self._print(entry.message.splitlines()[0] if entry.message else "")  # not frames
         if not user:
             return
         function, traceparent = self._invocations.get(entry.invocation_id, ("", ""))
-        category = f"Function.{function}.User" if function else "Host.Function.Console"
-        self._emit(category, entry.level, entry.message, entry.invocation_id, traceparent)
+        if not function:
+            # Outside any invocation (a library's thread, the app's own exporter reporting its
+            # posts): the console only, or every export would file rows about itself.
+            return
+        self._emit(f"Function.{function}.User", entry.level, entry.message, entry.invocation_id,
+                   traceparent)
 

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from azure.functions import meta
 
-from ..functions.app import AppIndex, FunctionInfo
+from ..functions.app import AppIndex, FunctionInfo, source_location
 from .ncrontab import Schedule, ScheduleError, parse
 
 log = logging.getLogger("devhost.timers")
@@ -161,8 +161,7 @@ def timers_of(index: AppIndex, zone: tzinfo | None = None) -> list[Timer]:
         except (ScheduleError, TimerConfigError) as exc:
             error = TimerConfigError(f"{fn.name}: {exc}")
             # The host knows the function's folder and script (the worker has the code).
-            error.location = (str(Path(fn.directory) / index.script_file)
-                              if fn.directory else None, None)
+            error.location = source_location(Path(fn.directory) / index.script_file, fn.name)
             raise error from exc
         use_monitor = settings.get("useMonitor")
         use_monitor = True if use_monitor is None else bool(use_monitor)

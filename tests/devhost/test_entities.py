@@ -107,11 +107,12 @@ def test_queued_operations_run_as_one_batch_and_entity_signals_reach_other_entit
     (OutOfProcResult.Signals) as operation messages to their targets."""
     import asyncio
 
-    import entity_counter_app  # type: ignore[import-not-found]
-
     from devhost.durable import entities
 
-    index = load_app("entity_counter_app", APPS)
+    # In this process (the same runtime and messages), so the test can read the app's BATCHES.
+    index = load_app("entity_counter_app", APPS, worker_processes=False)
+    import entity_counter_app  # type: ignore[import-not-found]
+
     engine = Engine(index, Store(tmp_path / "d.sqlite"))
     entity_counter_app.BATCHES.clear()
     relay = entities.EntityRef("Relay", "r1")
@@ -143,11 +144,12 @@ def test_batches_hold_at_most_max_entity_operation_batch_size(tmp_path: Path) ->
     import asyncio
     import dataclasses
 
-    import entity_counter_app  # type: ignore[import-not-found]
-
     from devhost.durable import entities
 
-    index = load_app("entity_counter_app", APPS)
+    # In this process (the same runtime and messages), so the test can read the app's BATCHES.
+    index = load_app("entity_counter_app", APPS, worker_processes=False)
+    import entity_counter_app  # type: ignore[import-not-found]
+
     engine = Engine(index, Store(tmp_path / "d.sqlite"))
     engine.options = dataclasses.replace(engine.options, max_entity_operation_batch_size=2)
     entity_counter_app.BATCHES.clear()
