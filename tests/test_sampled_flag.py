@@ -41,7 +41,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
     """The recipe in this process, so the flags the app's spans saw can be read: the app's
     telemetry into in-memory exporters, Durable tracing V2 on (as host.json sets it) into the
     same provider."""
-    index = load_app("function_app", REPO)
+    index = load_app("function_app", REPO, worker_processes=False)
     telemetry.configure(span_exporter=_SPANS, log_exporter=_LOGS)
     engine = Engine(index, Store(Path(tmp_path_factory.mktemp("flag")) / "durable.sqlite"),
                     EngineOptions(tracing_v2=True),

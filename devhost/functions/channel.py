@@ -85,7 +85,7 @@ class Outcome:
         """The user's exception as the host knows it: its type's name and message, for
         code that records exceptions on spans (the frames stay in `stack_trace`)."""
         kind, message = self.exception_parts()
-        return type(kind, (Exception,), {"__module__": "worker"})(message)
+        return type(kind, (Exception,), {"__module__": "builtins"})(message)
 
     @classmethod
     def of(cls, response: Any, worker_id: str) -> Outcome:
