@@ -12,7 +12,7 @@ from azure_functions_runtime.bindings.context import Context
 from azure_functions_runtime.bindings.retrycontext import RetryContext
 from azure_functions_runtime.bindings.tracecontext import TraceContext
 from opentelemetry import _logs, trace
-from opentelemetry.sdk._logs import LoggingHandler
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

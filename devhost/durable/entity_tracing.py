@@ -28,11 +28,10 @@ from opentelemetry.trace import (
     TraceState,
 )
 
-TYPE = "durabletask.type"
-OPERATION = "durabletask.task.operation"
-TARGET = "durabletask.event.target_instance_id"
-INSTANCE_ID = "durabletask.task.instance_id"
-ERROR_MESSAGE = "durabletask.entity.error_message"
+from .schema import ENTITY, INSTANCE_ID, OPERATION, TYPE
+from .schema import ENTITY_ERROR_MESSAGE as ERROR_MESSAGE
+from .schema import EVENT_TARGET_INSTANCE_ID as TARGET
+
 TRACE_KEY = "devhostTrace"  # the caller's context, carried in the request message
 
 log = logging.getLogger("devhost.durable")
@@ -85,7 +84,7 @@ class EntityTracer:
               caller: dict[str, Any], requested_at: datetime | None, started: datetime,
               ended: datetime, error: str | None) -> None:
         name = f"entity:{entity_name}:{op}"
-        attributes = {TYPE: "entity", OPERATION: "signal_entity" if signal else "call_entity",
+        attributes = {TYPE: ENTITY, OPERATION: "signal_entity" if signal else "call_entity",
                       TARGET: scheduler_id}
         begin = requested_at or started
         outer = self._tracer.start_span(

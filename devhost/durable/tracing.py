@@ -54,25 +54,23 @@ from opentelemetry.trace import (
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ..hosttelemetry import function_result_tags
-
-# Durable Task's tracing schema (DurableTask.Core/Tracing/Schema.cs, Schema.Task).
-TYPE = "durabletask.type"
-TASK_NAME = "durabletask.task.name"
-VERSION = "durabletask.task.version"
-INSTANCE_ID = "durabletask.task.instance_id"
-EXECUTION_ID = "durabletask.task.execution_id"
-STATUS = "durabletask.task.status"
-TASK_ID = "durabletask.task.task_id"
-EVENT_TARGET_INSTANCE_ID = "durabletask.event.target_instance_id"
-FIRE_AT = "durabletask.fire_at"
-
-# TraceActivityConstants.cs
-ORCHESTRATION = "orchestration"
-ACTIVITY = "activity"
-EVENT = "event"
-TIMER = "timer"
-CREATE_ORCHESTRATION = "create_orchestration"
-ORCHESTRATION_EVENT = "orchestration_event"
+from .schema import (
+    ACTIVITY,
+    CREATE_ORCHESTRATION,
+    EVENT,
+    EVENT_TARGET_INSTANCE_ID,
+    EXECUTION_ID,
+    FIRE_AT,
+    INSTANCE_ID,
+    ORCHESTRATION,
+    ORCHESTRATION_EVENT,
+    STATUS,
+    TASK_ID,
+    TASK_NAME,
+    TIMER,
+    TYPE,
+    VERSION,
+)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 log = logging.getLogger("devhost.durable")
