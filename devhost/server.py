@@ -27,7 +27,7 @@ from .functions.app import AppIndex, FunctionInfo
 from .functions.channel import Invocation, Outcome, WorkerLost
 from .functions.http import HttpTriggers
 from .hosttelemetry import host_tracer_provider
-from .timers.listener import Timer, TimerHost, next_occurrences
+from .timers.listener import Timer, TimerHost, fired_reason, next_occurrences
 
 log = logging.getLogger("devhost")
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -128,7 +128,7 @@ class HostServer:
             carrier: dict[str, str] = {}
             _PROPAGATOR.inject(carrier)
             invocation = Invocation(fn, inputs, carrier.get("traceparent", ""),
-                                    carrier.get("tracestate", ""))
+                                    carrier.get("tracestate", ""), reason=fired_reason())
             try:
                 outcome = await self.index.invoker.invoke(invocation)
             except WorkerLost as exc:

@@ -50,7 +50,9 @@ class Invocation:
     retry_count: int = 0
     max_retry_count: int = 0
     invocation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    reason: str = "This function was programmatically called via the host APIs."
+    # The `Reason` of the host's `Executing '…'` row (FunctionStartedMessage.FormatReason):
+    # triggers that give none, Durable's included, print "(null)" on Azure and in func start.
+    reason: str = "(null)"
 
     def message(self) -> Any:
         return rpc.StreamingMessage(invocation_request=rpc.InvocationRequest(

@@ -157,7 +157,7 @@ class HttpTriggers:
                             binding.name, self.providers[binding.type](fn, request)))
                 invocation = Invocation(fn, inputs, invocation_traceparent(
                     own.trace_id, own.span_id, request.headers.get("traceparent")),
-                    request.headers.get("tracestate", ""))
+                    request.headers.get("tracestate", ""), reason=HOST_CALL_REASON)
                 started = time.perf_counter()
                 response, failure = await self._invoke(fn, invocation)
                 span.set_attributes(function_result_tags(

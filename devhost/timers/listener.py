@@ -147,6 +147,13 @@ class Timer:
         return self.fn.name
 
 
+def fired_reason(at: datetime | None = None) -> str:
+    """The `Reason` of a timer invocation's `Executing '…'` row: "Timer fired at" and the
+    time in .NET's round-trip format ("o": seven fractional digits, the offset)."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    return f"Timer fired at {at:%Y-%m-%dT%H:%M:%S}.{at.microsecond:06d}0+00:00"
+
+
 def timers_of(index: AppIndex, zone: tzinfo | None = None) -> list[Timer]:
     """The app's timer functions, validated as the extension does when indexing."""
     zone = zone or timezone()

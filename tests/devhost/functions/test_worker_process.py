@@ -75,6 +75,19 @@ def test_the_host_writes_executing_and_executed_rows(finished: dict[str, Any]) -
                for m in messages) >= 2
 
 
+def test_executing_rows_give_the_reason_the_host_gives(finished: dict[str, Any]) -> None:
+    """FunctionStartedMessage.FormatReason: a Durable trigger passes no reason, so the host
+    prints "(null)" (`Executing 'Functions.E3_Monitor' (Reason='(null)', …)` in the Durable
+    monitor sample's func start output); an HTTP call is a host API call."""
+    _, rows = run_kql(finished["db"], """traces
+| where message startswith "Executing 'Functions."
+| project function = tostring(customDimensions.Category), message""")
+    reasons = {f: m.split("(Reason='", 1)[1].split("', Id=", 1)[0] for f, m in rows}
+    assert reasons["Function.logs_and_spans"] == "(null)"
+    assert reasons["Function.boom"] == ("This function was programmatically called via the "
+                                        "host APIs.")
+
+
 def test_user_spans_have_the_host_span_as_parent_only_through_trace_context(
         finished: dict[str, Any]) -> None:
     """The host's activity span is not current in the user's code (another process): a span

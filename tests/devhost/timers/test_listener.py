@@ -19,7 +19,14 @@ from devhost.functions import typed
 from devhost.functions.app import AppIndex, FunctionInfo
 from devhost.functions.channel import Invocation
 from devhost.runtime import load_app
-from devhost.timers.listener import ScheduleMonitor, Status, TimerConfigError, TimerHost, timezone
+from devhost.timers.listener import (
+    ScheduleMonitor,
+    Status,
+    TimerConfigError,
+    TimerHost,
+    fired_reason,
+    timezone,
+)
 from devhost.timers.ncrontab import parse
 
 from ..conftest import APPS
@@ -160,3 +167,10 @@ def test_stop_waits_for_a_running_timer_function_within_the_bound(app: AppIndex,
     assert cut is False and clean is True
     assert lines[0] == "Waiting for running timer functions to finish: on_startup"
     assert lines[1] == "Shutdown timeout of 0.2s reached; abandoning timer functions: on_startup"
+
+
+def test_a_timer_invocation_reason_is_when_it_fired_in_round_trip_format() -> None:
+    """`Executing 'Functions.<timer>' (Reason='Timer fired at 2026-11-26T02:00:00.0012340+00:00'
+    …)`: .NET's "o" format, seven fractional digits and the offset."""
+    at = datetime(2026, 11, 26, 2, 0, 0, 1234, tzinfo=UTC)
+    assert fired_reason(at) == "Timer fired at 2026-11-26T02:00:00.0012340+00:00"
