@@ -74,11 +74,20 @@ def local_insights(data_dir: Path) -> IngestionServer | None:
         _LOCAL_DB.append(db)
         return None
     server = IngestionServer(db).__enter__()
-    atexit.register(server.close)  # runs before the store's own close: LIFO
+    atexit.register(_close_at_exit, server)  # runs before the store's own close: LIFO
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
     _LOCAL_INSIGHTS.append(server)
     _LOCAL_DB.append(db)
     return server
+
+
+def _close_at_exit(server: IngestionServer) -> None:
+    """What this process's exporters still hold is posted before the endpoint closes: their
+    own exit hooks run after this one, and would find nobody listening."""
+    try:
+        flush_telemetry(5_000)
+    finally:
+        server.close()
 
 
 def local_insights_db(data_dir: Path) -> Path | None:
