@@ -142,7 +142,8 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
 
 
 def _cmd_call(args: argparse.Namespace) -> int:
-    """Serve the app in-process, send one request, follow the orchestration it starts."""
+    """Serve the app (its workers included), send one request, follow the orchestration it
+    starts."""
     body = args.body.encode() if args.body is not None else b""
     index, engine = _load(args, timers=True)
     try:
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(start)
     start.set_defaults(handler=_cmd_start)
     register_insights(sub)
-    call = sub.add_parser("call", help="serve the app in-process, send one HTTP request and "
+    call = sub.add_parser("call", help="serve the app, send one HTTP request and "
                           "follow the orchestration it starts to the end")
     call.add_argument("method", type=str.upper)
     call.add_argument("path", help="e.g. /api/start-sub-orchestration")

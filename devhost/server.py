@@ -213,6 +213,8 @@ class HostServer:
         if missing:
             text += (f"  NOT RUNNABLE by devhost: binding {', '.join(missing)} needs its "
                      "Azure service")
+        if fn.retry_policy:
+            text += "  retry policy NOT APPLIED by devhost: a failure is not retried"
         return text
 
 

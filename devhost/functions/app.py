@@ -59,6 +59,8 @@ class FunctionInfo:
     trigger: Binding
     bindings: tuple[Binding, ...]
     directory: str = ""
+    # A function-level retry policy (`@app.retry`): the host applies it on Azure.
+    retry_policy: bool = False
 
     @property
     def durable_name(self) -> str:
@@ -111,4 +113,5 @@ def function_info(metadata: Any) -> FunctionInfo:
     if trigger is None:
         raise AppLoadError(f"function {metadata.name!r} has no trigger binding")
     return FunctionInfo(name=metadata.name, function_id=metadata.function_id, trigger=trigger,
-                        bindings=bindings, directory=metadata.directory)
+                        bindings=bindings, directory=metadata.directory,
+                        retry_policy=metadata.HasField("retry_options"))

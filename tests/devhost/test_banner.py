@@ -33,3 +33,8 @@ def test_banner_names_triggers_durable_names_routes_and_what_is_not_run(tmp_path
     assert lines["enqueue"].startswith(f"[GET] {host.base_url}/api/Items/{{id}}")
     assert lines["enqueue"].endswith("NOT RUNNABLE by devhost: binding queue needs its Azure "
                                      "service")
+    # The runtime reports `@app.retry` as the function's retry_options (RpcFunctionMetadata
+    # field 15), which the host applies on Azure and devhost does not.
+    assert lines["retried"].endswith("retry policy NOT APPLIED by devhost: a failure is not "
+                                     "retried")
+    assert "retry policy" not in lines["nightly"]

@@ -11,8 +11,9 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter, AzureMonitorTraceExporter
 from opentelemetry import _logs, trace
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.propagate import extract
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor

@@ -38,3 +38,9 @@ def from_queue(msg: func.QueueMessage) -> None:
 def enqueue(req: func.HttpRequest, out: func.Out[str]) -> str:
     out.set(req.route_params["id"])
     return "queued"
+
+
+@app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
+@app.retry(strategy="fixed_delay", max_retry_count="3", delay_interval="00:00:10")
+def retried(timer: func.TimerRequest) -> None:
+    pass

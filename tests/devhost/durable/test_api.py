@@ -287,3 +287,21 @@ def test_start_refuses_ids_the_client_refuses(host: BackgroundHost) -> None:
         assert body["field"] == "id"
     assert http("POST", f"{_api(host)}/orchestrators/fan_out/{'y' * 256}", 1,
                 headers=JSON)[0] == 202
+
+
+def test_purging_a_running_instance_deletes_nothing(host: BackgroundHost) -> None:
+    """HandleDeleteHistoryByIdRequestAsync (2.13.7) answers 200 with the purge result; on
+    Azure Storage the purge (AzureTableTrackingStore.PurgeInstanceHistoryAsync) deletes the
+    instance's rows whatever its status, and newer extensions answer 412. devhost keeps a
+    running instance (0 deleted): deleting it under the engine would strand its in-flight
+    work. A documented difference (README)."""
+    http("POST", f"{_api(host)}/orchestrators/approval/purge-running", headers=JSON)
+    _until(host, "purge-running", "Running")
+    status, body, _ = http("DELETE", f"{_api(host)}/instances/purge-running")
+    assert (status, body) == (200, {"instancesDeleted": 0})
+    assert _until(host, "purge-running", "Running")["instanceId"] == "purge-running"
+    http("POST", f"{_api(host)}/instances/purge-running/terminate")
+    _until(host, "purge-running", "Terminated")
+    status, body, _ = http("DELETE", f"{_api(host)}/instances/purge-running")
+    assert (status, body) == (200, {"instancesDeleted": 1})
+    assert http("GET", f"{_api(host)}/instances/purge-running")[0] == 404
