@@ -1,9 +1,11 @@
 """The devhost process behind one `durable_app` fixture: the only module of the plugin that
 touches devhost's internals, so changes to how devhost loads and runs apps land here.
 
-It is `devhost start` (settings → local insights → app → engine → HTTP server) plus a few
-routes the test process needs and a real client cannot have: flush the exporters, run KQL
-over one run's rows, list a run's instances, render its tree. Run as
+It is `devhost start` (settings → local insights → worker processes → engine → HTTP server)
+plus a few routes the test process needs and a real client cannot have: flush the exporters,
+run KQL over one run's rows, list a run's instances, render its tree. Its workers export the
+app's telemetry before answering each invocation (devhost/worker/flush.py), so a run observed
+as finished has all its rows readable once `flush` has exported the host's own. Run as
 `python -m devhost.testing._host --app-dir … --data-dir … --ready-file …`.
 """
 
@@ -27,8 +29,10 @@ from ..insights.envelopes import COMMON, TABLES, ddl
 from ..insights.kql import QueryError, execute
 from ..insights.store import read_only, writer_of
 from ..insights.view import load_run, render_text
-from ..runtime import HostConfig, flush_telemetry, load, local_insights_db
+from ..functions.app import AppIndex
+from ..runtime import HostConfig, flush_telemetry, load, local_insights_db, stop_workers
 from ..server import HostServer
+from ..worker.flush import FLUSH_SETTING
 
 PREFIX = "/_devhost/testing"
 
@@ -117,8 +121,9 @@ class TestingRoutes:
         return web.json_response(self.engine.status(iid))
 
     async def flush(self, _request: web.Request) -> web.Response:
-        """Export what this process's providers buffer: the host's and, since the app runs
-        in this process (see `main`), the app's."""
+        """Export what the host buffers (its spans, its Executing/Executed rows, the
+        workers' forwarded logs). The app's rows are filed already: its worker flushed them
+        before answering each invocation."""
         await asyncio.get_running_loop().run_in_executor(None, flush_telemetry)
         return web.json_response({"flushed": True})
 
@@ -167,7 +172,7 @@ async def _orphaned(stop: asyncio.Event) -> None:
     stop.set()
 
 
-async def serve(server: HostServer, ready_file: Path) -> None:
+async def serve(server: HostServer, index: AppIndex, ready_file: Path) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -182,6 +187,9 @@ async def serve(server: HostServer, ready_file: Path) -> None:
     finally:
         watch.cancel()
         await server.stop()
+        # The workers first: they export what the app still holds when they exit, while
+        # this process's ingestion endpoint still files it.
+        await loop.run_in_executor(None, stop_workers, index)
         flush_telemetry()
 
 
@@ -193,18 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, required=True)
     parser.add_argument("--skip-timers", action="store_true")
     args = parser.parse_args(argv)
-    # The app runs in this process through the in-process worker channel (the same worker
-    # dispatcher and azure-functions-runtime as devhost start's worker processes): the
-    # FunctionRpc protocol has no way to make a worker process export what its batch
-    # processors hold, and `flush` must leave every row readable when it returns.
-    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir,
-                                    worker_processes=False))
+    # Worker processes over gRPC, as `devhost start` runs the app; inherited by them, the
+    # testing switch that makes each invocation's app telemetry readable before its answer.
+    os.environ[FLUSH_SETTING] = "true"
+    index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
     if args.skip_timers:  # before the engine runs anything: no timer is scheduled yet
         engine.options = dataclasses.replace(engine.options, skip_timers=True)
         engine.clock.skip_timers = True
     routes = TestingRoutes(engine, local_insights_db(args.data_dir))
     server = HostServer(index, engine, port=0, extra_routes=[routes.add])
-    asyncio.run(serve(server, args.ready_file))
+    try:
+        asyncio.run(serve(server, index, args.ready_file))
+    finally:
+        stop_workers(index)  # idempotent: ends them if serve could not
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 
 from .. import rpc
+from . import flush
 from .dispatcher import Dispatcher, RpcLogHandler, handle_in_background
 
 _CONNECT_TIMEOUT = 5.0
@@ -55,7 +56,8 @@ async def serve(args: argparse.Namespace) -> None:
     async with grpc.aio.insecure_channel(f"{args.host}:{args.port}", options=options) as ch:
         await asyncio.wait_for(ch.channel_ready(), _CONNECT_TIMEOUT)
         stream = rpc.FunctionRpcStub(ch).EventStream(outgoing())
-        dispatcher = Dispatcher(args.host, args.request_id, args.worker_id)
+        dispatcher = Dispatcher(args.host, args.request_id, args.worker_id,
+                                flush_each_invocation=flush.enabled())
         handler = RpcLogHandler(lambda entry: send(rpc.StreamingMessage(
             request_id=args.request_id, rpc_log=entry)))
         root = logging.getLogger()

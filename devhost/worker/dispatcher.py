@@ -19,6 +19,7 @@ from typing import Any
 import azure_functions_runtime as runtime
 
 from .. import rpc
+from . import flush
 from .paths import use_app_paths
 
 # proxy_worker/logging.py is_system_log_category: the worker's, the runtime's and the SDK's
@@ -76,10 +77,13 @@ class RpcLogHandler(logging.Handler):
 
 
 class Dispatcher:
-    def __init__(self, host: str, request_id: str, worker_id: str) -> None:
+    def __init__(self, host: str, request_id: str, worker_id: str,
+                 flush_each_invocation: bool = False) -> None:
         self.host = host
         self.request_id = request_id
         self.worker_id = worker_id
+        # The testing switch (worker/flush.py): the app's rows are filed before the answer.
+        self.flush_each_invocation = flush_each_invocation
 
     def _props(self) -> dict[str, Any]:
         return {"protos": rpc, "host": self.host}
@@ -108,6 +112,8 @@ class Dispatcher:
                     WorkerRequest("FunctionInvocationRequest", message))
             finally:
                 _task_invocation.reset(token)
+            if self.flush_each_invocation:
+                await flush.after_invocation()
             return self._reply(invocation_response=response)
         if kind == "worker_status_request":
             return self._reply(worker_status_response=rpc.WorkerStatusResponse())

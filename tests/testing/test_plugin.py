@@ -43,11 +43,26 @@ def test_spans_and_logs_of_any_app_are_what_app_insights_stores(
             (host_span,) = [s for s in run.spans(name="activity:greet")
                             if s.item_type == "request"]
             assert span.parent_id == host_span.id
-            (record,) = run.logs(message="greeting")
+            # Twice, as on Azure: the app's own exporter files its record (under its span),
+            # and the worker's root handler forwards it as an RpcLog, which the host files
+            # under the invocation (Category Function.<name>.User).
+            (record,) = [r for r in run.logs(message="greeting") if "Category" not in r.attributes]
             assert record.message == "greeting someone" and record.attributes["who"] == "ada"
             assert record.parent_id == span.id
+            (forwarded,) = [r for r in run.logs(message="greeting") if "Category" in r.attributes]
+            assert forwarded.attributes["Category"] == "Function.greet.User"
+            assert forwarded.parent_id == host_span.id
+            # The host's own rows of the invocation (func start's Executing/Executed lines).
+            (executing,) = run.logs("Executing 'Functions.greet'")
+            (executed,) = run.logs("Executed 'Functions.greet' (Succeeded")
+            assert executing.attributes["Category"] == executed.attributes["Category"] == \
+                "Function.greet"
+            assert executing.attributes["InvocationId"] == executed.attributes["InvocationId"] \
+                == forwarded.attributes["InvocationId"]
+            assert executing.parent_id == executed.parent_id == host_span.id
             assert run.kql("requests | where name startswith 'orchestration:' | count") == [[1]]
-            assert run.kql("traces | project message") == [["greeting someone"]]
+            assert run.kql("traces | where message has 'greeting' | project message") == \
+                [["greeting someone"], ["greeting someone"]]
             with pytest.raises(DevhostError, match="KQL error: .*\\nquery: traces [|] frobnicate"):
                 run.kql("traces | frobnicate")
     """)
