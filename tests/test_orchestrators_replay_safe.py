@@ -38,9 +38,26 @@ def test_replaying_every_episode_emits_nothing(durable_app: DurableApp) -> None:
         "orchestration:inventory_sync_sub_orchestrator": 2,
         "activity:sync_customer_profile": 2, "run_activity:sync_customer_profile": 1,
         "activity:build_inventory_snapshot": 2, "run_activity:build_inventory_snapshot": 1})
-    assert Counter(r.message for r in run.logs()) == Counter({
+    logs = run.logs()
+    # The app's rows (its exporter's; the host's rows carry a Category).
+    assert Counter(r.message for r in logs if "Category" not in r.attributes) == Counter({
         "Started parent workflow orchestration": 1, "Synced customer profile": 1,
         "Built inventory snapshot": 1})
+    # The host's: an Executing/Executed pair per invocation, replays included (each episode
+    # is one invocation of the orchestrator function), and nothing the worker forwarded as
+    # the user's (Function.<name>.User): the app's logger does not propagate to the root.
+    host = [r for r in logs if "Category" in r.attributes]
+    assert not [r for r in host if r.attributes["Category"].endswith(".User")]
+    invocations = Counter(r.attributes["Category"] for r in host
+                          if r.message.startswith("Executing 'Functions."))
+    assert invocations == Counter(r.attributes["Category"] for r in host
+                                  if r.message.startswith("Executed 'Functions."))
+    assert invocations["Function.start_sub_orchestration"] == 1
+    assert invocations["Function.sync_customer_profile"] == 1
+    assert invocations["Function.build_inventory_snapshot"] == 1
+    for orchestrator in ("parent_workflow_orchestrator", "customer_sync_sub_orchestrator",
+                         "inventory_sync_sub_orchestrator"):
+        assert invocations[f"Function.{orchestrator}"] >= 2, invocations  # replayed
     assert run.exceptions() == []
     assert final.output["instanceId"] == root
 
