@@ -111,3 +111,25 @@ def test_the_issue_example_starting_the_orchestrator_directly(durable_app: Durab
         assert span.attributes["app.durable.root_instance_id"] == run.instance_id
     assert run.logs(message="Synced customer profile")[0].attributes["customer_id"] == "c-1"
     assert run.kql("dependencies | where name startswith 'run_activity:' | count") == [[2]]
+
+
+def test_the_hosts_invocation_rows_sit_under_each_functions_request(
+        durable_app: DurableApp) -> None:
+    """The worker runs in its own process, so the host files what Azure's does for each
+    invocation (azure-functions-host FunctionExecutor's `Executing '…'`/`Executed '…'` lines,
+    Category `Function.<name>`) under the function's request row: the starter's HTTP request
+    and each activity's SERVER row."""
+    run = durable_app.http("POST", STARTER)
+    assert run.wait().runtime_status == "Completed"
+    requests = [s for s in run.spans() if s.item_type == "request"]
+    for function, row in (("start_sub_orchestration", "start_sub_orchestration"),
+                          ("sync_customer_profile", "activity:sync_customer_profile"),
+                          ("build_inventory_snapshot", "activity:build_inventory_snapshot")):
+        (request,) = [s for s in requests if s.name == row]
+        (executing,) = run.logs(f"Executing 'Functions.{function}'")
+        (executed,) = run.logs(f"Executed 'Functions.{function}' (Succeeded")
+        for record in (executing, executed):
+            assert record.attributes["Category"] == f"Function.{function}"
+            assert record.parent_id == request.id and record.operation_id == request.operation_id
+        assert executing.attributes["InvocationId"] == executed.attributes["InvocationId"]
+        assert executing.timestamp <= executed.timestamp
