@@ -1,5 +1,6 @@
-"""The devhost process behind a fixture never outlives the test process, even one killed
-with SIGKILL (a pytest timeout, a CI cancel), which gets no chance to stop it."""
+"""The devhost process behind a fixture, and its worker processes, never outlive the test
+process, even one killed with SIGKILL (a pytest timeout, a CI cancel), which gets no chance
+to stop it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,18 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split(")")[-1].split()
+        except OSError:  # exited while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_the_host_stops_when_the_test_process_is_killed(tmp_path: Path) -> None:
     (tmp_path / "function_app.py").write_text(USER_APP, encoding="utf-8")
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
@@ -42,12 +55,15 @@ def test_the_host_stops_when_the_test_process_is_killed(tmp_path: Path) -> None:
         assert holder.stdout is not None
         child = int(holder.stdout.readline())
         assert _alive(child)
+        workers = _children(child)  # the app runs in worker processes of the host's
+        assert workers
         holder.send_signal(signal.SIGKILL)
         holder.wait(10)
         deadline = time.monotonic() + 20
-        while _alive(child) and time.monotonic() < deadline:
+        while any(map(_alive, [child, *workers])) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _alive(child)
+        assert not any(map(_alive, workers))
     finally:
         if holder.poll() is None:
             holder.kill()
