@@ -69,6 +69,29 @@ def test_spans_and_logs_of_any_app_are_what_app_insights_stores(
     pytester.runpytest().assert_outcomes(passed=1)
 
 
+def test_the_apps_rows_are_readable_when_the_run_ends_whatever_its_batch_delay(
+        pytester: pytest.Pytester) -> None:
+    """The app's batch processors would hold its span and log for ten minutes: the worker's
+    testing switch (devhost/worker/flush.py) exports them before it answers the invocation,
+    so they are filed when the engine sees the activity complete. FunctionRpc itself has no
+    such message, and Azure's workers flush nothing per invocation (no `force_flush` in
+    azure-functions-python-worker 4.34.0 azure_functions_worker/dispatcher.py, nor in
+    azure-functions-runtime 1.3.0)."""
+    project(pytester, """
+        import pytest
+
+        @pytest.mark.durable_app(settings={"OTEL_BSP_SCHEDULE_DELAY": "600000",
+                                           "OTEL_BLRP_SCHEDULE_DELAY": "600000"})
+        def test_it(durable_app):
+            run = durable_app.start("greeter", "ada")
+            assert run.wait().runtime_status == "Completed"
+            assert [s.name for s in run.spans(name="greet")] == ["greet"]
+            assert [r.message for r in run.logs("greeting") if "who" in r.attributes] == [
+                "greeting someone"]
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
 def test_a_failing_activity_is_in_the_exceptions_table(pytester: pytest.Pytester) -> None:
     project(pytester, """
         def test_it(durable_app):
