@@ -25,11 +25,11 @@ from aiohttp import web
 
 from ..durable.engine import Engine
 from ..durable.store import Instance
+from ..functions.app import AppIndex
 from ..insights.envelopes import COMMON, TABLES, ddl
 from ..insights.kql import QueryError, execute
 from ..insights.store import read_only, writer_of
 from ..insights.view import load_run, render_text
-from ..functions.app import AppIndex
 from ..runtime import HostConfig, flush_telemetry, load, local_insights_db, stop_workers
 from ..server import HostServer
 from ..worker.flush import FLUSH_SETTING

@@ -3,10 +3,11 @@
 FunctionRpc has no message that asks a worker to export what the app's OpenTelemetry batch
 processors hold, and Azure's workers flush nothing per invocation (no `force_flush` in
 azure-functions-python-worker 4.34.0 nor azure-functions-runtime 1.3.0): the exporters send
-on their schedule and at exit. A test that reads App Insights rows after a run ends needs them all filed, so the
-`durable_app` plugin's host sets `DEVHOST_WORKER_FLUSH_EACH_INVOCATION=true` for its worker
-processes: after each invocation, before the InvocationResponse goes back, the worker calls
-`force_flush()` on the global tracer and logger providers. The local ingestion endpoint files
+on their schedule and at exit. A test that reads App Insights rows after a run ends needs
+them all filed, so the `durable_app` plugin's host sets
+`DEVHOST_WORKER_FLUSH_EACH_INVOCATION=true` for its worker processes: after each invocation,
+before the InvocationResponse goes back, the worker calls `force_flush()` on the global
+tracer and logger providers. The local ingestion endpoint files
 a post before it answers, so when the host sees the response (and the engine, a completed
 activity; the client, an HTTP answer) the invocation's app rows are already readable.
 `devhost start` never sets it: Azure's worker does not do this, and it costs a post per
