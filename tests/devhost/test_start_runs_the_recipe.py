@@ -16,8 +16,8 @@ from devhost.durable.store import Store
 from devhost.insights.query import run_kql
 from telemetry import attributes as attr
 
-from .devhost.conftest import http
-from .hosting import REPO, Host, start
+from ..hosting import REPO, Host, start
+from .conftest import http
 
 STARTER = "/api/start-sub-orchestration"
 HELD_OUT = {"customer_id": "cust-7", "customer_segment": "smb", "skus": ["A", "B", "C"]}
