@@ -41,15 +41,21 @@ def format_exception(exc: BaseException) -> str:
     return "\n".join(lines)
 
 
-def invocation_failed(function: str, invocation_id: str, duration_ms: float,
-                      exc: BaseException, *, instance_id: str | None = None,
-                      stream: TextIO | None = None) -> None:
-    out = stream or sys.stderr
+def _failed_header(out: TextIO, function: str, invocation_id: str, duration_ms: float,
+                   instance_id: str | None) -> None:
+    """The two lines func start prints before a failed invocation's exception."""
     where = f", InstanceId={instance_id}" if instance_id else ""
     print(f"{_stamp()} Executed 'Functions.{function}' (Failed, Id={invocation_id}"
           f"{where}, Duration={duration_ms:.0f}ms)", file=out)
     print(f"{_stamp()} Exception while executing function: Functions.{function}. "
           "Result: Failure", file=out)
+
+
+def invocation_failed(function: str, invocation_id: str, duration_ms: float,
+                      exc: BaseException, *, instance_id: str | None = None,
+                      stream: TextIO | None = None) -> None:
+    out = stream or sys.stderr
+    _failed_header(out, function, invocation_id, duration_ms, instance_id)
     print(format_exception(exc), file=out, flush=True)
 
 
@@ -80,11 +86,7 @@ def remote_invocation_failed(function: str, invocation_id: str, duration_ms: flo
     """`invocation_failed` for a failure the worker reported (an InvocationResponse's
     RpcException: `<Type>: <message>` and the traceback text)."""
     out = stream or sys.stderr
-    where = f", InstanceId={instance_id}" if instance_id else ""
-    print(f"{_stamp()} Executed 'Functions.{function}' (Failed, Id={invocation_id}"
-          f"{where}, Duration={duration_ms:.0f}ms)", file=out)
-    print(f"{_stamp()} Exception while executing function: Functions.{function}. "
-          "Result: Failure", file=out)
+    _failed_header(out, function, invocation_id, duration_ms, instance_id)
     print(f"Exception: {error}", file=out)
     frames = user_stack(stack_trace).removeprefix("Traceback (most recent call last):\n")
     if frames.strip():
