@@ -153,6 +153,12 @@ class HostEnvelopeExporter:
 
     @staticmethod
     def create(connection_string: str, tracer_provider: TracerProvider) -> SpanExporter:
+        # Before the exporter reads them: with a loopback endpoint, no statsbeat, SDK stats
+        # or control-plane calls (they would go to Azure, or post after the endpoint closed).
+        host = urlparse(_endpoint(connection_string)).hostname or ""
+        if host in ("localhost", "::1") or host.startswith("127."):
+            for key, value in OFFLINE_SWITCHES.items():
+                os.environ.setdefault(key, value)
         from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
 
         class _Exporter(AzureMonitorTraceExporter):
@@ -229,10 +235,6 @@ def host_tracer_provider() -> trace.TracerProvider:
         return trace.get_tracer_provider()
     with _lock:
         if _provider is None:
-            host = urlparse(_endpoint(connection_string)).hostname or ""
-            if host in ("localhost", "::1") or host.startswith("127."):
-                for key, value in OFFLINE_SWITCHES.items():
-                    os.environ.setdefault(key, value)
             name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
                     or "devhost")
             # The host decides whatever flag the caller sent: its rows by host.json
