@@ -53,23 +53,30 @@ def devhost_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start(tmp: Path, app_dir: Path, app: str = "function_app", **env: str) -> Host:
-    port = free_port()
-    log = tmp / "devhost.log"
+def launch(app_dir: Path, app: str, data_dir: Path, port: int, log: Path, env: dict[str, str],
+           *args: str) -> subprocess.Popen[bytes]:
+    """Start `devhost start` and return once its management API answers. Output goes to a
+    file, not a pipe: the child never blocks on a full pipe."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "devhost", "start", "--app", app, "--app-dir", str(app_dir),
-             "--data-dir", str(tmp / "data"), "--port", str(port)],
-            cwd=REPO, env=devhost_env(**env), stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+             "--data-dir", str(data_dir), "--port", str(port), *args],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if http("GET", f"{base}{API}/instances", timeout=1)[0] == 200:
-                return Host(proc, base, tmp / "data", log)
+            if http("GET", f"http://127.0.0.1:{port}{API}/instances", timeout=1)[0] == 200:
+                return proc
         except OSError:
             pass
         assert proc.poll() is None, log.read_text(errors="replace")
         time.sleep(0.1)
     proc.kill()
     raise AssertionError("devhost did not start")
+
+
+def start(tmp: Path, app_dir: Path, app: str = "function_app", **env: str) -> Host:
+    port = free_port()
+    log = tmp / "devhost.log"
+    proc = launch(app_dir, app, tmp / "data", port, log, devhost_env(**env))
+    return Host(proc, f"http://127.0.0.1:{port}", tmp / "data", log)

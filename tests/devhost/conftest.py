@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +34,14 @@ def http(method: str, url: str, body: Any = None, raw: bytes | None = None,
     except json.JSONDecodeError:
         parsed = text
     return status, parsed, head
+
+
+def until(check: Callable[[], Any], timeout: float = 15) -> Any:
+    """Poll `check` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.hosting import devhost_env, launch
 
 from .conftest import APPS, free_port, http
 
@@ -16,26 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _start(data_dir: Path, port: int, attempts: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, SEMANTICS_ATTEMPTS_DIR=str(attempts), PYTHONPATH=str(REPO))
-    env.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
-    log = data_dir.parent / "devhost.log"
-    with log.open("ab") as out:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "start", "--app", "semantics_app", "--app-dir",
-             str(APPS), "--data-dir", str(data_dir), "--port", str(port)],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if http("GET", f"http://127.0.0.1:{port}/runtime/webhooks/durabletask/instances",
-                    timeout=1)[0] == 200:
-                return proc
-        except OSError:
-            pass
-        assert proc.poll() is None, log.read_text(errors="replace")
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("devhost did not start")
+    return launch(APPS, "semantics_app", data_dir, port, data_dir.parent / "devhost.log",
+                  devhost_env(SEMANTICS_ATTEMPTS_DIR=str(attempts)))
 
 
 def test_sigkill_mid_flight_then_restart_completes_every_instance(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ characters, ThrowIfFunctionDoesNotExist → 400).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from devhost.durable.store import Store
 from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 
-from .conftest import APPS, http
+from .conftest import APPS, http, until
 
 ENTITIES = "/runtime/webhooks/durabletask/entities"
 
@@ -37,18 +36,8 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
         yield background
 
 
-def _until(check: Any, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met")
-
-
 def _poll(url: str) -> dict[str, Any]:
-    return dict(_until(lambda: (r := http("GET", url))[0] == 200 and r[1]))
+    return dict(until(lambda: (r := http("GET", url))[0] == 200 and r[1]))
 
 
 def test_sdk_client_signals_and_reads_the_counter(host: BackgroundHost) -> None:
@@ -56,10 +45,10 @@ def test_sdk_client_signals_and_reads_the_counter(host: BackgroundHost) -> None:
     assert http("GET", f"{base}/api/counter/c1")[1] == {"exists": False, "state": None}
     for _ in range(3):
         assert http("POST", f"{base}/api/counter/c1/add", 2)[0] == 202
-    read = _until(lambda: (b := http("GET", f"{base}/api/counter/c1")[1])["state"] == 6 and b)
+    read = until(lambda: (b := http("GET", f"{base}/api/counter/c1")[1])["state"] == 6 and b)
     assert read == {"exists": True, "state": 6}
     http("POST", f"{base}/api/counter/c1/reset")
-    _until(lambda: http("GET", f"{base}/api/counter/c1")[1]["state"] == 0)
+    until(lambda: http("GET", f"{base}/api/counter/c1")[1]["state"] == 0)
 
 
 def test_orchestration_calls_and_signals_the_entity(host: BackgroundHost) -> None:
@@ -89,7 +78,7 @@ def test_entity_management_api(host: BackgroundHost) -> None:
     status, _, _ = http("POST", f"{base}/Counter/m1?op=add", raw=b"7",
                         headers={"Content-Type": "application/json"})
     assert status == 202
-    assert _until(lambda: (r := http("GET", f"{base}/counter/m1"))[0] == 200 and r[1]) == 7
+    assert until(lambda: (r := http("GET", f"{base}/counter/m1"))[0] == 200 and r[1]) == 7
     _, listed, headers = http("GET", f"{base}/Counter?fetchState=true")
     assert {"entityId": {"name": "Counter", "key": "m1"}, "state": 7} in [
         {k: v for k, v in e.items() if k != "lastOperationTime"} for e in listed]

@@ -7,7 +7,7 @@ durable/test_lifecycle.py, timers/test_listener.py."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from devhost.durable.store import Store
 from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 
-from .conftest import APPS, http
+from .conftest import APPS, http, until
 
 STATUS = "/runtime/webhooks/durabletask/instances/"
 
@@ -33,16 +33,6 @@ def _host(app: str, tmp_path: Path) -> Iterator[BackgroundHost]:
         yield host
 
 
-def _until(check: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def _status(host: BackgroundHost, iid: str, history: bool = False) -> dict[str, Any]:
     query = "?showHistory=true" if history else ""
     status, body, _ = http("GET", f"{host.base_url}{STATUS}{iid}{query}")
@@ -54,9 +44,9 @@ def test_singleton_monitor_kept_alive_by_a_timer_trigger(
     ticks = tmp_path / "ticks"
     monkeypatch.setenv("MONITOR_TICKS_FILE", str(ticks))
     with _host("monitor_app", tmp_path) as host:
-        done = _until(lambda: (s := _status(host, "job-monitor"))["runtimeStatus"]
+        done = until(lambda: (s := _status(host, "job-monitor"))["runtimeStatus"]
                       == "Completed" and s)
-        _until(lambda: ticks.exists() and len(ticks.read_text().splitlines()) >= 3)
+        until(lambda: ticks.exists() and len(ticks.read_text().splitlines()) >= 3)
         _, listed, _ = http("GET", f"{host.base_url}{STATUS}")
     assert done["output"] == {"done_after": 3}
     assert [i["instanceId"] for i in listed] == ["job-monitor"]  # one singleton, restarted
@@ -67,17 +57,17 @@ def test_approval_suspended_and_resumed_through_the_sdk_client(tmp_path: Path) -
         api = f"{host.base_url}/api/approvals"
         _, started, _ = http("POST", api)
         iid = started["id"]
-        _until(lambda: _status(host, iid)["customStatus"] == "waiting for approval")
+        until(lambda: _status(host, iid)["customStatus"] == "waiting for approval")
         # Suspend only queues the request (TaskHubClient.SuspendInstanceAsync sends a
         # message), so the status turns Suspended a moment later, as on Azure.
         assert http("POST", f"{api}/{iid}/suspend")[0] == 200
-        _until(lambda: _status(host, iid)["runtimeStatus"] == "Suspended")
+        until(lambda: _status(host, iid)["runtimeStatus"] == "Suspended")
         http("POST", f"{api}/{iid}/approve", "ana")
         time.sleep(0.3)
         held = _status(host, iid)
         assert held["runtimeStatus"] == "Suspended" and held["output"] is None
         http("POST", f"{api}/{iid}/resume")
-        final = _until(lambda: (s := _status(host, iid, True))["runtimeStatus"]
+        final = until(lambda: (s := _status(host, iid, True))["runtimeStatus"]
                        == "Completed" and s)
     # The SDK double-encodes event data and the extension keeps it as sent, so the
     # orchestrator gets JSON text, as on Azure (azure-functions-durable-python issue 295).
@@ -94,12 +84,12 @@ def test_failed_order_rewound_through_the_sdk_client(
         _, started, _ = http("POST", f"{host.base_url}/api/orders",
                              {"sku": "SKU-1", "amount": 12})
         iid = started["id"]
-        failed = _until(lambda: (s := _status(host, iid))["runtimeStatus"] == "Failed" and s)
+        failed = until(lambda: (s := _status(host, iid))["runtimeStatus"] == "Failed" and s)
         assert "payment provider unreachable" in failed["output"]
         fixed.touch()
         status, body, _ = http("POST", f"{host.base_url}/api/orders/{iid}/rewind")
         assert (status, body) == (202, {"rewound": iid})
-        final = _until(lambda: (s := _status(host, iid, True))["runtimeStatus"]
+        final = until(lambda: (s := _status(host, iid, True))["runtimeStatus"]
                        == "Completed" and s)
     assert final["output"] == ["reserved SKU-1", "charged 12"]
     reasons = [e.get("Reason") for e in final["historyEvents"] if e["EventType"] == "GenericEvent"]

@@ -9,14 +9,13 @@ is committed and never runs again.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from devhost.insights.query import run_kql
+from tests.hosting import devhost_env, launch
 
 from .conftest import APPS, free_port, http
 
@@ -24,27 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _start(data_dir: Path, port: int, marks: Path, *extra: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, LIFECYCLE_MARKS_DIR=str(marks), PYTHONPATH=str(REPO))
-    env.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
     log = _log(data_dir)
     log.unlink(missing_ok=True)
-    with log.open("ab") as out:  # a file, not a pipe: the child never blocks on a full pipe
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "start", "--app", "lifecycle_app", "--app-dir",
-             str(APPS), "--data-dir", str(data_dir), "--port", str(port), *extra],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if http("GET", f"http://127.0.0.1:{port}/runtime/webhooks/durabletask/instances",
-                    timeout=1)[0] == 200:
-                return proc
-        except OSError:
-            pass
-        assert proc.poll() is None, _log(data_dir).read_text(errors="replace")
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("devhost did not start")
+    return launch(APPS, "lifecycle_app", data_dir, port, log,
+                  devhost_env(LIFECYCLE_MARKS_DIR=str(marks)), *extra)
 
 
 def _log(data_dir: Path) -> Path:

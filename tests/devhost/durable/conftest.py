@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,18 @@ async def run(engine: Engine, name: str, payload: str | None, timeout: float = 2
     status = engine.status(iid)
     assert status is not None
     return status
+
+
+def drive(engine: Engine, body: Callable[[Engine], Awaitable[Any]]) -> Any:
+    """Run `body` against a started engine in a fresh event loop, then stop the engine."""
+    async def main() -> Any:
+        await engine.start()
+        try:
+            return await body(engine)
+        finally:
+            await engine.stop()
+
+    return asyncio.run(main())
 
 
 __all__ = ["AsyncIterator", "asyncio", "run", "start"]

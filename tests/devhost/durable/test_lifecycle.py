@@ -24,7 +24,7 @@ from devhost.durable.store import Store
 from devhost.functions.app import AppIndex
 from devhost.runtime import load_app
 
-from .conftest import APPS
+from .conftest import APPS, drive
 
 Factory = Callable[[], Engine]
 
@@ -40,17 +40,6 @@ def engine(lifecycle_index: AppIndex, tmp_path: Path) -> Iterator[Engine]:
     eng = Engine(lifecycle_index, Store(tmp_path / "durable.sqlite"))
     yield eng
     eng.store.close()
-
-
-def _drive(engine: Engine, body: Callable[[Engine], Any]) -> Any:
-    async def main() -> Any:
-        await engine.start()
-        try:
-            return await body(engine)
-        finally:
-            await engine.stop()
-
-    return asyncio.run(main())
 
 
 async def _until(engine: Engine, iid: str, check: Callable[[dict[str, Any]], bool],
@@ -81,7 +70,7 @@ def test_suspend_holds_events_and_resume_delivers_them(engine: Engine) -> None:
         await e.wait(iid, 10)
         return suspended, held, e.status(iid, show_history=True)
 
-    suspended, held, final = _drive(engine, body)
+    suspended, held, final = drive(engine, body)
     assert suspended["runtimeStatus"] == "Suspended"
     assert held is not None and held["runtimeStatus"] == "Suspended"
     assert "EventRaised" not in _types(held)  # the orchestration did not advance
@@ -105,7 +94,7 @@ def test_terminate_works_on_a_suspended_instance(engine: Engine) -> None:
         await e.wait(iid, 10)
         return e.status(iid)
 
-    final = _drive(engine, body)
+    final = drive(engine, body)
     assert final is not None and final["runtimeStatus"] == "Terminated"
 
 
@@ -118,7 +107,7 @@ def test_suspend_of_a_finished_instance_is_gone(engine: Engine) -> None:
         with pytest.raises(Gone):
             e.rewind(iid, None)  # only failed instances rewind
 
-    _drive(engine, body)
+    drive(engine, body)
 
 
 def test_rewind_reruns_the_failed_activity_under_its_task_id(engine: Engine) -> None:
@@ -130,7 +119,7 @@ def test_rewind_reruns_the_failed_activity_under_its_task_id(engine: Engine) -> 
         await e.wait(iid, 10)
         return failed, e.status(iid, show_history=True)
 
-    failed, final = _drive(engine, body)
+    failed, final = drive(engine, body)
     assert failed["runtimeStatus"] == "Failed"
     assert final["runtimeStatus"] == "Completed" and final["output"] == [2, "r1 ok"]
     history = engine.store.history("r1")
@@ -154,7 +143,7 @@ def test_rewind_of_a_parent_rewinds_its_failed_child(engine: Engine) -> None:
         await e.wait(iid, 10)
         return failed, e.status(iid)
 
-    failed, final = _drive(engine, body)
+    failed, final = drive(engine, body)
     assert failed["runtimeStatus"] == "Failed"
     assert final["runtimeStatus"] == "Completed" and final["output"] == [2, "p1 ok"]
     child = engine.status("p1:child")
@@ -175,6 +164,6 @@ def test_rewind_of_a_task_that_failed_after_retries_is_refused_clearly(engine: E
             e.rewind(iid, "fixed")
         return e.status(iid), engine.store.history(iid)
 
-    status, history = _drive(engine, body)
+    status, history = drive(engine, body)
     assert status["runtimeStatus"] == "Failed"  # unchanged
     assert not [ev for ev in history if ev["EventType"] == EventType.GENERIC_EVENT]

@@ -11,31 +11,20 @@ from typing import Any
 from devhost.durable.engine import Engine
 from devhost.durable.history import EventType
 
-from .conftest import run
+from .conftest import drive, run
 
 Factory = Callable[[], Engine]
 
 
-def _drive(engine: Engine, body: Callable[[Engine], Any]) -> Any:
-    async def main() -> Any:
-        await engine.start()
-        try:
-            return await body(engine)
-        finally:
-            await engine.stop()
-
-    return asyncio.run(main())
-
-
 def test_fan_out_of_100_activities(engine_factory: Factory) -> None:
-    status = _drive(engine_factory(), lambda e: run(e, "fan_out", "100"))
+    status = drive(engine_factory(), lambda e: run(e, "fan_out", "100"))
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == sum(i * 2 for i in range(100))
 
 
 def test_fan_out_of_100_sub_orchestrations_with_given_ids(engine_factory: Factory) -> None:
     engine = engine_factory()
-    status = _drive(engine, lambda e: run(e, "fan_out_children", "100", instance_id="p"))
+    status = drive(engine, lambda e: run(e, "fan_out_children", "100", instance_id="p"))
     assert status["output"] == sum(i * 2 for i in range(100))
     children = engine.store.query_instances(prefix="p:")
     assert len(children) == 100 and {c.runtime_status for c in children} == {"Completed"}
@@ -45,7 +34,7 @@ def test_fan_out_of_100_sub_orchestrations_with_given_ids(engine_factory: Factor
 def test_retry_fails_twice_then_succeeds_with_backoff(engine_factory: Factory) -> None:
     engine = engine_factory()
     started = time.monotonic()
-    status = _drive(engine, lambda e: run(e, "retrying", json.dumps("k1"), instance_id="r"))
+    status = drive(engine, lambda e: run(e, "retrying", json.dumps("k1"), instance_id="r"))
     elapsed = time.monotonic() - started
     assert status["output"] == {"first": "k1 ok after 3", "second": 42}
     assert elapsed >= 0.4  # two backoffs of 200 ms were honoured
@@ -56,7 +45,7 @@ def test_retry_fails_twice_then_succeeds_with_backoff(engine_factory: Factory) -
 
 def test_retry_exhausted_surfaces_the_error(engine_factory: Factory) -> None:
     engine = engine_factory()
-    status = _drive(engine, lambda e: run(e, "retry_exhausted", None, instance_id="x"))
+    status = drive(engine, lambda e: run(e, "retry_exhausted", None, instance_id="x"))
     assert status["output"] == {"caught": True}
     kinds = [e["EventType"] for e in engine.store.history("x")]
     assert kinds.count(EventType.TASK_FAILED) == 2
@@ -64,7 +53,7 @@ def test_retry_exhausted_surfaces_the_error(engine_factory: Factory) -> None:
 
 def test_durable_timer_delays_the_orchestration(engine_factory: Factory) -> None:
     started = time.monotonic()
-    status = _drive(engine_factory(), lambda e: run(e, "timer_then_activity", "0.5"))
+    status = drive(engine_factory(), lambda e: run(e, "timer_then_activity", "0.5"))
     assert status["output"] == 10
     assert time.monotonic() - started >= 0.5
 
@@ -81,7 +70,7 @@ def test_external_event_and_custom_status(engine_factory: Factory) -> None:
         await engine.wait(iid, 10)
         return waiting, engine.status(iid)
 
-    waiting, done = _drive(engine_factory(), body)
+    waiting, done = drive(engine_factory(), body)
     assert waiting["runtimeStatus"] == "Running"
     assert done["output"] == {"approved": "yes"}
     assert done["customStatus"] == {"stage": "decided"}
@@ -94,17 +83,17 @@ def test_event_raised_before_the_wait_is_buffered(engine_factory: Factory) -> No
         await engine.wait(iid, 10)
         return engine.status(iid)
 
-    assert _drive(engine_factory(), body)["output"] == {"approved": True}
+    assert drive(engine_factory(), body)["output"] == {"approved": True}
 
 
 def test_task_any_timer_wins(engine_factory: Factory) -> None:
-    status = _drive(engine_factory(), lambda e: run(e, "approval_or_timeout", "0.2"))
+    status = drive(engine_factory(), lambda e: run(e, "approval_or_timeout", "0.2"))
     assert status["output"] == {"approved": None, "timedOut": True}
 
 
 def test_continue_as_new_restarts_with_new_input(engine_factory: Factory) -> None:
     engine = engine_factory()
-    status = _drive(engine, lambda e: run(e, "counter", json.dumps({"value": 1, "rounds": 4}),
+    status = drive(engine, lambda e: run(e, "counter", json.dumps({"value": 1, "rounds": 4}),
                                           instance_id="c"))
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == 16
@@ -114,7 +103,7 @@ def test_continue_as_new_restarts_with_new_input(engine_factory: Factory) -> Non
 
 def test_failing_sub_orchestration_is_caught_by_parent(engine_factory: Factory) -> None:
     engine = engine_factory()
-    status = _drive(engine, lambda e: run(e, "failing_parent", None, instance_id="fp"))
+    status = drive(engine, lambda e: run(e, "failing_parent", None, instance_id="fp"))
     assert status["output"]["childFailed"] is True
     assert "boom" in status["output"]["message"]
     child = engine.status("fp:child")
@@ -123,7 +112,7 @@ def test_failing_sub_orchestration_is_caught_by_parent(engine_factory: Factory) 
 
 
 def test_uncaught_child_failure_fails_the_parent(engine_factory: Factory) -> None:
-    status = _drive(engine_factory(), lambda e: run(e, "uncaught_parent", None))
+    status = drive(engine_factory(), lambda e: run(e, "uncaught_parent", None))
     assert status["runtimeStatus"] == "Failed"
     assert "deep" in status["output"]
 
@@ -137,7 +126,7 @@ def test_terminate_and_purge(engine_factory: Factory) -> None:
         purged = engine.purge(iid)
         return engine.status_of(final), purged, engine.status(iid)
 
-    terminated, purged, after = _drive(engine_factory(), body)
+    terminated, purged, after = drive(engine_factory(), body)
     assert terminated["runtimeStatus"] == "Terminated"
     assert terminated["output"] == "enough"
     assert purged == 1 and after is None
