@@ -94,7 +94,6 @@ def test_queued_operations_run_as_one_batch_and_entity_signals_reach_other_entit
         tmp_path: Path) -> None:
     """TaskEntityShim runs what is queued as one batch and sends the batch's `signals`
     (OutOfProcResult.Signals) as operation messages to their targets."""
-    import asyncio
 
     from devhost.durable import entities
 
@@ -104,8 +103,23 @@ def test_queued_operations_run_as_one_batch_and_entity_signals_reach_other_entit
 
     engine = Engine(index, Store(tmp_path / "d.sqlite"))
     entity_counter_app.BATCHES.clear()
-    relay = entities.EntityRef("Relay", "r1")
-    for n in range(3):  # queued while the host is down: one batch at the next start
+    # Queued while the host is down: one batch at the next start.
+    _ping_relay_then_run(engine, "r1", 3)
+    assert entity_counter_app.BATCHES == [["ping", "ping", "ping"]]
+    assert entities.read(engine.store, "@relay@r1").state == "1"
+    assert entities.read(engine.store, "@counter@r1").state == "3"
+    engine.store.close()
+
+
+def _ping_relay_then_run(engine: Engine, key: str, pings: int) -> None:
+    """Queue `pings` signals to Relay(key) before the engine starts, then run it until the
+    Counter the relay signals has counted them all."""
+    import asyncio
+
+    from devhost.durable import entities
+
+    relay = entities.EntityRef("Relay", key)
+    for n in range(pings):
         req = entities.request("ping", None, request_id=f"id-{n}", signal=True)
         with engine.store.transaction():
             engine.store.send(relay.scheduler_id, entities.operation_message(req))
@@ -114,26 +128,20 @@ def test_queued_operations_run_as_one_batch_and_entity_signals_reach_other_entit
         await engine.start()
         try:
             for _ in range(200):
-                if entities.read(engine.store, "@counter@r1").state == "3":
+                if entities.read(engine.store, f"@counter@{key}").state == str(pings):
                     return
                 await asyncio.sleep(0.02)
         finally:
             await engine.stop()
 
     asyncio.run(main())
-    assert entity_counter_app.BATCHES == [["ping", "ping", "ping"]]
-    assert entities.read(engine.store, "@relay@r1").state == "1"
-    assert entities.read(engine.store, "@counter@r1").state == "3"
-    engine.store.close()
 
 
 def test_batches_hold_at_most_max_entity_operation_batch_size(tmp_path: Path) -> None:
     """host.json `maxEntityOperationBatchSize` (DurableTaskOptions; DurableTaskExtension stops
     filling a batch at that count)."""
-    import asyncio
     import dataclasses
 
-    from devhost.durable import entities
 
     # In this process (the same runtime and messages), so the test can read the app's BATCHES.
     index = load_app("entity_counter_app", APPS, worker_processes=False)
@@ -142,22 +150,6 @@ def test_batches_hold_at_most_max_entity_operation_batch_size(tmp_path: Path) ->
     engine = Engine(index, Store(tmp_path / "d.sqlite"))
     engine.options = dataclasses.replace(engine.options, max_entity_operation_batch_size=2)
     entity_counter_app.BATCHES.clear()
-    relay = entities.EntityRef("Relay", "r2")
-    for n in range(5):
-        req = entities.request("ping", None, request_id=f"id-{n}", signal=True)
-        with engine.store.transaction():
-            engine.store.send(relay.scheduler_id, entities.operation_message(req))
-
-    async def main() -> None:
-        await engine.start()
-        try:
-            for _ in range(200):
-                if entities.read(engine.store, "@counter@r2").state == "5":
-                    return
-                await asyncio.sleep(0.02)
-        finally:
-            await engine.stop()
-
-    asyncio.run(main())
+    _ping_relay_then_run(engine, "r2", 5)
     assert [len(b) for b in entity_counter_app.BATCHES] == [2, 2, 1]
     engine.store.close()
