@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from azure.functions import meta
 
 from ..functions.app import AppIndex, FunctionInfo, source_location
+from ..nameresolver import UnresolvedName, resolve_whole_string
 from .ncrontab import Schedule, ScheduleError, parse
 
 log = logging.getLogger("devhost.timers")
@@ -66,14 +67,12 @@ def timezone() -> tzinfo:
 
 
 def _resolve(expression: str) -> str:
-    """`%Setting%` expressions come from app settings (the host's INameResolver)."""
-    if expression.startswith("%") and expression.endswith("%") and len(expression) > 2:
-        name = expression[1:-1]
-        if name not in os.environ:
-            raise TimerConfigError(f"the timer schedule refers to app setting {name!r}, which "
-                                   "is not set")
-        return os.environ[name]
-    return expression
+    """`%Setting%` tokens anywhere in the schedule come from app settings
+    (TimerSchedule.Create: nameResolver.ResolveWholeString)."""
+    try:
+        return resolve_whole_string(expression, os.environ)
+    except UnresolvedName as exc:
+        raise TimerConfigError(f"the timer schedule {expression!r}: {exc}") from exc
 
 
 @dataclass

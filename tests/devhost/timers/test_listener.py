@@ -16,7 +16,7 @@ import pytest
 from azure.functions import meta
 
 from devhost.functions import typed
-from devhost.functions.app import AppIndex, FunctionInfo
+from devhost.functions.app import AppIndex, Binding, FunctionInfo
 from devhost.functions.channel import Invocation
 from devhost.runtime import load_app
 from devhost.timers.listener import (
@@ -25,6 +25,7 @@ from devhost.timers.listener import (
     TimerConfigError,
     TimerHost,
     fired_reason,
+    timers_of,
     timezone,
 )
 from devhost.timers.ncrontab import parse
@@ -174,3 +175,17 @@ def test_a_timer_invocation_reason_is_when_it_fired_in_round_trip_format() -> No
     …)`: .NET's "o" format, seven fractional digits and the offset."""
     at = datetime(2026, 11, 26, 2, 0, 0, 1234, tzinfo=UTC)
     assert fired_reason(at) == "Timer fired at 2026-11-26T02:00:00.0012340+00:00"
+
+
+def test_setting_tokens_anywhere_in_a_schedule_resolve_from_app_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """TimerSchedule.Create resolves the expression with nameResolver.ResolveWholeString:
+    every `%NAME%` token, not only a whole-string one; an unset one refuses the function."""
+    trigger = Binding("timerTrigger", "timer", "in", {"schedule": "0 %MINUTE% * * * *"})
+    index = AppIndex("function_app.py", [FunctionInfo("every_hour", "id", trigger, (trigger,))])
+    monkeypatch.setenv("MINUTE", "7")
+    [timer] = timers_of(index)
+    assert timer.schedule.expression == "0 7 * * * *"
+    monkeypatch.delenv("MINUTE")
+    with pytest.raises(TimerConfigError, match="'%MINUTE%' does not resolve"):
+        timers_of(index)
