@@ -13,7 +13,6 @@ A message without details never grows a `None` suffix.
 from __future__ import annotations
 
 import sys
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -23,40 +22,18 @@ _HIDDEN = (_DEVHOST, "/asyncio/", "/concurrent/futures/", "/contextvars", "/thre
 _WORKER = ("/azure_functions_runtime/",)  # the worker runtime's frames around user code
 
 
-def _stamp() -> str:
+def stamp() -> str:
     return "[" + datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") + "]"
-
-
-def user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
-    """The traceback without devhost's own frames (nor the executor plumbing around them)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return [f for f in frames if not any(part in f.filename for part in _HIDDEN)]
-
-
-def format_exception(exc: BaseException) -> str:
-    lines = [f"Exception: {type(exc).__name__}: {exc}"]
-    frames = user_frames(exc)
-    if frames:
-        lines.append("Stack: " + "".join(traceback.format_list(frames)).rstrip())
-    return "\n".join(lines)
 
 
 def _failed_header(out: TextIO, function: str, invocation_id: str, duration_ms: float,
                    instance_id: str | None) -> None:
     """The two lines func start prints before a failed invocation's exception."""
     where = f", InstanceId={instance_id}" if instance_id else ""
-    print(f"{_stamp()} Executed 'Functions.{function}' (Failed, Id={invocation_id}"
+    print(f"{stamp()} Executed 'Functions.{function}' (Failed, Id={invocation_id}"
           f"{where}, Duration={duration_ms:.0f}ms)", file=out)
-    print(f"{_stamp()} Exception while executing function: Functions.{function}. "
+    print(f"{stamp()} Exception while executing function: Functions.{function}. "
           "Result: Failure", file=out)
-
-
-def invocation_failed(function: str, invocation_id: str, duration_ms: float,
-                      exc: BaseException, *, instance_id: str | None = None,
-                      stream: TextIO | None = None) -> None:
-    out = stream or sys.stderr
-    _failed_header(out, function, invocation_id, duration_ms, instance_id)
-    print(format_exception(exc), file=out, flush=True)
 
 
 def user_stack(stack_trace: str, error: str = "") -> str:
@@ -97,7 +74,7 @@ def remote_invocation_failed(function: str, invocation_id: str, duration_ms: flo
 def orchestration_failed(name: str, instance_id: str, reason: str, details: str | None = None,
                          *, stream: TextIO | None = None) -> None:
     out = stream or sys.stderr
-    print(f"{_stamp()} {instance_id}: Function '{name} (Orchestrator)' failed with an error. "
+    print(f"{stamp()} {instance_id}: Function '{name} (Orchestrator)' failed with an error. "
           f"Reason: {reason}", file=out)
     if details:
         print(details.rstrip(), file=out)
@@ -109,22 +86,9 @@ def entity_operation_failed(name: str, scheduler_id: str, operation: str, operat
                             ) -> None:
     """EndToEndTraceHelper.OperationFailed's line (its first sentence)."""
     out = stream or sys.stderr
-    print(f"{_stamp()} {scheduler_id}: Function '{name} (Entity)' failed '{operation}' "
+    print(f"{stamp()} {scheduler_id}: Function '{name} (Entity)' failed '{operation}' "
           f"operation {operation_id} after {duration_ms:.0f}ms with exception {error}", file=out,
           flush=True)
-
-
-def failure_message(reason: str, details: str | None) -> str:
-    """A failure's text: the reason, then the details when there are any (never 'None')."""
-    return f"{reason}\n{details}" if details else reason
-
-
-def user_traceback(exc: BaseException) -> str:
-    """A Python traceback of the user's frames only (what a failed activity's Details hold)."""
-    frames = user_frames(exc)
-    head = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) \
-        if frames else ""
-    return head + "".join(traceback.format_exception_only(exc)).rstrip()
 
 
 def split_failure(message: str) -> tuple[str, str]:

@@ -35,6 +35,28 @@ OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
                     "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
                     "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}
 
+
+def offline_if_loopback(connection_string: str) -> None:
+    """With a loopback endpoint, no statsbeat, SDK stats or control-plane calls (they would
+    go to Azure, or post after the endpoint closed). Set in the environment before any
+    exporter reads it, so the workers this process starts inherit it."""
+    host = urlparse(_endpoint(connection_string)).hostname or ""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        for key, value in OFFLINE_SWITCHES.items():
+            os.environ.setdefault(key, value)
+
+
+def host_resource() -> Resource:
+    """The host's cloud_RoleName: OTEL_SERVICE_NAME, else the site name, as on Azure."""
+    return Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME")
+                            or os.environ.get("WEBSITE_SITE_NAME") or "devhost"})
+
+
+def sync_export() -> bool:
+    """DEVHOST_SYNC_EXPORT=true: post each host item as it ends, so a kill -9 loses none."""
+    return os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"
+
+
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
 _sampling = SamplingSettings()
@@ -153,12 +175,7 @@ class HostEnvelopeExporter:
 
     @staticmethod
     def create(connection_string: str, tracer_provider: TracerProvider) -> SpanExporter:
-        # Before the exporter reads them: with a loopback endpoint, no statsbeat, SDK stats
-        # or control-plane calls (they would go to Azure, or post after the endpoint closed).
-        host = urlparse(_endpoint(connection_string)).hostname or ""
-        if host in ("localhost", "::1") or host.startswith("127."):
-            for key, value in OFFLINE_SWITCHES.items():
-                os.environ.setdefault(key, value)
+        offline_if_loopback(connection_string)
         from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
 
         class _Exporter(AzureMonitorTraceExporter):
@@ -235,20 +252,15 @@ def host_tracer_provider() -> trace.TracerProvider:
         return trace.get_tracer_provider()
     with _lock:
         if _provider is None:
-            name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
-                    or "devhost")
             # The host decides whatever flag the caller sent: its rows by host.json
             # samplingSettings, Durable V2 rows always (DurableTelemetryModule: AllData).
-            _provider = TracerProvider(resource=Resource.create({"service.name": name}),
-                                       sampler=HostSampler(_sampling))
+            _provider = TracerProvider(resource=host_resource(), sampler=HostSampler(_sampling))
             # The exporter reads the resource from its tracer provider, the global one unless
             # told: an app without OpenTelemetry has only the proxy there (no resource).
             exporter = ReportingExporter(HostEnvelopeExporter.create(connection_string,
                                                                      _provider))
             _quiet_host_traffic()
-            # DEVHOST_SYNC_EXPORT=true: post each span as it ends, so a kill -9 loses none.
-            sync = os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"
-            _provider.add_span_processor(SimpleSpanProcessor(exporter) if sync
+            _provider.add_span_processor(SimpleSpanProcessor(exporter) if sync_export()
                                          else BatchSpanProcessor(exporter))
         return _provider
 

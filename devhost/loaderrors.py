@@ -10,7 +10,6 @@ JSON object on stderr, never its own traceback.
 
 from __future__ import annotations
 
-import inspect
 import json
 import traceback
 from pathlib import Path
@@ -34,15 +33,6 @@ def _user_location(exc: BaseException, app_dir: Path) -> tuple[str | None, int |
         if frame.filename.startswith(root) and "site-packages" not in frame.filename:
             return frame.filename, frame.lineno
     return None, None
-
-
-def function_location(fn: Any) -> tuple[str | None, int | None]:
-    """Where a user function is defined (for errors about a decorated function)."""
-    try:
-        target = inspect.unwrap(fn)
-        return inspect.getsourcefile(target), inspect.getsourcelines(target)[1]
-    except (TypeError, OSError):
-        return None, None
 
 
 def describe(exc: BaseException, app_dir: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from .functions.hostlogs import HostLogs
 from .functions.inprocess import LocalWorkers
 from .functions.processes import ProcessWorkers
 from .functions.settings import apply_local_settings
-from .hosttelemetry import configure_sampling
+from .hosttelemetry import configure_sampling, offline_if_loopback
 from .insights.ingest import IngestionServer, connection_string
 from .insights.serving import server_of
 
@@ -71,11 +71,13 @@ def local_insights(data_dir: Path) -> IngestionServer | None:
     serving_url = server_of(db)
     if serving_url is not None:
         os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = connection_string(db, serving_url)
+        offline_if_loopback(os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"])
         _LOCAL_DB.append(db)
         return None
     server = IngestionServer(db).__enter__()
     atexit.register(_close_at_exit, server)  # runs before the store's own close: LIFO
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
+    offline_if_loopback(server.connection_string)  # before the workers inherit the environment
     _LOCAL_INSIGHTS.append(server)
     _LOCAL_DB.append(db)
     return server

@@ -20,10 +20,9 @@ if TYPE_CHECKING:
 
 class AppLoadError(Exception):
     """The worker could not start, import or index the app (its own error is the message;
-    `location` is the app file and line it comes from, `worker_stack` its traceback)."""
+    `location` is the app file and line it comes from)."""
 
     location: tuple[str | None, int | None] = (None, None)
-    worker_stack: str = ""
 
 
 def source_location(script: Path, function: str) -> tuple[str | None, int | None]:

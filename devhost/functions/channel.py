@@ -107,7 +107,6 @@ def failure(result: Any, what: str, app_dir: Path | None = None) -> AppLoadError
     the app's own files it comes from (the last frame of the worker's traceback there)."""
     exc = result.exception
     error = AppLoadError(f"{what}: {exc.message}" if exc.message else what)
-    error.worker_stack = exc.stack_trace
     if app_dir is not None:
         error.location = app_location(exc.stack_trace, app_dir)
     return error

@@ -15,15 +15,15 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import _logs
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from .. import rpc
-from ..hosttelemetry import host_tracer_provider
+from .. import console, rpc
+from ..hosttelemetry import host_resource, offline_if_loopback, sync_export
 
 CATEGORY = "Category"
 LOG_LEVEL = "LogLevel"
@@ -47,7 +47,7 @@ def host_logger_provider() -> Any:
     connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
     if not connection_string:
         return _logs.get_logger_provider()
-    host_tracer_provider()  # applies the offline switches (no statsbeat/sdkstats) first
+    offline_if_loopback(connection_string)
     with _lock:
         if _provider is None:
             from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter
@@ -56,14 +56,11 @@ def host_logger_provider() -> Any:
                 BatchLogRecordProcessor,
                 SimpleLogRecordProcessor,
             )
-            from opentelemetry.sdk.resources import Resource
 
-            name = (os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("WEBSITE_SITE_NAME")
-                    or "devhost")
-            _provider = LoggerProvider(resource=Resource.create({"service.name": name}))
+            _provider = LoggerProvider(resource=host_resource())
             exporter = AzureMonitorLogExporter(connection_string=connection_string)
-            sync = os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"
-            _provider.add_log_record_processor(SimpleLogRecordProcessor(exporter) if sync
+            _provider.add_log_record_processor(SimpleLogRecordProcessor(exporter)
+                                               if sync_export()
                                                else BatchLogRecordProcessor(exporter))
         return _provider
 
@@ -85,45 +82,38 @@ def shutdown() -> None:
 class HostLogs:
     """Files worker logs and invocation rows; knows which invocation is which function."""
 
-    def __init__(self, console: Any = None) -> None:
-        self.console = console or sys.stderr
+    def __init__(self) -> None:
         self._logger = host_logger_provider().get_logger("Host.Function")
-        self._invocations: dict[str, tuple[str, str]] = {}  # id → (function, traceparent)
+        # id → (function, the invocation's context, parsed once for all its rows)
+        self._invocations: dict[str, tuple[str, Context | None]] = {}
 
     def _emit(self, category: str, level: int, message: str, invocation_id: str,
-              traceparent: str) -> None:
+              context: Context | None) -> None:
         text, number = _SEVERITY.get(level, ("Information", SeverityNumber.INFO))
-        context = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
         self._logger.emit(_logs.LogRecord(
             context=context, severity_text=text, severity_number=number, body=message,
             attributes={CATEGORY: category, LOG_LEVEL: text, INVOCATION_ID: invocation_id,
                         PROCESS_ID: os.getpid()}))
 
     def _print(self, message: str) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-        print(f"[{stamp}] {message}", file=self.console, flush=True)
+        print(f"{console.stamp()} {message}", file=sys.stderr, flush=True)
 
     def executing(self, function: str, invocation_id: str, traceparent: str,
                   reason: str) -> None:
-        self._invocations[invocation_id] = (function, traceparent)
+        context = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+        self._invocations[invocation_id] = (function, context)
         self._emit(f"Function.{function}", rpc.RpcLog.Information,
                    f"Executing 'Functions.{function}' (Reason='{reason}', Id={invocation_id})",
-                   invocation_id, traceparent)
+                   invocation_id, context)
 
-    def executed(self, function: str, invocation_id: str, ok: bool, seconds: float,
-                 error: str = "") -> None:
-        _, traceparent = self._invocations.pop(invocation_id, (function, ""))
-        duration = f"{seconds * 1000:.0f}ms"
-        if ok:
-            message = (f"Executed 'Functions.{function}' (Succeeded, Id={invocation_id}, "
-                       f"Duration={duration})")
-        else:
-            # The console line (with the user's frames) is devhost.console's, for every
-            # transport; this is the row in traces.
-            message = (f"Executed 'Functions.{function}' (Failed, Id={invocation_id}, "
-                       f"Duration={duration})")
+    def executed(self, function: str, invocation_id: str, ok: bool, seconds: float) -> None:
+        """The row in traces; the console line of a failure (with the user's frames) is
+        devhost.console's, for every transport."""
+        _, context = self._invocations.pop(invocation_id, (function, None))
         self._emit(f"Function.{function}", rpc.RpcLog.Information if ok else rpc.RpcLog.Error,
-                   message, invocation_id, traceparent)
+                   f"Executed 'Functions.{function}' ({'Succeeded' if ok else 'Failed'}, "
+                   f"Id={invocation_id}, Duration={seconds * 1000:.0f}ms)",
+                   invocation_id, context)
 
     def worker_log(self, entry: Any, worker_id: str) -> None:
         """An RpcLog from a worker. User logs of an invocation go to traces under
@@ -136,11 +126,11 @@ class HostLogs:
             self._print(entry.message.splitlines()[0] if entry.message else "")  # not frames
         if not user:
             return
-        function, traceparent = self._invocations.get(entry.invocation_id, ("", ""))
+        function, context = self._invocations.get(entry.invocation_id, ("", None))
         if not function:
             # Outside any invocation (a library's thread, the app's own exporter reporting its
             # posts): the console only, or every export would file rows about itself.
             return
         self._emit(f"Function.{function}.User", entry.level, entry.message, entry.invocation_id,
-                   traceparent)
+                   context)
 

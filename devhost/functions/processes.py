@@ -288,9 +288,8 @@ class ProcessWorkers(Workers):
             outcome = Outcome.of(response.invocation_response, peer.worker_id)
         finally:
             peer.in_flight -= 1
-            error = (outcome.stack_trace or outcome.error) if outcome else "the worker exited"
             self.logs.executed(name, iid, outcome is not None and outcome.ok,
-                               asyncio.get_running_loop().time() - started, error)
+                               asyncio.get_running_loop().time() - started)
         return outcome
 
     async def _pick(self) -> _ProcessPeer:

@@ -25,11 +25,6 @@ STARTUP_TIMEOUT_S = 60.0
 # local ingestion endpoint only when these are empty (an empty variable beats
 # local.settings.json, as in `func start`).
 CAPTURED_LOCALLY = ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT")
-# The exporter's own calls to Azure (statsbeat, SDK stats, control plane): off, since the
-# endpoint is loopback — whatever telemetry setup the user's app has, a test stays offline.
-OFFLINE = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
-           "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
-           "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}
 
 
 class DevhostError(Exception):
@@ -79,7 +74,6 @@ class HostProcess:
         env = dict(os.environ)
         for key in CAPTURED_LOCALLY:
             env[key] = ""
-        env.update(OFFLINE)
         env.update(self.spec.settings)
         for key in CAPTURED_LOCALLY:
             if env.get(key):
