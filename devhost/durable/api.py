@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from .engine import DurableError, Engine, NotFound
+from .engine import Engine, NotFound
 from .entities_api import EntitiesApi
 from .history import iso, utcnow
+from .httpapi import error, flag, guarded
 from .lifecycle_api import LifecycleApi
 from .tracing import TraceParent
 
@@ -41,15 +42,6 @@ _CHECK_STATUS_KEYS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri
                       "resumePostUri")
 PAGE_SIZE = 100  # OrchestrationStatusQueryCondition.PageSize
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, message: str, field: str | None = None,
-           exception: str | None = None) -> web.Response:
-    body: dict[str, Any] = {"Message": message, "ExceptionMessage": exception or message}
-    if field:
-        body["field"] = field
-    return web.json_response(body, status=status)
 
 
 def client_payload(engine: Engine, base_url: str) -> dict[str, Any]:
@@ -102,7 +94,7 @@ async def _json_body(request: web.Request) -> tuple[str | None, web.Response | N
     try:
         value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, _error(400, f"request body is not valid JSON: {exc}", "body")
+        return None, error(400, f"request body is not valid JSON: {exc}", "body")
     if isinstance(value, str):
         try:
             json.loads(value)
@@ -119,12 +111,6 @@ def trace_event_raised(engine: Engine, instance_id: str, event_name: str,
     engine.tracer.orchestration_event(name=event_name, target_instance_id=instance_id,
                                       caller=TraceParent.parse(traceparent, tracestate),
                                       at=utcnow())
-
-
-def _flag(request: web.Request, name: str, default: bool) -> bool:
-    """TryGetBooleanQueryParameterValue (bool.TryParse): anything but true/false → default."""
-    value = (request.query.get(name) or "").strip().lower()
-    return {"true": True, "false": False}.get(value, default)
 
 
 def _seconds(request: web.Request, name: str) -> float | None:
@@ -221,31 +207,20 @@ class ManagementApi:
 
     def add_routes(self, app: web.Application) -> None:
         for prefix in (WEBHOOK_PREFIX, RPC_PREFIX):
-            app.router.add_post(prefix + "/orchestrators/{name}", self._guard(self.start))
-            app.router.add_post(prefix + "/orchestrators/{name}/{id}", self._guard(self.start))
-            app.router.add_get(prefix + "/instances", self._guard(self.list))
-            app.router.add_get(prefix + "/instances/", self._guard(self.list))
-            app.router.add_delete(prefix + "/instances", self._guard(self.purge_many))
-            app.router.add_delete(prefix + "/instances/", self._guard(self.purge_many))
-            app.router.add_get(prefix + "/instances/{id}", self._guard(self.status))
-            app.router.add_delete(prefix + "/instances/{id}", self._guard(self.purge))
+            app.router.add_post(prefix + "/orchestrators/{name}", guarded(self.start))
+            app.router.add_post(prefix + "/orchestrators/{name}/{id}", guarded(self.start))
+            app.router.add_get(prefix + "/instances", guarded(self.list))
+            app.router.add_get(prefix + "/instances/", guarded(self.list))
+            app.router.add_delete(prefix + "/instances", guarded(self.purge_many))
+            app.router.add_delete(prefix + "/instances/", guarded(self.purge_many))
+            app.router.add_get(prefix + "/instances/{id}", guarded(self.status))
+            app.router.add_delete(prefix + "/instances/{id}", guarded(self.purge))
             app.router.add_post(prefix + "/instances/{id}/raiseEvent/{event}",
-                                self._guard(self.raise_event))
-            app.router.add_post(prefix + "/instances/{id}/terminate", self._guard(self.terminate))
-            app.router.add_post(prefix + "/instances/{id}/restart", self._guard(self.restart))
+                                guarded(self.raise_event))
+            app.router.add_post(prefix + "/instances/{id}/terminate", guarded(self.terminate))
+            app.router.add_post(prefix + "/instances/{id}/restart", guarded(self.restart))
         LifecycleApi(self.engine).add_routes(app, (WEBHOOK_PREFIX, RPC_PREFIX))
         EntitiesApi(self.engine).add_routes(app, (WEBHOOK_PREFIX, RPC_PREFIX))
-
-    def _guard(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except DurableError as exc:
-                if exc.status in (404, 410):  # request.CreateResponse(NotFound/Gone): no body
-                    return web.Response(status=exc.status)
-                return _error(exc.status, str(exc))
-
-        return guarded
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         input_json, problem = await _json_body(request)
@@ -253,7 +228,7 @@ class ManagementApi:
             return problem
         invalid = instance_id_problem(request.match_info.get("id"))
         if invalid:
-            return _error(400, "One or more of the arguments submitted is incorrect", "id",
+            return error(400, "One or more of the arguments submitted is incorrect", "id",
                           exception=invalid)
         try:
             iid = self.engine.start_new(
@@ -261,7 +236,7 @@ class ManagementApi:
                 traceparent=request.headers.get("traceparent"),
                 tracestate=request.headers.get("tracestate"))
         except NotFound as exc:  # ThrowIfFunctionDoesNotExist: an ArgumentException → 400
-            return _error(400, "One or more of the arguments submitted is incorrect",
+            return error(400, "One or more of the arguments submitted is incorrect",
                           exception=str(exc))
         return await self._wait_or_check_status(request, iid)
 
@@ -272,7 +247,7 @@ class ManagementApi:
         if timeout is None or interval is None:
             return check_status_response(self.engine, self.base_url(request), iid)
         if interval > timeout:
-            return _error(400, "One or more of the arguments submitted is incorrect",
+            return error(400, "One or more of the arguments submitted is incorrect",
                           exception=f"Total timeout {timeout} should be bigger than retry "
                                     f"timeout {interval}")
         inst = await self.engine.wait(iid, max(timeout, 0.0))
@@ -284,11 +259,11 @@ class ManagementApi:
 
     async def status(self, request: web.Request) -> web.StreamResponse:
         iid = request.match_info["id"]
-        body = self.engine.status(iid, show_history=_flag(request, "showHistory", False),
-                                  show_history_output=_flag(request, "showHistoryOutput", False),
-                                  show_input=_flag(request, "showInput", True))
+        body = self.engine.status(iid, show_history=flag(request, "showHistory", False),
+                                  show_history_output=flag(request, "showHistoryOutput", False),
+                                  show_input=flag(request, "showInput", True))
         return status_response(request, body,
-                               _flag(request, "returnInternalServerErrorOnFailure", False))
+                               flag(request, "returnInternalServerErrorOnFailure", False))
 
     async def list(self, request: web.Request) -> web.StreamResponse:
         """ListInstancesAsync: pages of `top` (default 100) with an opaque continuation token
@@ -301,13 +276,13 @@ class ManagementApi:
         try:
             offset = _offset(request.headers.get("x-ms-continuation-token"))
         except ValueError as exc:
-            return _error(400, str(exc), "x-ms-continuation-token")
+            return error(400, str(exc), "x-ms-continuation-token")
         rows = self.engine.store.query_instances(
             _runtime_statuses(request), _created(request, "createdTimeFrom"),
             _created(request, "createdTimeTo"), request.query.get("instanceIdPrefix"),
             top + 1, offset)
         more, rows = len(rows) > top, rows[:top]
-        show_input = _flag(request, "showInput", True)
+        show_input = flag(request, "showInput", True)
         return web.json_response(
             [self.engine.status_of(r, show_input=show_input) for r in rows],
             headers={"x-ms-continuation-token": _token(offset + top) if more else ""})
@@ -320,12 +295,12 @@ class ManagementApi:
 
     async def purge_many(self, request: web.Request) -> web.StreamResponse:
         if "createdTimeFrom" not in request.query:
-            return _error(400, "createdTimeFrom is required", "createdTimeFrom")
+            return error(400, "createdTimeFrom is required", "createdTimeFrom")
         statuses = [s for s in request.query.get("runtimeStatus", "").split(",") if s]
         deleted = self.engine.purge_many(statuses or None, request.query["createdTimeFrom"],
                                          request.query.get("createdTimeTo"))
         if not deleted:
-            return _error(404, "no instances matched")
+            return error(404, "no instances matched")
         return web.json_response({"instancesDeleted": deleted})
 
     async def raise_event(self, request: web.Request) -> web.StreamResponse:
@@ -339,13 +314,13 @@ class ManagementApi:
         if inst.is_terminal:
             return web.Response(status=410)
         if request.content_type.lower() != "application/json":
-            return _error(400, "Only application/json request content is supported",
+            return error(400, "Only application/json request content is supported",
                           "Content-Type")
         raw = (await request.read()).decode("utf-8", errors="replace")
         try:
             data = json.dumps(json.loads(raw)) if raw.strip() else None
         except json.JSONDecodeError as exc:
-            return _error(400, "Invalid JSON content", "body", exception=str(exc))
+            return error(400, "Invalid JSON content", "body", exception=str(exc))
         self.engine.raise_event(iid, request.match_info["event"], data)
         trace_event_raised(self.engine, request.match_info["id"], request.match_info["event"],
                            request.headers.get("traceparent"), request.headers.get("tracestate"))
@@ -360,8 +335,8 @@ class ManagementApi:
         the answer is the new instance's check-status response (or the create-and-wait one)."""
         inst = self.engine.store.get_instance(request.match_info["id"])
         if inst is None:
-            return _error(400, "InstanceId does not match a valid orchestration instance.",
+            return error(400, "InstanceId does not match a valid orchestration instance.",
                           "id", exception=f"no instance with id {request.match_info['id']!r}")
-        new_id = _flag(request, "restartWithNewInstanceId", True)
+        new_id = flag(request, "restartWithNewInstanceId", True)
         iid = self.engine.start_new(inst.name, None if new_id else inst.instance_id, inst.input)
         return await self._wait_or_check_status(request, iid)

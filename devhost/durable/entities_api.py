@@ -14,13 +14,9 @@ from aiohttp import web
 
 from . import entities
 from .engine import Engine
+from .httpapi import error, flag, guarded
 
 _EMPTY_KEY = "$"
-
-
-def _error(status: int, message: str, field: str) -> web.Response:
-    return web.json_response({"Message": message, "ExceptionMessage": message, "field": field},
-                             status=status)
 
 
 class EntitiesApi:
@@ -29,13 +25,13 @@ class EntitiesApi:
 
     def add_routes(self, app: web.Application, prefixes: tuple[str, ...]) -> None:
         for prefix in prefixes:
-            app.router.add_get(prefix + "/entities", self.list)
-            app.router.add_get(prefix + "/entities/", self.list)
-            app.router.add_get(prefix + "/entities/{name}", self.list)
-            app.router.add_get(prefix + "/entities/{name}/", self.list)
-            app.router.add_get(prefix + "/entities/{name}/{key}", self.read)
-            app.router.add_post(prefix + "/entities/{name}/{key}", self.signal)
-            app.router.add_delete(prefix + "/entities/{name}/{key}", self.signal)
+            app.router.add_get(prefix + "/entities", guarded(self.list))
+            app.router.add_get(prefix + "/entities/", guarded(self.list))
+            app.router.add_get(prefix + "/entities/{name}", guarded(self.list))
+            app.router.add_get(prefix + "/entities/{name}/", guarded(self.list))
+            app.router.add_get(prefix + "/entities/{name}/{key}", guarded(self.read))
+            app.router.add_post(prefix + "/entities/{name}/{key}", guarded(self.signal))
+            app.router.add_delete(prefix + "/entities/{name}/{key}", guarded(self.signal))
 
     def _ref(self, request: web.Request) -> entities.EntityRef:
         key = request.match_info["key"]
@@ -49,7 +45,7 @@ class EntitiesApi:
                             content_type="application/json")
 
     async def list(self, request: web.Request) -> web.StreamResponse:
-        fetch = request.query.get("fetchState", "false").lower() == "true"
+        fetch = flag(request, "fetchState", False)
         rows = entities.list_entities(self.engine.store, request.match_info.get("name"), fetch)
         return web.json_response(rows, headers={"x-ms-continuation-token": ""})
 
@@ -63,7 +59,7 @@ class EntitiesApi:
                 try:
                     value = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    return _error(400, f"Could not parse JSON content: {exc}", "body")
+                    return error(400, f"Could not parse JSON content: {exc}", "body")
                 # The SDK sends the input's JSON text as a JSON string: unwrap it once.
                 input_json = value if isinstance(value, str) and _is_json(value) \
                     else json.dumps(value)
@@ -74,7 +70,7 @@ class EntitiesApi:
                                         request.headers.get("traceparent"),
                                         request.headers.get("tracestate"))
         except entities.EntityError as exc:
-            return _error(400, str(exc), "entityId")
+            return error(400, str(exc), "entityId")
         return web.Response(status=202)
 
 

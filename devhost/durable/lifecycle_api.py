@@ -5,9 +5,12 @@ past the operation (terminal; for rewind: anything but Failed), otherwise 202.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
-from .engine import DurableError, Engine
+from .engine import Engine
+from .httpapi import guarded
 
 
 class LifecycleApi:
@@ -17,12 +20,12 @@ class LifecycleApi:
     def add_routes(self, app: web.Application, prefixes: tuple[str, ...]) -> None:
         for prefix in prefixes:
             base = prefix + "/instances/{id}/"
-            app.router.add_post(base + "suspend", self.suspend)
-            app.router.add_post(base + "resume", self.resume)
-            app.router.add_post(base + "rewind", self.rewind)
+            app.router.add_post(base + "suspend", guarded(self.suspend))
+            app.router.add_post(base + "resume", guarded(self.resume))
+            app.router.add_post(base + "rewind", guarded(self.rewind))
 
     async def suspend(self, request: web.Request) -> web.StreamResponse:
-        return self._do(request, lambda iid, reason: self.engine.suspend(iid, reason))
+        return self._do(request, self.engine.suspend)
 
     async def resume(self, request: web.Request) -> web.StreamResponse:
         return self._do(request,
@@ -31,11 +34,8 @@ class LifecycleApi:
     async def rewind(self, request: web.Request) -> web.StreamResponse:
         return self._do(request, self.engine.rewind)
 
-    def _do(self, request: web.Request, op: object) -> web.StreamResponse:
-        assert callable(op)
-        try:
-            op(request.match_info["id"], request.query.get("reason"))
-        except DurableError as exc:
-            return web.json_response({"Message": str(exc), "ExceptionMessage": str(exc)},
-                                     status=exc.status)
+    @staticmethod
+    def _do(request: web.Request, op: Callable[[str, str | None], object]
+            ) -> web.StreamResponse:
+        op(request.match_info["id"], request.query.get("reason"))
         return web.Response(status=202)

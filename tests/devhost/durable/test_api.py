@@ -305,3 +305,17 @@ def test_purging_a_running_instance_deletes_nothing(host: BackgroundHost) -> Non
     status, body, _ = http("DELETE", f"{_api(host)}/instances/purge-running")
     assert (status, body) == (200, {"instancesDeleted": 1})
     assert http("GET", f"{_api(host)}/instances/purge-running")[0] == 404
+
+
+def test_suspend_resume_rewind_of_an_unknown_instance_are_404_without_a_body(
+        host: BackgroundHost) -> None:
+    """HandleSuspendInstanceRequestAsync / HandleResumeInstanceRequestAsync /
+    HandleRewindInstanceRequestAsync: `request.CreateResponse(HttpStatusCode.NotFound)` for an
+    unknown instance, like every other instance route; 410 (no body) once it is terminal."""
+    for op in ("suspend", "resume", "rewind"):
+        status, body, _ = http("POST", f"{_api(host)}/instances/nobody-{op}/{op}?reason=x")
+        assert (status, body) == (404, None), op
+    http("POST", f"{_api(host)}/orchestrators/fan_out/done-1", 2, headers=JSON)
+    _until(host, "done-1", "Completed")
+    status, body, _ = http("POST", f"{_api(host)}/instances/done-1/suspend?reason=x")
+    assert (status, body) == (410, None)
