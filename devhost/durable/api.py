@@ -25,17 +25,15 @@ from aiohttp import web
 
 from .engine import Engine, NotFound
 from .entities_api import EntitiesApi
-from .history import iso, utcnow
+from .history import ORCHESTRATION_STATUS, iso, utcnow
 from .httpapi import error, flag, guarded
 from .lifecycle_api import LifecycleApi
 from .tracing import TraceParent
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
-# OrchestrationRuntimeStatus, by name and by value (Enum.TryParse accepts both).
-_RUNTIME_STATUSES = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3,
-                     "Canceled": 4, "Terminated": 5, "Pending": 6, "Suspended": 7}
-_BY_VALUE = {str(v): k for k, v in _RUNTIME_STATUSES.items()}
+# OrchestrationRuntimeStatus by value too (Enum.TryParse accepts names and numbers).
+_BY_VALUE = {str(v): k for k, v in ORCHESTRATION_STATUS.items()}
 _STILL_RUNNING = ("Pending", "Running", "ContinuedAsNew", "Suspended")
 _CHECK_STATUS_KEYS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
                       "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri",
@@ -127,7 +125,7 @@ def _runtime_statuses(request: web.Request) -> list[str] | None:
     found = []
     for raw in request.query.getall("runtimeStatus", []):
         for value in (v.strip() for v in raw.split(",")):
-            name = value if value in _RUNTIME_STATUSES else _BY_VALUE.get(value)
+            name = value if value in ORCHESTRATION_STATUS else _BY_VALUE.get(value)
             if name:
                 found.append(name)
     return found or None

@@ -215,18 +215,14 @@ class Engine:
         return execution_id
 
     def raise_event(self, instance_id: str, name: str, data_json: str | None) -> None:
-        inst = self._existing(instance_id)
-        if inst.is_terminal:
-            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}")
+        self._live(instance_id)
         with self.store.transaction():
             self.store.send(instance_id, event(EventType.EVENT_RAISED, Name=name,
                                                Input=data_json))
         self._notify(instance_id)
 
     def terminate(self, instance_id: str, reason: str | None) -> None:
-        inst = self._existing(instance_id)
-        if inst.is_terminal:
-            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}")
+        self._live(instance_id)
         with self.store.transaction():
             self.store.send(instance_id, event(EventType.EXECUTION_TERMINATED,
                                                Input=json.dumps(reason)))
@@ -234,9 +230,7 @@ class Engine:
 
     def suspend(self, instance_id: str, reason: str | None, *, resume: bool = False) -> None:
         """Suspend (or resume) an instance; see lifecycle.py."""
-        inst = self._existing(instance_id)
-        if inst.is_terminal:
-            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}")
+        self._live(instance_id)
         lifecycle.send_control(self, instance_id, not resume, reason)
 
     def rewind(self, instance_id: str, reason: str | None) -> None:
@@ -268,6 +262,13 @@ class Engine:
             for inst in victims:
                 self.store.delete_instance(inst.instance_id)
         return len(victims)
+
+    def _live(self, instance_id: str) -> Instance:
+        """The instance, if it can still take an event, a termination or a suspension."""
+        inst = self._existing(instance_id)
+        if inst.is_terminal:
+            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}")
+        return inst
 
     def _existing(self, instance_id: str) -> Instance:
         inst = self.store.get_instance(instance_id)

@@ -21,11 +21,11 @@ under its original task id, so the orchestrator picks up where it failed.
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
-from .history import ORCHESTRATION_STATUS, Event, EventType, event, iso, utcnow
+from .history import DTF_NAMES, ORCHESTRATION_STATUS, Event, EventType, event, iso, utcnow
 from .store import InboxMessage, Instance, Store, WorkItem
+from .tracing import random_span_id
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -157,7 +157,7 @@ def _rewind_history(engine: Engine, inst: Instance, reason: str | None,
     # The failed run's orchestration span was exported when it failed; the rewound run
     # gets a span of its own (same trace, same parent) instead of reusing that id.
     if inst.span_id:
-        inst.span_id = f"{random.getrandbits(64) or 1:016x}"
+        inst.span_id = random_span_id()
     store.put_instance(inst)
     if not failed_child:
         store.send(inst.instance_id, event(EventType.GENERIC_EVENT, Data=reason))
@@ -166,12 +166,7 @@ def _rewind_history(engine: Engine, inst: Instance, reason: str | None,
 
 
 def _mark_generic(ev: Event) -> None:
-    ev["Reason"] = f"Rewound: {_DTFX_NAMES[ev['EventType']]}"
+    ev["Reason"] = f"Rewound: {DTF_NAMES[ev['EventType']]}"
     ev["EventType"] = int(EventType.GENERIC_EVENT)
 
 
-# DurableTask.Core's EventType names, as the rewound rows spell them.
-_DTFX_NAMES = {EventType.TASK_FAILED: "TaskFailed", EventType.TASK_SCHEDULED: "TaskScheduled",
-               EventType.SUB_ORCHESTRATION_FAILED: "SubOrchestrationInstanceFailed",
-               EventType.EXECUTION_FAILED: "ExecutionFailed",
-               EventType.EXECUTION_COMPLETED: "ExecutionCompleted"}
