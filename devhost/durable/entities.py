@@ -255,9 +255,9 @@ async def _invoke(workers: Workers, fn: FunctionInfo, ref: EntityRef, row: Entit
                           "isSignal": bool(r.get("signal"))} for r in requests]}
     result = await workers.invoke(Invocation(
         fn, [typed.binding(fn.trigger.name, typed.string(json.dumps(payload)))]))
+    if not result.ok:  # the worker's `<Type>: <message>`
+        return _failed_batch(row, requests, result.error)
     try:
-        if not result.ok:
-            raise result.as_exception()
         text = typed.text(result.return_value)
         outcome = json.loads(text) if text else {}
         if len(outcome.get("results") or []) != len(requests):
@@ -265,10 +265,14 @@ async def _invoke(workers: Workers, fn: FunctionInfo, ref: EntityRef, row: Entit
                              f"{len(outcome.get('results') or [])} results for "
                              f"{len(requests)} operations")
         return dict(outcome)
-    except Exception as exc:  # the whole batch failed: every operation reports it
-        message = f"{type(exc).__name__}: {exc}"
-        return {"entityExists": row.exists, "entityState": row.state, "signals": [],
-                "results": [{"isError": True, "result": json.dumps(message)} for _ in requests]}
+    except ValueError as exc:  # JSON or result count: the SDK's answer is not usable
+        return _failed_batch(row, requests, f"{type(exc).__name__}: {exc}")
+
+
+def _failed_batch(row: Any, requests: list[dict[str, Any]], message: str) -> dict[str, Any]:
+    """The whole batch failed: every operation reports the same error, the state is kept."""
+    return {"entityExists": row.exists, "entityState": row.state, "signals": [],
+            "results": [{"isError": True, "result": json.dumps(message)} for _ in requests]}
 
 
 def _commit(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
