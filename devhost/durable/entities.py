@@ -85,7 +85,7 @@ def ensure_schema(store: Store) -> None:
 
 
 def entity_functions(engine: Engine) -> dict[str, FunctionInfo]:
-    return {name.lower(): fn for name, fn in engine.index.by_trigger("entityTrigger").items()}
+    return engine.index.entities
 
 
 def validate(engine: Engine, ref: EntityRef) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,9 +76,21 @@ class AppIndex:
     functions: list[FunctionInfo] = field(default_factory=list)
     runtime_version: str = ""
     worker: Workers | None = None
+    # by_trigger's maps, asked for on every episode and activity: built once per function
+    # list (indexing assigns a new list).
+    _maps: dict[str, tuple[list[FunctionInfo], dict[str, FunctionInfo]]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def _map(self, key: str, build: Callable[[], dict[str, FunctionInfo]]
+             ) -> dict[str, FunctionInfo]:
+        cached = self._maps.get(key)
+        if cached is None or cached[0] is not self.functions:
+            cached = self._maps[key] = (self.functions, build())
+        return cached[1]
 
     def by_trigger(self, trigger_type: str) -> dict[str, FunctionInfo]:
-        return {f.durable_name: f for f in self.functions if f.trigger.type == trigger_type}
+        return self._map(trigger_type, lambda: {
+            f.durable_name: f for f in self.functions if f.trigger.type == trigger_type})
 
     @property
     def orchestrators(self) -> dict[str, FunctionInfo]:
@@ -86,6 +99,12 @@ class AppIndex:
     @property
     def activities(self) -> dict[str, FunctionInfo]:
         return self.by_trigger("activityTrigger")
+
+    @property
+    def entities(self) -> dict[str, FunctionInfo]:
+        """By lower-cased entity name: entity ids are case-insensitive (EntityId)."""
+        return self._map("entities", lambda: {
+            n.lower(): f for n, f in self.by_trigger("entityTrigger").items()})
 
     @property
     def http_functions(self) -> list[FunctionInfo]:
