@@ -136,17 +136,13 @@ def stop_workers(index: AppIndex) -> None:
 
 def flush_telemetry(timeout_ms: int = 10_000) -> None:
     """Export what the app's providers still buffer, like the worker does on shutdown."""
-    from opentelemetry import _logs, trace
-
     from .functions.hostlogs import flush as flush_host_logs
     from .hosttelemetry import flush as flush_host
+    from .worker.flush import flush_providers
 
     flush_host(timeout_ms)
     flush_host_logs(timeout_ms)
-    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
-        flush = getattr(provider, "force_flush", None)
-        if flush is not None:
-            flush(timeout_ms)
+    flush_providers(timeout_ms)
 
 
 async def run_orchestration(engine: Engine, name: str, input_json: str | None,
