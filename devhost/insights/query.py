@@ -11,7 +11,7 @@ from typing import Any
 from .kql import QueryError, execute
 from .queryapi import remote_query
 from .serving import server_of
-from .store import read_only, writer_of
+from .store import local_reader, writer_of
 
 __all__ = ["QueryError", "run_kql"]
 
@@ -24,12 +24,7 @@ def _refused(exc: OSError) -> bool:
 
 def run_kql(db: Path, kql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """(column names, rows)."""
-    writer = writer_of(db)
-    if writer is not None:
-        with writer.reader() as con:
-            names, _, rows = execute(con, kql)
-            return names, rows
-    url = server_of(db)
+    url = server_of(db) if writer_of(db) is None else None
     if url is not None:
         try:
             return remote_query(url, kql)
@@ -37,6 +32,6 @@ def run_kql(db: Path, kql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
             if not _refused(exc):
                 raise QueryError(f"the devhost serving {db} at {url} did not answer: "
                                  f"{exc}") from exc
-    with read_only(db) as con:
+    with local_reader(db) as con:
         names, _, rows = execute(con, kql)
         return names, rows

@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -135,3 +135,10 @@ def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
+
+
+def local_reader(path: Path) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A connection in whichever way this process may read `path`: on its own writer's
+    connection when it files the posts, else a read-only open."""
+    writer = writer_of(path)
+    return writer.reader() if writer is not None else read_only(path)

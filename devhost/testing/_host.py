@@ -28,7 +28,7 @@ from ..durable.store import Instance
 from ..functions.app import AppIndex
 from ..insights.envelopes import COMMON, TABLES, ddl
 from ..insights.kql import QueryError, execute
-from ..insights.store import read_only, writer_of
+from ..insights.store import local_reader
 from ..insights.view import load_run, render_text
 from ..runtime import HostConfig, flush_telemetry, load, local_insights_db, stop_workers
 from ..server import HostServer
@@ -60,8 +60,7 @@ def scoped_kql(db: Path, operations: list[str] | None, query: str
     mem.execute("SET TimeZone = 'UTC'")
     for statement in ddl():
         mem.execute(statement)
-    writer = writer_of(db)  # this process files the posts: read on its connection
-    with writer.reader() if writer is not None else read_only(db) as con:
+    with local_reader(db) as con:
         for table, columns in TABLES.items():
             names = COMMON + [c for c, _ in columns]
             quoted = ", ".join(f'"{n}"' for n in names)
