@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -35,19 +34,17 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, format_trace_id, get_current_span
 from opentelemetry.util.types import Attributes
 
+from .timespan import parse_timespan
+
 SAMPLE_RATE = "_MS.sampleRate"  # what the Azure Monitor exporter turns into sampleRate
 DURABLE_TYPE = "durabletask.type"
-_SPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$")
-
-
 def _timespan(value: Any, default: float) -> float:
     if value is None:
         return default
-    match = _SPAN.match(str(value).strip())
-    if not match:
+    interval = parse_timespan(str(value))
+    if interval is None:
         raise ValueError(f"not a TimeSpan (d.hh:mm:ss): {value!r}")
-    days, hours, minutes, seconds = match.groups()
-    return ((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60 + float(seconds)
+    return interval.total_seconds()
 
 
 def _types(value: Any) -> frozenset[str]:

@@ -7,11 +7,12 @@ classic (`requests`, `dependencies`, …) tables; docs/insights-mapping.md has t
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from ..timespan import parse_timespan
 
 COMMON = ["timestamp", "itemType", "itemId", "operation_Id", "operation_ParentId",
           "operation_Name", "cloud_RoleName", "cloud_RoleInstance", "sdkVersion", "appId",
@@ -41,7 +42,6 @@ _BASE_TYPES = {"RequestData": ("requests", "request"),
                "ExceptionData": ("exceptions", "exception"),
                "EventData": ("customEvents", "customEvent")}
 _SEVERITY = {"verbose": 0, "information": 1, "warning": 2, "error": 3, "critical": 4}
-_DURATION = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
 
 
 class EnvelopeError(ValueError):
@@ -82,12 +82,10 @@ def duration_ms(value: Any) -> float | None:
     """App Insights durations are TimeSpan strings: `d.hh:mm:ss.fffffff`."""
     if value is None:
         return None
-    match = _DURATION.match(str(value))
-    if not match:
+    interval = parse_timespan(str(value))
+    if interval is None:
         raise ValueError(f"not a duration: {value!r}")
-    days, hours, minutes, seconds, fraction = match.groups()
-    total = ((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60 + int(seconds)
-    return total * 1000.0 + (float("0." + fraction) * 1000.0 if fraction else 0.0)
+    return interval / timedelta(milliseconds=1)
 
 
 def _time(value: Any) -> datetime:

@@ -13,9 +13,10 @@ zone (see `timezone()` in listener.py).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from ..timespan import parse_timespan
 
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
@@ -23,7 +24,6 @@ _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 _FIELDS = {"second": (0, 59, None, 0), "minute": (0, 59, None, 0), "hour": (0, 23, None, 0),
            "day": (1, 31, None, 0), "month": (1, 12, _MONTHS, 1),
            "day-of-week": (0, 6, _DAYS, 0)}
-_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?$")
 _SEARCH_DAYS = 366 * 5  # NCrontab also gives up past an end date
 
 
@@ -150,15 +150,9 @@ def parse(expression: str) -> Schedule:
         names = list(_FIELDS)
         parsed = [_parse_field(f, n, expression) for f, n in zip(fields, names, strict=True)]
         return CronSchedule(text, *parsed)
-    match = _TIMESPAN.match(text)
-    if match:
-        days, hours, minutes, seconds, fraction = match.groups()
-        interval = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes),
-                             seconds=int(seconds or 0),
-                             microseconds=int((fraction or "0").ljust(7, "0")[:6]))
-        if interval > timedelta(0) and int(hours) < 24 and int(minutes) < 60 \
-                and int(seconds or 0) < 60:
-            return ConstantSchedule(text, interval)
+    interval = parse_timespan(text)
+    if interval is not None and interval > timedelta(0):
+        return ConstantSchedule(text, interval)
     raise _not_recognized(expression)
 
 
