@@ -149,16 +149,21 @@ class Loop:
 
 
 class Workers:
-    """The interface the HTTP host and the Durable engine invoke through."""
+    """The interface the HTTP host and the Durable engine invoke through: a transport
+    implements `_invoke` on its own loop; callers on any loop (or none) reach it here."""
 
     index: AppIndex
+    _loop: Loop
+
+    async def _invoke(self, invocation: Invocation) -> Outcome:
+        raise NotImplementedError
 
     async def invoke(self, invocation: Invocation) -> Outcome:
-        raise NotImplementedError
+        return await self._loop.call(self._invoke(invocation))
 
     def invoke_sync(self, invocation: Invocation) -> Outcome:
         """For callers without an event loop (replaying recorded histories)."""
-        raise NotImplementedError
+        return self._loop.run(self._invoke(invocation))
 
     def stop(self) -> None:
         raise NotImplementedError

@@ -76,12 +76,6 @@ class LocalWorkers(Workers):
     def description(self) -> str:
         return f"in-process worker, azure-functions-runtime {self.index.runtime_version}"
 
-    async def invoke(self, invocation: Invocation) -> Outcome:
-        return await self._loop.call(self._invoke(invocation))
-
-    def invoke_sync(self, invocation: Invocation) -> Outcome:
-        return self._loop.run(self._invoke(invocation))
-
     async def _invoke(self, invocation: Invocation) -> Outcome:
         response = await self._peer.request(invocation.message())
         return Outcome.of(response.invocation_response, self._peer.worker_id)

@@ -270,12 +270,6 @@ class ProcessWorkers(Workers):
         return (f"{self.count} worker process(es) {self.pids}, azure-functions-runtime "
                 f"{self.index.runtime_version}")
 
-    async def invoke(self, invocation: Invocation) -> Outcome:
-        return await self._loop.call(self._invoke(invocation))
-
-    def invoke_sync(self, invocation: Invocation) -> Outcome:
-        return self._loop.run(self._invoke(invocation))
-
     async def _invoke(self, invocation: Invocation) -> Outcome:
         peer = await self._pick()
         peer.in_flight += 1
