@@ -24,7 +24,7 @@ from .durable.api import ManagementApi, client_payload
 from .durable.engine import Engine
 from .functions import typed
 from .functions.app import AppIndex, FunctionInfo
-from .functions.channel import Invocation, Outcome, WorkerLost
+from .functions.channel import Invocation
 from .functions.http import HttpTriggers
 from .hosttelemetry import host_tracer_provider
 from .timers.listener import Timer, TimerHost, fired_reason, next_occurrences
@@ -86,11 +86,8 @@ class HostServer:
                               client_max_size=100 * 1024 * 1024)
         ManagementApi(self.engine, lambda _request: self.base_url).add_routes(app)
 
-        def durable_client(_fn: FunctionInfo, _request: web.Request) -> Any:
-            # The extension binds durableClient to a JSON string for out-of-proc workers.
-            return typed.string(json.dumps(client_payload(self.engine, self.base_url)))
-
-        routes = HttpTriggers(self.index, {"durableClient": durable_client}).add_routes(app)
+        routes = HttpTriggers(self.index, {"durableClient": lambda _fn, _request:
+                                           self._durable_client()}).add_routes(app)
         for add in self.extra_routes:
             add(app)
         return app, routes
@@ -109,6 +106,10 @@ class HostServer:
         await self.timers.start()
         return routes
 
+    def _durable_client(self) -> Any:
+        # The extension binds durableClient to a JSON string for out-of-proc workers.
+        return typed.string(json.dumps(client_payload(self.engine, self.base_url)))
+
     async def _invoke_timer(self, fn: FunctionInfo, data: dict[str, meta.Datum]) -> Any:
         """A timer invocation: the durable client binding like an HTTP trigger gets it, a
         request span like the host records for every invocation, a console line on failure.
@@ -118,8 +119,7 @@ class HostServer:
                   for name, datum in data.items()]
         for binding in fn.bindings:
             if binding.direction != "out" and binding.type == "durableClient":
-                inputs.append(typed.binding(binding.name, typed.string(
-                    json.dumps(client_payload(self.engine, self.base_url)))))
+                inputs.append(typed.binding(binding.name, self._durable_client()))
         tracer = host_tracer_provider().get_tracer("devhost.functions")
         started = time.perf_counter()
         with tracer.start_as_current_span(
@@ -129,10 +129,7 @@ class HostServer:
             _PROPAGATOR.inject(carrier)
             invocation = Invocation(fn, inputs, carrier.get("traceparent", ""),
                                     carrier.get("tracestate", ""), reason=fired_reason())
-            try:
-                outcome = await self.index.invoker.invoke(invocation)
-            except WorkerLost as exc:
-                outcome = Outcome(invocation.invocation_id, ok=False, error=f"WorkerLost: {exc}")
+            outcome = await self.index.invoker.outcome(invocation)
             if not outcome.ok:
                 error = outcome.as_exception()
                 span.record_exception(error)

@@ -165,6 +165,14 @@ class Workers:
         """For callers without an event loop (replaying recorded histories)."""
         return self._loop.run(self._invoke(invocation))
 
+    async def outcome(self, invocation: Invocation) -> Outcome:
+        """The invocation as a trigger's host sees it: a worker that died with it is a
+        failed invocation, not an error of the host."""
+        try:
+            return await self.invoke(invocation)
+        except WorkerLost as exc:
+            return Outcome(invocation.invocation_id, ok=False, error=f"WorkerLost: {exc}")
+
     def stop(self) -> None:
         raise NotImplementedError
 

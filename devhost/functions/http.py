@@ -29,7 +29,7 @@ from ..hosttelemetry import (
 )
 from . import typed
 from .app import AppIndex, FunctionInfo
-from .channel import Invocation, Outcome, WorkerLost
+from .channel import Invocation, Outcome
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[A-Za-z]+",
@@ -158,11 +158,10 @@ class HttpTriggers:
                 invocation = Invocation(fn, inputs, invocation_traceparent(
                     own.trace_id, own.span_id, request.headers.get("traceparent")),
                     request.headers.get("tracestate", ""), reason=HOST_CALL_REASON)
-                started = time.perf_counter()
-                response, failure = await self._invoke(fn, invocation)
+                response, failure, elapsed_ms = await self._invoke(fn, invocation)
                 span.set_attributes(function_result_tags(
-                    fn.name, invocation.invocation_id, (time.perf_counter() - started) * 1000,
-                    failure is None, HOST_CALL_REASON))
+                    fn.name, invocation.invocation_id, elapsed_ms, failure is None,
+                    HOST_CALL_REASON))
                 span.set_attribute(HTTP_STATUS, response.status)
                 if failure is not None:  # the row's success is the function's outcome
                     span.set_status(Status(StatusCode.ERROR, failure))
@@ -171,18 +170,15 @@ class HttpTriggers:
         return handle
 
     async def _invoke(self, fn: FunctionInfo, invocation: Invocation
-                      ) -> tuple[web.Response, str | None]:
+                      ) -> tuple[web.Response, str | None, float]:
+        """(response, failure, milliseconds taken)."""
         started = time.perf_counter()
-        try:
-            outcome = await self.index.invoker.invoke(invocation)
-        except WorkerLost as exc:  # the worker died with it: a failed invocation
-            outcome = Outcome(invocation.invocation_id, ok=False,
-                              error=f"WorkerLost: {exc}")
+        outcome = await self.index.invoker.outcome(invocation)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         if outcome.ok:
-            return to_aiohttp(fn, outcome), None
+            return to_aiohttp(fn, outcome), None, elapsed_ms
         # The host answers 500 with an empty body when the function throws.
-        console.remote_invocation_failed(fn.name, invocation.invocation_id,
-                                         (time.perf_counter() - started) * 1000,
+        console.remote_invocation_failed(fn.name, invocation.invocation_id, elapsed_ms,
                                          outcome.error, outcome.stack_trace)
         trace.get_current_span().record_exception(outcome.as_exception())
-        return web.Response(status=500), outcome.error
+        return web.Response(status=500), outcome.error, elapsed_ms
