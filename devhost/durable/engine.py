@@ -46,7 +46,14 @@ from .history import (
 from .protocol import call_orchestrator, trigger_payload
 from .store import InboxMessage, Instance, Store, WorkItem
 from .timeskip import DurableClock
-from .tracing import HostTracer, TraceParent, client_span_id, random_span_id, random_trace_id
+from .tracing import (
+    HostTracer,
+    TraceParent,
+    client_span_id,
+    orchestration_context,
+    random_span_id,
+    random_trace_id,
+)
 
 log = logging.getLogger("devhost.durable")
 
@@ -797,12 +804,6 @@ def v2_tracing_active(options: EngineOptions) -> bool:
     return options.tracing_v2 and bool(
         os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
         or os.environ.get("APPINSIGHTS_INSTRUMENTATIONKEY", "").strip())
-
-
-def orchestration_context(inst: Instance) -> TraceParent | None:
-    if not (inst.trace_id and inst.span_id):
-        return None
-    return TraceParent(inst.trace_id, inst.span_id, inst.sampled, inst.trace_state)
 
 
 def task_client_context(inst: Instance, task_id: int) -> TraceParent:

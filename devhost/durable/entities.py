@@ -35,9 +35,9 @@ from .. import console
 from ..functions import typed
 from ..functions.app import FunctionInfo
 from ..functions.channel import Invocation, Workers
-from .entity_tracing import TRACE_KEY, EntityTracer, caller_context, from_traceparent
 from .history import Event, EventType, event, iso, utcnow
 from .store import InboxMessage, Store
+from .tracing import TraceParent, orchestration_context
 
 if TYPE_CHECKING:
     from .engine import Engine, Episode
@@ -100,14 +100,24 @@ def validate(engine: Engine, ref: EntityRef) -> None:
 
 
 # -- messages --------------------------------------------------------------------------------
+# The caller's context travels in the request, as DurableTask.Core's RequestMessage carries
+# its parent trace context, so the entity's spans join the caller's trace.
+TRACE_KEY = "devhostTrace"
+
+
+def _carried(context: TraceParent | None) -> dict[str, Any] | None:
+    return None if context is None else {"traceparent": context.header,
+                                         "tracestate": context.state}
+
+
 def request(op: str, input_json: str | None, *, request_id: str, signal: bool,
             parent: str | None = None, parent_execution: str | None = None,
-            trace_context: dict[str, Any] | None = None) -> dict[str, Any]:
+            trace_context: TraceParent | None = None) -> dict[str, Any]:
     """A RequestMessage. `input` is the JSON serialization of the operation's input value, so
     a JSON text input is itself serialized as a string (RequestMessage.SetInput)."""
     body: dict[str, Any] = {"op": op, "id": request_id, "timestamp": iso(utcnow())}
     if trace_context is not None:
-        body[TRACE_KEY] = trace_context
+        body[TRACE_KEY] = _carried(trace_context)
     if signal:
         body["signal"] = True
     if input_json is not None:
@@ -126,7 +136,7 @@ def signal_from_client(engine: Engine, ref: EntityRef, op: str, input_json: str 
                        traceparent: str | None = None, tracestate: str | None = None) -> None:
     validate(engine, ref)
     req = request(op, input_json, request_id=str(uuid.uuid4()), signal=True,
-                  trace_context=from_traceparent(traceparent, tracestate))
+                  trace_context=TraceParent.parse(traceparent, tracestate))
     with engine.store.transaction():
         engine.store.send(ref.scheduler_id, operation_message(req))
     engine._notify(ref.scheduler_id)
@@ -142,8 +152,7 @@ def schedule_from_orchestration(episode: Episode, raw: dict[str, Any], task_id: 
     req = request(str(raw.get("operation") or ""), raw.get("input"), request_id=request_id,
                   signal=signal, parent=None if signal else inst.instance_id,
                   parent_execution=None if signal else inst.execution_id,
-                  trace_context=caller_context(inst.trace_id, inst.span_id, inst.trace_state,
-                                               inst.sampled))
+                  trace_context=orchestration_context(inst))
     episode.appended.append(event(EventType.EVENT_SENT, task_id, Name=OPERATION_EVENT,
                                   InstanceId=target, Input=json.dumps(req)))
     if not is_entity(target) or EntityRef.parse(target).name.lower() \
@@ -225,13 +234,14 @@ def _trace(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
            requests: list[dict[str, Any]], outcome: dict[str, Any], started: datetime) -> None:
     if not engine.tracer.enabled:
         return
-    tracer = EntityTracer(engine.tracer.provider)
     ended = utcnow()
     for req, result in zip(requests, outcome["results"], strict=True):
         requested = req.get("timestamp")
-        tracer.operation(
+        carried = req.get(TRACE_KEY) or {}
+        engine.tracer.entity_operation(
             entity_name=fn.durable_name if fn else ref.name, scheduler_id=ref.scheduler_id,
-            op=str(req.get("op")), signal=bool(req.get("signal")), caller=req.get(TRACE_KEY),
+            op=str(req.get("op")), signal=bool(req.get("signal")),
+            caller=TraceParent.parse(carried.get("traceparent"), carried.get("tracestate")),
             requested_at=datetime.fromisoformat(requested) if requested else None,
             started=started, ended=ended,
             error=_text(result.get("result")) if result.get("isError") else None)

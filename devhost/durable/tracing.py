@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -57,11 +57,14 @@ from ..hosttelemetry import function_result_tags
 from .schema import (
     ACTIVITY,
     CREATE_ORCHESTRATION,
+    ENTITY,
+    ENTITY_ERROR_MESSAGE,
     EVENT,
     EVENT_TARGET_INSTANCE_ID,
     EXECUTION_ID,
     FIRE_AT,
     INSTANCE_ID,
+    OPERATION,
     ORCHESTRATION,
     ORCHESTRATION_EVENT,
     STATUS,
@@ -71,6 +74,9 @@ from .schema import (
     TYPE,
     VERSION,
 )
+
+if TYPE_CHECKING:
+    from .store import Instance
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 log = logging.getLogger("devhost.durable")
@@ -127,6 +133,13 @@ class TraceParent:
             return None
         return TraceParent(f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}",
                            ctx.trace_flags.sampled, tracestate or None)
+
+
+def orchestration_context(inst: Instance) -> TraceParent | None:
+    """The orchestration's SERVER span, as its instance row keeps it."""
+    if not (inst.trace_id and inst.span_id):
+        return None
+    return TraceParent(inst.trace_id, inst.span_id, inst.sampled, inst.trace_state)
 
 
 def random_span_id() -> str:
@@ -244,6 +257,38 @@ class HostTracer:
                 # DurableTelemetryModule.CreateTelemetry copies the description to this key.
                 span.set_attribute("otel.status_description", outcome.description)
         span.end(end_time=_ns(max(end, start)))
+
+    def entity_operation(self, *, entity_name: str, scheduler_id: str, op: str, signal: bool,
+                         caller: TraceParent | None, requested_at: datetime | None,
+                         started: datetime, ended: datetime, error: str | None) -> None:
+        """An entity operation as DurableTask.Core traces it (TraceHelper.CreateEntitySpanName,
+        `entity:<name>:<operation>`): StartActivityForCallingOrSignalingEntity under the
+        caller (CLIENT for call_entity, PRODUCER for signal_entity), and
+        StartActivityForProcessingEntityInvocation under that (SERVER / CONSUMER)."""
+        if not self.enabled or caller is None:
+            return
+        try:
+            name = f"entity:{entity_name}:{op}"
+            attributes = {TYPE: ENTITY, OPERATION: "signal_entity" if signal else "call_entity",
+                          EVENT_TARGET_INSTANCE_ID: scheduler_id}
+            begin = requested_at or started
+            outer = self._tracer.start_span(
+                name, context=_context(caller),
+                kind=SpanKind.PRODUCER if signal else SpanKind.CLIENT,
+                start_time=_ns(begin), attributes=attributes)
+            inner = self._tracer.start_span(
+                name, context=trace.set_span_in_context(outer),
+                kind=SpanKind.CONSUMER if signal else SpanKind.SERVER, start_time=_ns(started),
+                attributes={**attributes, INSTANCE_ID: scheduler_id})
+            if error is not None:
+                inner.set_attribute(ENTITY_ERROR_MESSAGE, error)
+                inner.set_status(Status(StatusCode.ERROR, error))
+                if not signal:
+                    outer.set_status(Status(StatusCode.ERROR, error))
+            inner.end(end_time=_ns(ended))
+            outer.end(end_time=_ns(ended if not signal else begin))
+        except Exception:  # telemetry must never break the engine
+            log.exception("could not emit entity spans")
 
     # -- client side -----------------------------------------------------------------
     def create_orchestration(self, *, name: str, instance_id: str, execution_id: str,
