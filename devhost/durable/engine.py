@@ -504,25 +504,17 @@ class Engine:
                          Details="Activity functions in this app: "
                                  + (", ".join(sorted(self.index.activities)) or "none"))
         started = time.perf_counter()
-        outcome = None
-        try:
-            with self.tracer.activity(name=item.name, instance_id=inst.instance_id,
-                                      task_id=item.task_id,
-                                      client=task_client_context(inst, item.task_id)
-                                      ) as host:
-                # The extension binds an activity's input to the trigger as a JSON string.
-                invocation = Invocation(
-                    fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
-                    host.traceparent, host.tracestate, retry_count=item.attempt - 1)
-                host.invocation_id = invocation.invocation_id
-                outcome = await self.index.invoker.invoke(invocation)
-                if not outcome.ok:  # the host's span records the failure, as its logger does
-                    raise outcome.as_exception()
-        except WorkerLost:
-            raise
-        except Exception:
-            if outcome is None or outcome.ok:
-                raise
+        with self.tracer.activity(name=item.name, instance_id=inst.instance_id,
+                                  task_id=item.task_id,
+                                  client=task_client_context(inst, item.task_id)) as host:
+            # The extension binds an activity's input to the trigger as a JSON string.
+            invocation = Invocation(
+                fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
+                host.traceparent, host.tracestate, retry_count=item.attempt - 1)
+            host.invocation_id = invocation.invocation_id
+            outcome = await self.index.invoker.invoke(invocation)
+            if not outcome.ok:  # the host's span records the failure, as its logger does
+                host.failure = outcome.as_exception()
         if not outcome.ok:
             console.remote_invocation_failed(fn.name, outcome.invocation_id,
                                              (time.perf_counter() - started) * 1000,

@@ -203,6 +203,8 @@ class Invocation:
     traceparent: str
     tracestate: str
     invocation_id: str | None = None
+    # Set by the invoker when the function failed: the span records it as it ends.
+    failure: BaseException | None = None
 
 
 @dataclass(frozen=True)
@@ -405,9 +407,11 @@ class HostTracer:
         try:
             yield invocation
         except BaseException as exc:
-            # The WebJobs logger's LogFunctionResult also logs the failure as an exception
-            # row under the current Activity (this span).
-            span.record_exception(exc)
-            finish(exc)
+            invocation.failure = exc
             raise
-        finish(None)
+        finally:
+            if invocation.failure is not None:
+                # The WebJobs logger's LogFunctionResult also logs the failure as an
+                # exception row under the current Activity (this span).
+                span.record_exception(invocation.failure)
+            finish(invocation.failure)
