@@ -36,6 +36,14 @@ OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
                     "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}
 
 
+def host_connection_string() -> str:
+    """Where the host's own rows go: the connection string, or the legacy instrumentation key
+    alone (the host's App Insights logger takes either; TelemetryActivator checks both)."""
+    connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    key = os.environ.get("APPINSIGHTS_INSTRUMENTATIONKEY", "").strip()
+    return connection_string or (f"InstrumentationKey={key}" if key else "")
+
+
 def offline_if_loopback(connection_string: str) -> None:
     """With a loopback endpoint, no statsbeat, SDK stats or control-plane calls (they would
     go to Azure, or post after the endpoint closed). Set in the environment before any
@@ -247,7 +255,7 @@ def _endpoint(connection_string: str) -> str:
 
 def host_tracer_provider() -> trace.TracerProvider:
     global _provider
-    connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    connection_string = host_connection_string()
     if not connection_string:
         return trace.get_tracer_provider()
     with _lock:

@@ -19,7 +19,6 @@ import asyncio
 import heapq
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from .. import console
 from ..functions import typed
 from ..functions.app import AppIndex
 from ..functions.channel import Invocation, WorkerLost
+from ..hosttelemetry import host_connection_string
 from . import entities, lifecycle
 from .actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, sequenced_actions
 from .history import (
@@ -793,9 +793,7 @@ def _continue_as_new(state: dict[str, Any] | None) -> str | None:
 def v2_tracing_active(options: EngineOptions) -> bool:
     """TelemetryActivator.Initialize: V2 rows need host.json's V2 switch, and they only
     reach Application Insights when a connection string (or key) is configured."""
-    return options.tracing_v2 and bool(
-        os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
-        or os.environ.get("APPINSIGHTS_INSTRUMENTATIONKEY", "").strip())
+    return options.tracing_v2 and bool(host_connection_string())
 
 
 def task_client_context(inst: Instance, task_id: int) -> TraceParent:

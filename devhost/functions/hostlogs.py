@@ -23,7 +23,12 @@ from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .. import console, rpc
-from ..hosttelemetry import host_resource, offline_if_loopback, sync_export
+from ..hosttelemetry import (
+    host_connection_string,
+    host_resource,
+    offline_if_loopback,
+    sync_export,
+)
 
 CATEGORY = "Category"
 LOG_LEVEL = "LogLevel"
@@ -44,7 +49,7 @@ def host_logger_provider() -> Any:
     """The host's own log pipeline: its own exporter to the connection string's resource
     (as the host's App Insights logger is), else the process's global provider."""
     global _provider
-    connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    connection_string = host_connection_string()
     if not connection_string:
         return _logs.get_logger_provider()
     offline_if_loopback(connection_string)
