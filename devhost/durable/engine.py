@@ -557,7 +557,6 @@ class Episode:
         self.children: list[tuple[str, str, str | None, int]] = []
         self.messages: list[tuple[str, Event, float]] = []
         self.next_id = inst.next_event_id
-        self.processed: list[Event] = []
         if inst.trace_start is None:
             inst.trace_start = iso(self.now)  # the orchestration span starts at episode one
 
@@ -571,7 +570,6 @@ class Episode:
                             timestamp=self.engine.clock.now())]
         new_events += [m.event for m in self.batch]
         state, error = await self._replay(history, new_events)
-        self.processed = history  # what the delivered results refer back to, for tracing
         if state is not None and error is None:
             self._advance_retry(self.batch[0].event)
             self._apply_actions(state)
@@ -738,8 +736,8 @@ class Episode:
             engine._notify(target, visible_at)
         if continue_as_new is not None:
             engine._notify(inst.instance_id)
-        emit_result_spans(engine.tracer, inst, self.processed, [m.event for m in self.batch],
-                          self.now)
+        # The results this batch delivered, against the history their tasks were scheduled in.
+        emit_result_spans(engine.tracer, inst, history, new_events[1:], self.now)
         if inst.is_terminal:
             engine._after_terminal(inst, error)
 
