@@ -240,6 +240,7 @@ class BackgroundHost:
         self.call(self.server.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        self.server.engine.store.close()  # the host's store lives as long as the host
 
     @property
     def base_url(self) -> str:
