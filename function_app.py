@@ -12,13 +12,13 @@ import azure.functions as func
 
 import telemetry
 from workflow import (
-    DEFAULT_INPUT,
     CustomerResult,
     InputError,
     InventoryResult,
     WorkflowInput,
     WorkflowResult,
     parse_workflow_input,
+    workflow_input,
 )
 
 PARENT = "parent_workflow_orchestrator"
@@ -49,10 +49,11 @@ async def start_sub_orchestration(req: func.HttpRequest, client: df.DurableOrche
 @app.orchestration_trigger(context_name="context")
 def parent_workflow_orchestrator(
         context: df.DurableOrchestrationContext) -> Generator[Any, Any, WorkflowResult]:
-    run = telemetry.Run.of(context, PARENT, default=DEFAULT_INPUT)
+    run = telemetry.Run.of(context, PARENT)
+    workflow = workflow_input(run.payload)
     customer, inventory = yield context.task_all([
-        run.call_sub_orchestrator(CUSTOMER_SYNC, "customer-sync"),
-        run.call_sub_orchestrator(INVENTORY_SYNC, "inventory-sync"),
+        run.call_sub_orchestrator(CUSTOMER_SYNC, "customer-sync", workflow),
+        run.call_sub_orchestrator(INVENTORY_SYNC, "inventory-sync", workflow),
     ])
     return {"instanceId": context.instance_id, "customer": customer, "inventory": inventory,
             "status": "completed"}

@@ -65,13 +65,21 @@ def parse_workflow_input(body: bytes) -> WorkflowInput:
     if len(body) > MAX_BODY_BYTES:
         raise InputError(413, f"body is larger than {MAX_BODY_BYTES} bytes", "body")
     if not body.strip():
-        return {**DEFAULT_INPUT, "skus": list(DEFAULT_INPUT["skus"])}
+        return workflow_input(None)
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputError(400, f"body is not valid JSON: {exc}", "body") from exc
+    return workflow_input(data, "body")
+
+
+def workflow_input(data: Any, where: str = "input") -> WorkflowInput:
+    """The same rules for a decoded input, so an orchestration started without the HTTP
+    starter (the management API, `devhost run`, a test) gets the defaults the starter gives."""
+    if data is None:
+        return {**DEFAULT_INPUT, "skus": list(DEFAULT_INPUT["skus"])}
     if not isinstance(data, dict):
-        raise InputError(400, "body must be a JSON object", "body")
+        raise InputError(400, f"{where} must be a JSON object", where)
     unknown = sorted(set(data) - set(DEFAULT_INPUT))
     if unknown:
         raise InputError(400, f"unknown field '{unknown[0]}'", unknown[0])

@@ -113,6 +113,23 @@ def test_the_issue_example_starting_the_orchestrator_directly(durable_app: Durab
     assert run.kql("dependencies | where name startswith 'run_activity:' | count") == [[2]]
 
 
+def test_a_direct_start_gets_the_starters_defaults(durable_app: DurableApp) -> None:
+    """Started without the HTTP starter (management API, `devhost run`, a test), the parent
+    completes a partial input from the same defaults the starter uses."""
+    final = durable_app.start("parent_workflow_orchestrator", {"customer_id": "c-1"}).wait()
+    assert final.runtime_status == "Completed"
+    assert final.output["customer"]["customerId"] == "c-1"
+    assert final.output["customer"]["segment"] == "enterprise"
+    assert final.output["inventory"]["skus"] == ["SKU-100", "SKU-200"]
+
+
+def test_a_direct_start_with_bad_input_fails_naming_the_field(durable_app: DurableApp) -> None:
+    final = durable_app.start("parent_workflow_orchestrator", {"customer_id": "c-1",
+                                                               "skus": "A"}).wait()
+    assert final.runtime_status == "Failed"
+    assert "'skus' must be a list" in str(final.output)
+
+
 def test_the_hosts_invocation_rows_sit_under_each_functions_request(
         durable_app: DurableApp) -> None:
     """The worker runs in its own process, so the host files what Azure's does for each
