@@ -38,7 +38,10 @@ def _run(engine: Engine, name: str, payload: str | None, iid: str) -> dict[str, 
         finally:
             await engine.stop()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    finally:
+        engine.store.close()
 
 
 def test_failed_activity_and_orchestration_print_one_line_each_with_user_frames(

@@ -114,5 +114,6 @@ def test_a_killed_worker_is_replaced_and_runs_complete(tmp_path: Path) -> None:
         assert status["output"] == sum(i * 2 for i in range(20))
         assert workers.restarts >= 1  # type: ignore[attr-defined]
         assert first[0] not in workers.pids  # type: ignore[attr-defined]
+        engine.store.close()
     finally:
         workers.stop()
