@@ -13,6 +13,7 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from .kql import QueryError, execute
 from .store import InsightsStore
 
 QUERY_PATH = "/v1/apps/{app}/query"
-REMOTE_TIMEOUT_S = 30.0
+REMOTE_TIMEOUT_S = 10.0  # a hung devhost; a busy one answers in milliseconds
 
 # DuckDB type → the column type App Insights' query API reports.
 _TYPES = {"VARCHAR": "string", "BOOLEAN": "bool", "DOUBLE": "real", "FLOAT": "real",
@@ -58,6 +59,11 @@ def _decode(kind: str, value: Any) -> Any:
 
 
 def add_routes(app: web.Application, store: InsightsStore) -> None:
+    # Queries get threads of their own: in the default pool they would wait behind every
+    # post queued for filing, which under load is seconds.
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devhost-insights-query")
+    app.on_cleanup.append(lambda _: _shutdown(pool))
+
     async def query(request: web.Request) -> web.Response:
         try:
             body = await request.json()
@@ -72,7 +78,7 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
                 return execute(con, kql)
 
         try:
-            names, types, rows = await asyncio.get_running_loop().run_in_executor(None, run)
+            names, types, rows = await asyncio.get_running_loop().run_in_executor(pool, run)
         except QueryError as exc:
             return _error(str(exc), "query")
         columns = [{"name": n, "type": column_type(t)} for n, t in zip(names, types, strict=True)]
@@ -81,6 +87,10 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
             "rows": [[_encode(v) for v in row] for row in rows]}]}, dumps=_dumps)
 
     app.router.add_post(QUERY_PATH, query)
+
+
+async def _shutdown(pool: ThreadPoolExecutor) -> None:
+    await asyncio.to_thread(pool.shutdown)
 
 
 def _dumps(value: Any) -> str:

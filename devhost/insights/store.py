@@ -103,14 +103,16 @@ class InsightsStore:
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor on the writer's connection: sees every committed post."""
+        """A cursor on the writer's connection: sees every committed post. The lock covers
+        only its creation: a cursor is a connection of its own to the same database, so a
+        query reads its snapshot while posts keep being filed (and outlives a close)."""
         with self._lock:
             con = self._open().cursor()
-            try:
-                con.execute("SET TimeZone = 'UTC'")
-                yield con
-            finally:
-                con.close()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
 
 
 def writer_of(path: Path) -> InsightsStore | None:
