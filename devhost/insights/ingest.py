@@ -152,6 +152,8 @@ class IngestionServer:
                                          self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
         self.store.close()
 
 
