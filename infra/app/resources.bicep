@@ -151,6 +151,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
+  // The deployment storage above names the container by string, so Bicep sees no reference.
+  dependsOn: [
+    deploymentContainer
+  ]
 }
 
 // Every setting has a reader (tests/deploy/test_settings.py checks it against the code,
