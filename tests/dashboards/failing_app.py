@@ -14,6 +14,7 @@ import telemetry
 from function_app import CUSTOMER_SYNC, INVENTORY_SYNC, PARENT
 from workflow import DEFAULT_INPUT, CustomerResult, WorkflowInput, parse_workflow_input
 
+log = telemetry.get_logger()
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
@@ -54,4 +55,5 @@ def sync(workflow_input: WorkflowInput, context: func.Context) -> CustomerResult
 @app.activity_trigger(input_name="workflow_input", activity="build_inventory_snapshot")
 @telemetry.activity
 def snapshot(workflow_input: WorkflowInput, context: func.Context) -> None:
+    log.warning("Inventory service unavailable", customer_id=workflow_input["customer_id"])
     raise RuntimeError(f"inventory service unavailable for {len(workflow_input['skus'])} skus")

@@ -39,7 +39,7 @@ def _run(db: Path, root: str) -> list[dict[str, Any]]:
 def test_failing_inventory_run_is_one_chain_under_one_operation(insights_db: dict[str, Any]
                                                                 ) -> None:
     """PRODUCER create_orchestration → SERVER orchestration → CLIENT/SERVER sub-orchestration
-    → CLIENT/SERVER activity → the app's run_activity span and its exception, with the
+    → CLIENT/SERVER activity → the app's run_activity span, its log and its exception, with the
     statuses DurableTelemetryModule.CreateTelemetry gives them (request resultCode 200/500,
     success = status not Error; dependency type DurableTask, InProc for INTERNAL)."""
     db, root = insights_db["db"], insights_db["failed"]["instanceId"]
@@ -66,6 +66,11 @@ def test_failing_inventory_run_is_one_chain_under_one_operation(insights_db: dic
     ]
     # Two exception rows: the app's, under its span, and the host's (the WebJobs logger's
     # LogFunctionResult logs the failure under Activity.Current, the SERVER activity span).
+    # The app's log, once, under its span, with the run's keys.
+    [log] = [r for r in rows if r["itemType"] == "trace"
+             and r["message"] == "Inventory service unavailable"]
+    assert log["operation_ParentId"] == app_span["id"]
+    assert log["dims"]["app.durable.root_instance_id"] == root
     exceptions = {r["operation_ParentId"]: r for r in rows if r["itemType"] == "exception"}
     assert set(exceptions) == {app_span["id"], chain[1]["id"]}
     assert all("inventory service unavailable" in e["outerMessage"]
