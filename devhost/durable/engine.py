@@ -510,7 +510,7 @@ class Engine:
             # The extension binds an activity's input to the trigger as a JSON string.
             invocation = Invocation(
                 fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
-                host.traceparent, host.tracestate, retry_count=item.attempt - 1)
+                host.traceparent, host.tracestate)
             host.invocation_id = invocation.invocation_id
             outcome = await self.index.invoker.invoke(invocation)
             if not outcome.ok:  # the host's span records the failure, as its logger does

@@ -47,8 +47,6 @@ class Invocation:
     traceparent: str = ""
     tracestate: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
-    retry_count: int = 0
-    max_retry_count: int = 0
     invocation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # The `Reason` of the host's `Executing '…'` row (FunctionStartedMessage.FormatReason):
     # triggers that give none, Durable's included, print "(null)" on Azure and in func start.
@@ -60,9 +58,11 @@ class Invocation:
             input_data=self.inputs,
             trace_context=rpc.RpcTraceContext(trace_parent=self.traceparent,
                                               trace_state=self.tracestate,
-                                              attributes=self.attributes),
-            retry_context=rpc.RetryContext(retry_count=self.retry_count,
-                                           max_retry_count=self.max_retry_count)))
+                                              attributes=self.attributes)))
+        # No retry_context: the host sets one only for a function-level retry policy
+        # (ScriptInvocationContextExtensions.SetRetryContext reads the RetryContext that
+        # WebJobs' FunctionExecutorExtensions.TryExecuteAsync creates only with a
+        # RetryStrategy), which devhost does not apply; Durable's retries are new tasks.
 
 
 @dataclass
