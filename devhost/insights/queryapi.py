@@ -90,7 +90,9 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
 
 
 async def _shutdown(pool: ThreadPoolExecutor) -> None:
-    await asyncio.to_thread(pool.shutdown)
+    # Waits on the loop's thread, not through another executor: this also runs at interpreter
+    # exit, when no executor takes new work. Queries finish without the loop.
+    pool.shutdown(wait=True)
 
 
 def _dumps(value: Any) -> str:
