@@ -12,8 +12,10 @@ STAMP := $(VENV)/.installed
 
 NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 # The FunctionRpc messages devhost and its worker speak, compiled from the .proto files the
-# project keeps (never committed, never edited).
-PROTOS := devhost/rpc/FunctionRpc.proto devhost/rpc/NullableTypes.proto
+# project keeps (never committed, never edited) by setup.py: in every wheel the build makes,
+# next to the .proto files in an editable install (so `make install` compiles them), and by
+# `make proto` after a .proto changed.
+PROTOS := $(wildcard devhost/rpc/*.proto)
 PROTO_OUT := devhost/rpc/FunctionRpc_pb2.py
 
 .PHONY: install proto demo test lint serve clean bench bench-quick soak browser lock package wheelhouse
@@ -29,8 +31,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[devhost,dev]'
 	touch $(STAMP)
 
-$(PROTO_OUT): $(PROTOS) $(STAMP)
-	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. $(PROTOS)
+$(PROTO_OUT): $(PROTOS) setup.py | $(STAMP)
+	$(PY) setup.py --quiet build_proto
 
 proto: $(PROTO_OUT)
 
