@@ -64,12 +64,19 @@ $(PACKAGE): $(STAMP) requirements.txt host.json .funcignore function_app.py work
 package: $(PACKAGE)
 
 # The wheels a user's `pip install` of this project needs (the lock's versions), so the test
-# that installs it into a fresh venv runs offline. setuptools: the build-system range.
+# that installs it into a fresh venv runs offline; and those its isolated build needs:
+# [build-system].requires as pyproject.toml says them, what they pull in (grpcio, protobuf)
+# at the lock's versions. setuptools keeps the build-system's range (the lock's is grpcio-tools'
+# runtime one).
 WHEELHOUSE := .wheelhouse/.complete
 $(WHEELHOUSE): pyproject.toml requirements.lock
 	$(PY) -m pip download --quiet -d .wheelhouse -c requirements.lock --only-binary=:all: \
 	  '.[devhost]' pytest
-	$(PY) -m pip download --quiet -d .wheelhouse --only-binary=:all: 'setuptools>=77,<81'
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+	  > .wheelhouse/build-requirements.txt
+	grep -v '^setuptools==' requirements.lock > .wheelhouse/build-constraints.txt
+	$(PY) -m pip download --quiet -d .wheelhouse --only-binary=:all: \
+	  -c .wheelhouse/build-constraints.txt -r .wheelhouse/build-requirements.txt
 	touch $@
 
 wheelhouse: install $(WHEELHOUSE)
