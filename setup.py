@@ -26,9 +26,15 @@ def protos(root: Path) -> list[Path]:
     return sorted(path.relative_to(root) for path in (root / PROTO_DIR).glob("*.proto"))
 
 
-def compile_protos(root: Path, out: Path) -> list[Path]:
-    """Runs protoc (grpcio-tools' bundled one) with its Python and gRPC plugins; returns the
-    files written under `out`."""
+def generated(root: Path) -> list[Path]:
+    """The modules protoc writes for the .proto files, relative to the output root."""
+    return [source.with_name(f"{source.stem}{suffix}")
+            for source in protos(root) for suffix in ("_pb2.py", "_pb2_grpc.py")]
+
+
+def compile_protos(root: Path, out: Path) -> None:
+    """Runs protoc (grpcio-tools' bundled one) with its Python and gRPC plugins, writing
+    generated(root) under `out`."""
     from importlib.resources import files
 
     from grpc_tools import protoc  # a build requirement: imported only when compiling
@@ -45,20 +51,27 @@ def compile_protos(root: Path, out: Path) -> list[Path]:
             f"--grpc_python_out={out}", *(str(root / source) for source in sources)]
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed on {', '.join(map(str, sources))}")
-    return [out / source.with_name(f"{source.stem}{suffix}")
-            for source in sources for suffix in ("_pb2.py", "_pb2_grpc.py")]
 
 
 class BuildPyWithProtos(build_py):
-    """build_py, then the protocol compiled into what is being built."""
+    """build_py, then the protocol compiled into what is being built. An editable install
+    imports the package from the source tree, so there it is compiled in place, and the
+    strict mode's link tree is told where the modules are (the output mapping)."""
 
     def run(self) -> None:
         super().run()
-        target = ROOT if self.editable_mode else Path(self.build_lib)
-        self._protos = [str(path) for path in compile_protos(ROOT, target)]
+        compile_protos(ROOT, ROOT if self.editable_mode else Path(self.build_lib))
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
-        return [*super().get_outputs(include_bytecode), *getattr(self, "_protos", [])]
+        return [*super().get_outputs(include_bytecode),
+                *(str(Path(self.build_lib, module)) for module in generated(ROOT))]
+
+    def get_output_mapping(self) -> dict[str, str]:
+        mapping = super().get_output_mapping()
+        if self.editable_mode:
+            mapping.update({str(Path(self.build_lib, module)): str(ROOT / module)
+                            for module in generated(ROOT)})
+        return mapping
 
 
 class BuildProto(Command):
