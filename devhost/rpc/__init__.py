@@ -19,7 +19,10 @@ try:
         add_FunctionRpcServicer_to_server,
     )
     from .NullableTypes_pb2 import *  # noqa: F403
-except ImportError as exc:  # a checkout used without installing it
+except ModuleNotFoundError as exc:
+    if not (exc.name or "").startswith(f"{__name__}."):  # grpcio or protobuf missing: say so
+        raise
+    # a checkout used without installing it
     raise ImportError("devhost/rpc/FunctionRpc.proto is not compiled: install the project "
                       f"(`make install`, or pip), or run `make proto` ({exc})") from exc
 
