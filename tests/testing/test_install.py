@@ -121,7 +121,10 @@ def test_the_build_compiles_with_the_locks_grpcio_tools() -> None:
     """The wheel's generated code is what `make install` generated and the tests ran."""
     lock = (REPO / "requirements.lock").read_text(encoding="utf-8")
     (locked,) = re.findall(r"^grpcio-tools==(\S+)", lock, re.MULTILINE)
-    assert str(_build_requirement("grpcio-tools").specifier) == f"=={locked}"
+    pinned = str(_build_requirement("grpcio-tools").specifier)
+    assert pinned == f"=={locked}", (
+        f"pyproject.toml [build-system] has grpcio-tools{pinned}, requirements.lock {locked}: "
+        "pin the build to the lock's version")
 
 
 def test_the_devhost_extra_allows_no_runtime_older_than_the_generated_code() -> None:
