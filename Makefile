@@ -12,8 +12,10 @@ STAMP := $(VENV)/.installed
 
 NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 # The FunctionRpc messages devhost and its worker speak, compiled from the .proto files the
-# project keeps (never committed, never edited).
-PROTOS := devhost/rpc/FunctionRpc.proto devhost/rpc/NullableTypes.proto
+# project keeps (never committed, never edited) by setup.py: in every wheel the build makes,
+# next to the .proto files in an editable install (so `make install` compiles them), and by
+# `make proto` after a .proto changed.
+PROTOS := $(wildcard devhost/rpc/*.proto)
 PROTO_OUT := devhost/rpc/FunctionRpc_pb2.py
 
 .PHONY: install proto demo test lint serve clean bench bench-quick soak browser lock package wheelhouse
@@ -29,8 +31,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[devhost,dev]'
 	touch $(STAMP)
 
-$(PROTO_OUT): $(PROTOS) $(STAMP)
-	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. $(PROTOS)
+$(PROTO_OUT): $(PROTOS) setup.py | $(STAMP)
+	$(PY) setup.py --quiet build_proto
 
 proto: $(PROTO_OUT)
 
@@ -62,12 +64,19 @@ $(PACKAGE): $(STAMP) requirements.txt host.json .funcignore function_app.py work
 package: $(PACKAGE)
 
 # The wheels a user's `pip install` of this project needs (the lock's versions), so the test
-# that installs it into a fresh venv runs offline. setuptools: the build-system range.
+# that installs it into a fresh venv runs offline; and those its isolated build needs:
+# [build-system].requires as pyproject.toml says them, what they pull in (grpcio, protobuf)
+# at the lock's versions. setuptools keeps the build-system's range (the lock's is grpcio-tools'
+# runtime one).
 WHEELHOUSE := .wheelhouse/.complete
 $(WHEELHOUSE): pyproject.toml requirements.lock
 	$(PY) -m pip download --quiet -d .wheelhouse -c requirements.lock --only-binary=:all: \
 	  '.[devhost]' pytest
-	$(PY) -m pip download --quiet -d .wheelhouse --only-binary=:all: 'setuptools>=77,<81'
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+	  > .wheelhouse/build-requirements.txt
+	grep -v '^setuptools==' requirements.lock > .wheelhouse/build-constraints.txt
+	$(PY) -m pip download --quiet -d .wheelhouse --only-binary=:all: \
+	  -c .wheelhouse/build-constraints.txt -r .wheelhouse/build-requirements.txt
 	touch $@
 
 wheelhouse: install $(WHEELHOUSE)

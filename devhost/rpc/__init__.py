@@ -2,8 +2,9 @@
 
 azure-functions-runtime receives this module in `request.properties["protos"]` and builds
 its responses with it (`protos.InvocationResponse(...)`), exactly as Azure's proxy worker
-hands it its own compiled protocol. The code is generated from FunctionRpc.proto by
-`make proto` (grpcio-tools) and is not committed.
+hands it its own compiled protocol. The code is generated from the .proto files here by the
+package build (setup.py, grpcio-tools): every wheel carries it, an editable install writes it
+next to them (`make install`), `make proto` redoes it. It is never committed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ try:
         add_FunctionRpcServicer_to_server,
     )
     from .NullableTypes_pb2 import *  # noqa: F403
-except ImportError as exc:  # a checkout where `make proto` has not run yet
-    raise ImportError("devhost/rpc/FunctionRpc.proto is not compiled: run `make proto` "
-                      f"(or any make target that installs) first ({exc})") from exc
+except ModuleNotFoundError as exc:
+    if not (exc.name or "").startswith(f"{__name__}."):  # grpcio or protobuf missing: say so
+        raise
+    # a checkout used without installing it
+    raise ImportError("devhost/rpc/FunctionRpc.proto is not compiled: install the project "
+                      f"(`make install`, or pip), or run `make proto` ({exc})") from exc
 
 if TYPE_CHECKING:  # generated code is not type-checked: its messages are Any to mypy
     def __getattr__(name: str) -> Any: ...
