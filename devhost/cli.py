@@ -16,6 +16,7 @@ from .durable.engine import DurableError, Engine
 from .durable.shutdown import DEFAULT_TIMEOUT_S
 from .functions.app import AppIndex, AppLoadError
 from .functions.hostlogs import shutdown as shutdown_host_logs
+from .functions.processes import ProcessWorkers
 from .functions.settings import SettingsError
 from .insights.cli import register as register_insights
 from .insights.view import load_run, render_text
@@ -116,7 +117,7 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
         if stop.is_set():
             print("Second interrupt: exiting now. Unfinished work is stored and resumes at "
                   "the next start.", file=sys.stderr, flush=True)
-            os._exit(130)
+            _exit_now(server, 130)
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -131,14 +132,30 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
         clean = await server.drain(shutdown_timeout, lambda line: print(line, flush=True))
     finally:
         await server.stop()
+        if not clean:  # before the flush, which can take seconds
+            _kill_workers(server)
         flush_telemetry()
     if not clean:
         # Abandoned activities still occupy worker threads, which the interpreter would
         # join at exit: leave without waiting for them (their work items stay pending).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        _exit_now(server, 0)
     return 0
+
+
+def _exit_now(server: HostServer, code: int) -> None:
+    """Leave without `_cmd_start`'s `stop_workers`, which would wait for the workers: kill
+    them first (the host's WorkerProcess.Dispose kills its worker process too). A worker
+    left running would finish an activity the store still holds as pending, so the next
+    start would run it a second time, concurrently."""
+    _kill_workers(server)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _kill_workers(server: HostServer) -> None:
+    if isinstance(server.index.worker, ProcessWorkers):
+        server.index.worker.kill()
 
 
 def _cmd_call(args: argparse.Namespace) -> int:
