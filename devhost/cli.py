@@ -26,6 +26,7 @@ from .runtime import (
     load,
     local_insights_db,
     run_sync,
+    script_file,
     stop_workers,
 )
 from .server import BackgroundHost, HostServer, is_loopback
@@ -35,10 +36,11 @@ from .timers.listener import timers_of
 class LoadFailure(Exception):
     """Anything that stopped the app from loading (reported by loaderrors, exit 2)."""
 
-    def __init__(self, error: BaseException, app_dir: Path) -> None:
+    def __init__(self, error: BaseException, app_dir: Path, script: str) -> None:
         super().__init__(str(error))
         self.error = error
         self.app_dir = app_dir
+        self.script = script
 
 
 def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Engine]:
@@ -47,7 +49,7 @@ def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Eng
         if timers:
             timers_of(index)  # a bad schedule is an indexing error, before anything serves
     except Exception as exc:
-        raise LoadFailure(exc, args.app_dir) from exc
+        raise LoadFailure(exc, args.app_dir, script_file(args.app)) from exc
     return index, engine
 
 
@@ -221,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except LoadFailure as failure:
-        print(loaderrors.report(failure.error, failure.app_dir), file=sys.stderr)
+        print(loaderrors.report(failure.error, failure.app_dir, failure.script),
+              file=sys.stderr)
         return loaderrors.EXIT_CODE
     except (AppLoadError, SettingsError, DurableError) as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
