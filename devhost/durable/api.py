@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from ..functions.http import insensitive
 from .engine import Engine, NotFound
 from .entities_api import EntitiesApi
 from .history import ORCHESTRATION_STATUS, iso, utcnow
@@ -204,6 +205,18 @@ class ManagementApi:
         self.base_url = base_url
 
     def add_routes(self, app: web.Application) -> None:
+        """Every route of the API, its literal segments matching in any case
+        (`/Runtime/Webhooks/DurableTask/Instances/x` is the same URL on Azure: see
+        `insensitive`). The routes are written plainly on a staging app, then added with
+        case-insensitive literals, so no route can miss the conversion."""
+        staging = web.Application()
+        self._add_plain_routes(staging)
+        for route in staging.router.routes():
+            app.router.add_route(route.method, insensitive(route.resource.canonical
+                                                           if route.resource else ""),
+                                 route.handler)
+
+    def _add_plain_routes(self, app: web.Application) -> None:
         for prefix in (WEBHOOK_PREFIX, RPC_PREFIX):
             app.router.add_post(prefix + "/orchestrators/{name}", guarded(self.start))
             app.router.add_post(prefix + "/orchestrators/{name}/{id}", guarded(self.start))
