@@ -90,7 +90,10 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
 
 
 async def _shutdown(pool: ThreadPoolExecutor) -> None:
-    await asyncio.to_thread(pool.shutdown)
+    try:
+        await asyncio.to_thread(pool.shutdown)
+    except RuntimeError:  # closed from an exit hook: no executor takes work any more, and
+        pool.shutdown()  # the loop has nothing else to serve, so wait on it
 
 
 def _dumps(value: Any) -> str:
