@@ -16,6 +16,7 @@ from .durable.engine import DurableError, Engine
 from .durable.shutdown import DEFAULT_TIMEOUT_S
 from .functions.app import AppIndex, AppLoadError
 from .functions.hostlogs import shutdown as shutdown_host_logs
+from .functions.processes import ProcessWorkers
 from .functions.settings import SettingsError
 from .insights.cli import register as register_insights
 from .insights.view import load_run, render_text
@@ -25,6 +26,7 @@ from .runtime import (
     load,
     local_insights_db,
     run_sync,
+    script_file,
     stop_workers,
 )
 from .server import BackgroundHost, HostServer, is_loopback
@@ -34,10 +36,11 @@ from .timers.listener import timers_of
 class LoadFailure(Exception):
     """Anything that stopped the app from loading (reported by loaderrors, exit 2)."""
 
-    def __init__(self, error: BaseException, app_dir: Path) -> None:
+    def __init__(self, error: BaseException, app_dir: Path, script: str) -> None:
         super().__init__(str(error))
         self.error = error
         self.app_dir = app_dir
+        self.script = script
 
 
 def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Engine]:
@@ -46,7 +49,7 @@ def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Eng
         if timers:
             timers_of(index)  # a bad schedule is an indexing error, before anything serves
     except Exception as exc:
-        raise LoadFailure(exc, args.app_dir) from exc
+        raise LoadFailure(exc, args.app_dir, script_file(args.app)) from exc
     return index, engine
 
 
@@ -116,7 +119,7 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
         if stop.is_set():
             print("Second interrupt: exiting now. Unfinished work is stored and resumes at "
                   "the next start.", file=sys.stderr, flush=True)
-            os._exit(130)
+            _exit_now(server, 130)
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -131,14 +134,30 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
         clean = await server.drain(shutdown_timeout, lambda line: print(line, flush=True))
     finally:
         await server.stop()
+        if not clean:  # before the flush, which can take seconds
+            _kill_workers(server)
         flush_telemetry()
     if not clean:
         # Abandoned activities still occupy worker threads, which the interpreter would
         # join at exit: leave without waiting for them (their work items stay pending).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        _exit_now(server, 0)
     return 0
+
+
+def _exit_now(server: HostServer, code: int) -> None:
+    """Leave without `_cmd_start`'s `stop_workers`, which would wait for the workers: kill
+    them first (the host's WorkerProcess.Dispose kills its worker process too). A worker
+    left running would finish an activity the store still holds as pending, so the next
+    start would run it a second time, concurrently."""
+    _kill_workers(server)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _kill_workers(server: HostServer) -> None:
+    if isinstance(server.index.worker, ProcessWorkers):
+        server.index.worker.kill()
 
 
 def _cmd_call(args: argparse.Namespace) -> int:
@@ -204,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except LoadFailure as failure:
-        print(loaderrors.report(failure.error, failure.app_dir), file=sys.stderr)
+        print(loaderrors.report(failure.error, failure.app_dir, failure.script),
+              file=sys.stderr)
         return loaderrors.EXIT_CODE
     except (AppLoadError, SettingsError, DurableError) as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)

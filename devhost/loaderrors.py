@@ -6,16 +6,29 @@ functions" / "The '<name>' function is in error: …") with the worker's excepti
 the cause (a syntax error, an exception raised while importing the app, a decorator the
 library refuses, a bad timer schedule, a bad local.settings.json), devhost prints it as one
 JSON object on stderr, never its own traceback.
+
+The runtime's FunctionLoadError ("cannot load the <name> function: …", a parameter that does
+not match its binding, the most common one) is raised while indexing, from the runtime's own
+frames: nothing of the user's is on its stack. Its location is where that function is
+defined: the file and first line (decorators included, as `co_firstlineno` counts them)
+of the `def` the function name comes from, found by reading the app's source (the host
+never imports the app).
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import traceback
 from pathlib import Path
 from typing import Any
 
 EXIT_CODE = 2
+# azure_functions_runtime.functions.FunctionLoadError's message
+_FUNCTION_LOAD_ERROR = re.compile(r"cannot load the (\S+) function: ")
+_FUNCTION_NAME_DECORATOR = "function_name"  # @app.function_name(name=…) renames a function
+_NOT_THE_APP = {"__pycache__", "site-packages", "node_modules"}
 
 
 def _innermost(exc: BaseException) -> BaseException:
@@ -35,13 +48,58 @@ def _user_location(exc: BaseException, app_dir: Path) -> tuple[str | None, int |
     return None, None
 
 
-def describe(exc: BaseException, app_dir: Path) -> dict[str, Any]:
+def _declared_name(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The function's name as indexed: `@app.function_name(name)` or the Python name."""
+    for decorator in node.decorator_list:
+        if not isinstance(decorator, ast.Call):
+            continue
+        target = decorator.func
+        called = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if called != _FUNCTION_NAME_DECORATOR:
+            continue
+        values = [*decorator.args[:1], *(k.value for k in decorator.keywords if k.arg == "name")]
+        for value in values:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return value.value
+    return node.name
+
+
+def _sources(app_dir: Path, script: str | None) -> list[Path]:
+    """The script the worker indexes first, then the app's other modules (blueprints)."""
+    first = [app_dir / script] if script else []
+    rest = sorted(path for path in app_dir.rglob("*.py")
+                  if not any(part.startswith(".") or part in _NOT_THE_APP
+                             for part in path.relative_to(app_dir).parts[:-1]))
+    return first + [path for path in rest if path not in first]
+
+
+def function_location(app_dir: Path, script: str | None,
+                      function: str) -> tuple[str | None, int | None]:
+    """Where the function named `function` is defined: file and first line, decorators
+    included (what its code object's co_filename/co_firstlineno say)."""
+    for path in _sources(app_dir.resolve(), script):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            # an indexed function has a trigger decorator: a plain helper of the same name
+            # is not it
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) \
+                    and node.decorator_list and _declared_name(node) == function:
+                return str(path), min(d.lineno for d in node.decorator_list)
+    return None, None
+
+
+def describe(exc: BaseException, app_dir: Path, script: str | None = None) -> dict[str, Any]:
     inner = _innermost(exc)
     file, line = getattr(exc, "location", (None, None))
     if file is None:
         file, line = _user_location(inner, app_dir)
     if file is None and inner is not exc:
         file, line = _user_location(exc, app_dir)
+    if file is None and (named := _FUNCTION_LOAD_ERROR.search(str(exc))):
+        file, line = function_location(app_dir, script, named.group(1))
     own = type(exc).__module__.startswith("devhost.")
     message = str(exc) if own else f"{type(exc).__name__}: {exc}"
     if isinstance(inner, SyntaxError):
@@ -55,5 +113,5 @@ def describe(exc: BaseException, app_dir: Path) -> dict[str, Any]:
     return body
 
 
-def report(exc: BaseException, app_dir: Path) -> str:
-    return json.dumps(describe(exc, app_dir))
+def report(exc: BaseException, app_dir: Path, script: str | None = None) -> str:
+    return json.dumps(describe(exc, app_dir, script))

@@ -23,7 +23,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .engine import Engine, NotFound
+from ..functions.http import insensitive
+from .engine import Conflict, Engine, NotFound
 from .entities_api import EntitiesApi
 from .history import ORCHESTRATION_STATUS, iso, utcnow
 from .httpapi import error, flag, guarded
@@ -35,6 +36,9 @@ RPC_PREFIX = "/durabletask"
 # OrchestrationRuntimeStatus by value too (Enum.TryParse accepts names and numbers).
 _BY_VALUE = {str(v): k for k, v in ORCHESTRATION_STATUS.items()}
 _STILL_RUNNING = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+# HttpApiHandler.HandleRequestAsync's last catch: CreateErrorResponse(InternalServerError, …, e)
+_SOMETHING_WENT_WRONG = "Something went wrong while processing your request"
+_ALREADY_EXISTS = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
 _CHECK_STATUS_KEYS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
                       "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri",
                       "resumePostUri")
@@ -204,6 +208,18 @@ class ManagementApi:
         self.base_url = base_url
 
     def add_routes(self, app: web.Application) -> None:
+        """Every route of the API, its literal segments matching in any case
+        (`/Runtime/Webhooks/DurableTask/Instances/x` is the same URL on Azure: see
+        `insensitive`). The routes are written plainly on a staging app, then added with
+        case-insensitive literals, so no route can miss the conversion."""
+        staging = web.Application()
+        self._add_plain_routes(staging)
+        for route in staging.router.routes():
+            app.router.add_route(route.method, insensitive(route.resource.canonical
+                                                           if route.resource else ""),
+                                 route.handler)
+
+    def _add_plain_routes(self, app: web.Application) -> None:
         for prefix in (WEBHOOK_PREFIX, RPC_PREFIX):
             app.router.add_post(prefix + "/orchestrators/{name}", guarded(self.start))
             app.router.add_post(prefix + "/orchestrators/{name}/{id}", guarded(self.start))
@@ -236,7 +252,27 @@ class ManagementApi:
         except NotFound as exc:  # ThrowIfFunctionDoesNotExist: an ArgumentException → 400
             return error(400, "One or more of the arguments submitted is incorrect",
                           exception=str(exc))
+        except Conflict:
+            return self._already_exists(request.match_info["id"])
         return await self._wait_or_check_status(request, iid)
+
+    def _already_exists(self, instance_id: str) -> web.Response:
+        """Starting an id whose instance is Pending, Running, Suspended or ContinuedAsNew, in
+        2.13.7 on Azure Storage: DurableClient.StartNewAsync passes the dedupe statuses of
+        the default OverridableExistingInstanceStates (NonRunningStates,
+        OverridableStates.ToDedupeStatuses), the extension sets
+        ThrowExceptionOnInvalidDedupeStatus (AzureStorageDurabilityProviderFactory), so
+        AzureStorageOrchestrationService.CreateTaskOrchestrationAsync throws
+        OrchestrationAlreadyExistsException; no handler catches it but HandleRequestAsync's
+        last one: 500 with the exception (no .NET StackTrace here). The SDK's `start_new`
+        raises an Exception holding this body."""
+        inst = self.engine.store.get_instance(instance_id)
+        status = inst.runtime_status if inst is not None else "Running"
+        return web.json_response({
+            "Message": _SOMETHING_WENT_WRONG,
+            "ExceptionMessage": f"An Orchestration instance with the status {status} "
+                                "already exists.",
+            "ExceptionType": _ALREADY_EXISTS}, status=500)
 
     async def _wait_or_check_status(self, request: web.Request, iid: str) -> web.Response:
         """Start/restart with `timeout` and `pollingInterval` wait like
@@ -336,5 +372,9 @@ class ManagementApi:
             return error(400, "InstanceId does not match a valid orchestration instance.",
                           "id", exception=f"no instance with id {request.match_info['id']!r}")
         new_id = flag(request, "restartWithNewInstanceId", True)
-        iid = self.engine.start_new(inst.name, None if new_id else inst.instance_id, inst.input)
+        try:
+            iid = self.engine.start_new(inst.name, None if new_id else inst.instance_id,
+                                        inst.input)
+        except Conflict:  # RestartAsync → StartNewAsync with the same id: as `start`
+            return self._already_exists(inst.instance_id)
         return await self._wait_or_check_status(request, iid)

@@ -63,12 +63,20 @@ class EntityError(ValueError):
 
 @dataclass(frozen=True)
 class EntityRef:
+    """An entity id as the extension's `EntityId` forms it: the constructor lowercases the
+    name (`EntityName = entityName.ToLowerInvariant()`), so every id devhost returns (the
+    entity list, the entity's own `self`, span names) says `counter`, whatever case the
+    function, the URL or the caller used."""
+
     name: str
     key: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name.lower())
+
     @property
     def scheduler_id(self) -> str:
-        return f"@{self.name.lower()}@{self.key}"
+        return f"@{self.name}@{self.key}"
 
     @staticmethod
     def parse(scheduler_id: str) -> EntityRef:
@@ -93,7 +101,7 @@ def validate(engine: Engine, ref: EntityRef) -> None:
     if not ref.key or any(c in _INVALID_KEY_CHARS or ord(c) < 32 for c in ref.key):
         raise EntityError("Entity keys must not be empty or contain /, \\, #, ?, or control "
                           "characters.")
-    if ref.name.lower() not in entity_functions(engine):
+    if ref.name not in entity_functions(engine):
         known = ", ".join(sorted(entity_functions(engine))) or "none"
         raise EntityError(f"The function '{ref.name}' doesn't exist, is disabled, or is not an "
                           f"entity function. Entity functions in this app: {known}.")
@@ -155,7 +163,7 @@ def schedule_from_orchestration(episode: Episode, raw: dict[str, Any], task_id: 
                   trace_context=orchestration_context(inst))
     episode.appended.append(event(EventType.EVENT_SENT, task_id, Name=OPERATION_EVENT,
                                   InstanceId=target, Input=json.dumps(req)))
-    if not is_entity(target) or EntityRef.parse(target).name.lower() \
+    if not is_entity(target) or EntityRef.parse(target).name \
             not in entity_functions(episode.engine):
         if not signal:
             name = EntityRef.parse(target).name if is_entity(target) else target
@@ -188,15 +196,20 @@ def read(store: Store, scheduler_id: str) -> EntityRow:
 
 def list_entities(store: Store, name: str | None, with_state: bool
                   ) -> list[dict[str, Any]]:
-    sql = "SELECT name, key, state, last_operation_time FROM entities WHERE entity_exists = 1"
+    """DurableEntityStatus per entity: its id read back from the scheduler id
+    (`EntityId.GetEntityIdFromSchedulerId`), filtered by the scheduler id prefix of the name
+    (`EntityId.GetSchedulerIdPrefixFromEntityName`)."""
+    sql = "SELECT instance_id, state, last_operation_time FROM entities WHERE entity_exists = 1"
     args: list[Any] = []
     if name:
-        sql += " AND lower(name) = ?"
-        args.append(name.lower())
+        prefix = f"@{name.lower()}@"
+        sql += " AND substr(instance_id, 1, length(?)) = ?"
+        args += [prefix, prefix]
     rows = store.db.execute(sql + " ORDER BY instance_id", args).fetchall()
     out = []
-    for entity_name, key, state, last in rows:
-        item: dict[str, Any] = {"entityId": {"name": entity_name, "key": key},
+    for scheduler_id, state, last in rows:
+        ref = EntityRef.parse(scheduler_id)
+        item: dict[str, Any] = {"entityId": {"name": ref.name, "key": ref.key},
                                 "lastOperationTime": last}
         if with_state:
             item["state"] = None if state is None else json.loads(state)
@@ -213,7 +226,7 @@ async def run_batch(engine: Engine, scheduler_id: str) -> bool:
     # DurableTaskExtension: a batch holds at most MaxEntityOperationBatchSize operations.
     messages = queued[:max(engine.options.max_entity_operation_batch_size, 1)]
     ref = EntityRef.parse(scheduler_id)
-    fn = entity_functions(engine).get(ref.name.lower())
+    fn = entity_functions(engine).get(ref.name)
     requests = [_parse_request(m) for m in messages]
     row = read(store, scheduler_id)
     started = utcnow()
@@ -226,12 +239,12 @@ async def run_batch(engine: Engine, scheduler_id: str) -> bool:
     else:
         outcome = await _invoke(engine.index.invoker, fn, ref, row, requests)
     _commit(engine, ref, fn, messages, requests, outcome)
-    _trace(engine, ref, fn, requests, outcome, started)
+    _trace(engine, ref, requests, outcome, started)
     return len(messages) < len(queued)
 
 
-def _trace(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
-           requests: list[dict[str, Any]], outcome: dict[str, Any], started: datetime) -> None:
+def _trace(engine: Engine, ref: EntityRef, requests: list[dict[str, Any]],
+           outcome: dict[str, Any], started: datetime) -> None:
     if not engine.tracer.enabled:
         return
     ended = utcnow()
@@ -239,7 +252,8 @@ def _trace(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
         requested = req.get("timestamp")
         carried = req.get(TRACE_KEY) or {}
         engine.tracer.entity_operation(
-            entity_name=fn.durable_name if fn else ref.name, scheduler_id=ref.scheduler_id,
+            # TaskEntityDispatcher: EntityId.FromString(instanceId).Name, the lowercased name
+            entity_name=ref.name, scheduler_id=ref.scheduler_id,
             op=str(req.get("op")), signal=bool(req.get("signal")),
             caller=TraceParent.parse(carried.get("traceparent"), carried.get("tracestate")),
             requested_at=datetime.fromisoformat(requested) if requested else None,
@@ -294,7 +308,7 @@ def _commit(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
         store.db.execute(
             "INSERT OR REPLACE INTO entities (instance_id, name, key, entity_exists, state, "
             "last_operation_time) VALUES (?, ?, ?, ?, ?, ?)",
-            (ref.scheduler_id, fn.durable_name if fn else ref.name, ref.key,
+            (ref.scheduler_id, ref.name, ref.key,
              int(bool(outcome.get("entityExists"))),
              outcome.get("entityState") if outcome.get("entityExists") else None,
              iso(utcnow())))

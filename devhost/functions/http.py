@@ -43,33 +43,53 @@ InputProvider = Callable[[FunctionInfo, web.Request], Any]
 
 
 LITERAL = "__literal"  # prefix of the placeholders that match route literals
+ROUTE_PREFIX = "api"  # the host's default extensions.http.routePrefix
+_PLAIN_PARAM = re.compile(r"(\{\w+\})")
 
 
-def aiohttp_paths(route: str) -> list[str]:
-    """Functions route templates (`items/{id:int?}`) → aiohttp paths (`/api/items/{id:-?\\d+}`).
+class _Literals:
+    """Turns literal route text into placeholders that match it in any case, numbered
+    within one path (aiohttp wants unique names); `_params` drops them again."""
 
-    Literal text matches case-insensitively, as ASP.NET routing in the Functions host does
-    (`Boom/{name}` answers `/api/boom/x`): each literal becomes a placeholder with a
-    case-insensitive pattern, dropped from the route parameters again (see `_params`).
-    An optional last parameter gives a second path without it, as ASP.NET routing allows.
-    """
-    optional = False
-    parts: list[str] = []
-    counter = 0
+    def __init__(self) -> None:
+        self.counter = 0
 
-    def literal(text: str) -> str:
-        nonlocal counter
+    def __call__(self, text: str) -> str:
         out = []
         for index, piece in enumerate(text.split("/")):
             if index:
                 out.append("/")
             if any(c.isalpha() for c in piece):
-                out.append("{" + f"{LITERAL}{counter}:(?i:{re.escape(piece)})" + "}")
-                counter += 1
+                out.append("{" + f"{LITERAL}{self.counter}:(?i:{re.escape(piece)})" + "}")
+                self.counter += 1
             else:
                 out.append(piece)
         return "".join(out)
 
+
+def insensitive(path: str) -> str:
+    """An aiohttp path of literals and plain `{name}` parameters whose literals match in any
+    case: the host routes `runtime/webhooks/{extensionName}` with ASP.NET attribute routing
+    and looks the extension up OrdinalIgnoreCase (HostController.ExtensionWebHookHandler,
+    DefaultScriptWebHookProvider), and the Durable extension matches the rest with
+    TemplateMatcher (HttpApiHandler.HandleRequestAsync), all case-insensitive."""
+    literal = _Literals()
+    return "".join(piece if _PLAIN_PARAM.fullmatch(piece) else literal(piece)
+                   for piece in _PLAIN_PARAM.split(path))
+
+
+def aiohttp_paths(route: str) -> list[str]:
+    """Functions route templates (`items/{id:int?}`) → aiohttp paths (`/api/items/{id:-?\\d+}`).
+
+    Literal text matches case-insensitively, the `api` prefix included, as ASP.NET routing in
+    the Functions host does (`Boom/{name}` answers `/API/boom/x`): each literal becomes a
+    placeholder with a case-insensitive pattern, dropped from the route parameters again
+    (see `_params`). An optional last parameter gives a second path without it, as ASP.NET
+    routing allows.
+    """
+    optional = False
+    parts: list[str] = []
+    literal = _Literals()
     template = route.strip("/")
     position = 0
     for match in _PARAM.finditer(template):
@@ -80,10 +100,11 @@ def aiohttp_paths(route: str) -> list[str]:
         parts.append("{" + name + (":" + pattern if pattern else "") + "}")
         position = match.end()
     parts.append(literal(template[position:]))
-    path = "/api/" + "".join(parts)
+    prefix = "/" + literal(ROUTE_PREFIX)
+    path = prefix + "/" + "".join(parts)
     paths = [path]
     if optional:
-        paths.append(path.rsplit("/", 1)[0] or "/api")
+        paths.append(path.rsplit("/", 1)[0] or prefix)
     return paths
 
 

@@ -12,9 +12,11 @@ the workers' RpcLogs through `HostLogs`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shlex
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -129,6 +131,7 @@ class ProcessWorkers(Workers):
         self._failed_starts = 0  # in a row: a worker that cannot start is retried ever slower
         self._ids = itertools.count(1)
         self._stopping = False
+        self._stopped = False
         self._loop = Loop("devhost-workers")
         self._server: grpc.aio.Server | None = None
         self._port = 0
@@ -229,10 +232,22 @@ class ProcessWorkers(Workers):
         if peer.process is not None and peer.process.returncode is None:
             peer.process.kill()
 
+    def kill(self) -> None:
+        """Kill every worker process now, from any thread: what the host's
+        WorkerProcess.Dispose does (`Process.Kill()`), for an exit that cannot wait for the
+        workers (a second Ctrl+C, the shutdown bound). A worker left behind would go on
+        running an abandoned activity while the next start runs it again."""
+        self._stopping = True  # its exit must not start a replacement
+        for peer in list(self.peers.values()):
+            process = peer.process
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+
     def stop(self) -> None:
-        if self._stopping:
+        if self._stopped:
             return
-        self._stopping = True
+        self._stopped = self._stopping = True
         try:
             self._loop.run(self._stop(), 15)
         finally:

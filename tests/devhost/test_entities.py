@@ -73,6 +73,10 @@ def test_call_to_a_missing_entity_fails_the_orchestration_clearly(host: Backgrou
 
 
 def test_entity_management_api(host: BackgroundHost) -> None:
+    """HttpApiHandler (2.13.7) forms `new EntityId(entityName, entityKey)` from the URL, and
+    the list returns DurableEntityStatus with the EntityId read back from the scheduler id:
+    EntityId's constructor lowercases the name (EntityScheduler/EntityId.cs), so the entity
+    function `Counter` is listed as `counter`, and an unknown name is reported lowercased."""
     base = host.base_url + ENTITIES
     assert http("GET", f"{base}/Counter/m1")[0] == 404
     status, _, _ = http("POST", f"{base}/Counter/m1?op=add", raw=b"7",
@@ -80,11 +84,12 @@ def test_entity_management_api(host: BackgroundHost) -> None:
     assert status == 202
     assert until(lambda: (r := http("GET", f"{base}/counter/m1"))[0] == 200 and r[1]) == 7
     _, listed, headers = http("GET", f"{base}/Counter?fetchState=true")
-    assert {"entityId": {"name": "Counter", "key": "m1"}, "state": 7} in [
+    assert {"entityId": {"name": "counter", "key": "m1"}, "state": 7} in [
         {k: v for k, v in e.items() if k != "lastOperationTime"} for e in listed]
+    assert {e["entityId"]["name"] for e in listed} == {"counter"}
     assert "x-ms-continuation-token" in {k.lower() for k in headers}
     status, body, _ = http("POST", f"{base}/Missing/k?op=add", 1)
-    assert status == 400 and "doesn't exist" in body["Message"]
+    assert status == 400 and "The function 'missing' doesn't exist" in body["Message"]
     status, body, _ = http("POST", f"{base}/Counter/m1?op=add", raw=b"{nope",
                            headers={"Content-Type": "application/json"})
     assert status == 400 and body["field"] == "body"

@@ -28,6 +28,16 @@ CASES = {
     "bad_timer": (HEADER + "\n\n@app.timer_trigger(schedule='every day', arg_name='t')\n"
                   "def nightly(t: func.TimerRequest) -> None:\n    pass\n", 6,
                   "nightly: The schedule expression 'every day' was not recognized"),
+    # azure_functions_runtime.functions.Registry.add_function raises FunctionLoadError from
+    # its own frames: the location is the function's def (co_firstlineno: its first decorator)
+    "mismatch": ((APPS / "mismatch" / "function_app.py").read_text(), 8,
+                 "FunctionLoadError: cannot load the hello function: the following parameters "
+                 "are declared in Python but not in the function definition"),
+    "renamed_mismatch": (HEADER + "\n\ndef helper() -> None:\n    pass\n\n\n"
+                         "@app.function_name(name='helper')\n@app.route(route='x')\n"
+                         "def greet(request: func.HttpRequest) -> func.HttpResponse:\n"
+                         "    return func.HttpResponse('hi')\n", 10,
+                         "cannot load the helper function"),
 }
 
 

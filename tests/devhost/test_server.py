@@ -131,3 +131,90 @@ def test_start_honours_traceparent_header(host: BackgroundHost) -> None:
     # which hangs under the caller; the trace is the caller's.
     assert inst is not None and inst.trace_id == trace_id
     assert inst.parent_span_id and inst.parent_span_id != "00f067aa0ba902b7"
+
+
+def test_route_prefix_matches_in_any_case(host: BackgroundHost) -> None:
+    """The host serves functions through ASP.NET routing, whose TemplateMatcher compares
+    literal segments OrdinalIgnoreCase, the `api` route prefix included
+    (azure-functions-host WebJobsRouter); route parameters keep their case."""
+    for prefix in ("/API", "/Api", "/aPi"):
+        status, body, _ = http("POST", f"{host.base_url}{prefix}/Orchestrators/fan_out", 10)
+        assert status == 202, (prefix, body)
+        assert _poll(body["statusQueryGetUri"])["output"] == 90
+    assert http("POST", f"{host.base_url}/apix/orchestrators/fan_out", 2)[0] == 404
+
+
+def test_webhook_paths_match_in_any_case(host: BackgroundHost) -> None:
+    """`runtime/webhooks/{extensionName}` is an ASP.NET attribute route, the extension is
+    looked up OrdinalIgnoreCase (HostController.ExtensionWebHookHandler,
+    DefaultScriptWebHookProvider._customHttpHandlers), and the Durable extension matches the
+    rest with TemplateMatcher and OrdinalIgnoreCase operation names
+    (HttpApiHandler.HandleRequestAsync, 2.13.7); instance ids keep their case."""
+    base = host.base_url
+    status, listed, _ = http("GET", f"{base}/Runtime/Webhooks/DurableTask/instances")
+    assert status == 200 and isinstance(listed, list), listed
+    status, _, _ = http("POST",
+                        f"{base}/RUNTIME/webhooks/durabletask/Orchestrators/approval/CaseId")
+    assert status == 202
+    status, body, _ = http("GET", f"{base}/runtime/WEBHOOKS/durabletask/Instances/CaseId")
+    assert status in (200, 202) and body["instanceId"] == "CaseId", body
+    assert http("GET", f"{base}/runtime/webhooks/durabletask/instances/caseid")[0] == 404
+    status, _, _ = http("POST", f"{base}/Runtime/Webhooks/DurableTask/Instances/CaseId/TERMINATE")
+    assert status == 202
+    assert _wait_status(f"{base}/runtime/webhooks/durabletask/instances/CaseId",
+                        "Terminated") == "Terminated"
+    status, body, _ = http("DELETE", f"{base}/runtime/webhooks/DURABLETASK/instances/CaseId")
+    assert (status, body) == (200, {"instancesDeleted": 1})
+
+
+def _wait_status(url: str, wanted: str, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = str(http("GET", url)[1]["runtimeStatus"])
+        if status == wanted or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
+ALREADY_EXISTS = {
+    "Message": "Something went wrong while processing your request",
+    "ExceptionMessage": "An Orchestration instance with the status Running already exists.",
+    "ExceptionType": "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"}
+
+
+def test_starting_a_running_id_is_refused_with_the_extensions_500(
+        host: BackgroundHost, capsys: pytest.CaptureFixture[str]) -> None:
+    """2.13.7 on Azure Storage: DurableClient.StartNewAsync passes the dedupe statuses of the
+    default OverridableExistingInstanceStates (NonRunningStates → Running, ContinuedAsNew,
+    Pending, Suspended), AzureStorageDurabilityProviderFactory sets
+    ThrowExceptionOnInvalidDedupeStatus, so AzureStorageOrchestrationService
+    .CreateTaskOrchestrationAsync throws OrchestrationAlreadyExistsException, which only
+    HttpApiHandler.HandleRequestAsync's last catch handles: a 500 with the exception. The same
+    for a restart onto the same id (HandleRestartInstanceRequestAsync → RestartAsync →
+    StartNewAsync). The SDK's start_new raises an Exception holding that body, so the starter
+    fails. A finished instance's id can be started again."""
+    api = f"{host.base_url}/runtime/webhooks/durabletask"
+    assert http("POST", f"{api}/orchestrators/approval/dup-1")[0] == 202
+    assert _wait_status(f"{api}/instances/dup-1", "Running") == "Running"
+    created = http("GET", f"{api}/instances/dup-1")[1]["createdTime"]
+
+    status, body, _ = http("POST", f"{api}/orchestrators/approval/dup-1", 5)
+    assert (status, body) == (500, ALREADY_EXISTS)
+    status, body, _ = http("POST",
+                           f"{api}/instances/dup-1/restart?restartWithNewInstanceId=false")
+    assert (status, body) == (500, ALREADY_EXISTS)
+    capsys.readouterr()
+    status, body, _ = http("POST", f"{host.base_url}/api/client/start",
+                           {"name": "approval", "id": "dup-1"})
+    assert (status, body) == (500, None)  # the starter threw: the host's empty 500
+    assert "An Orchestration instance with the status Running already exists." in \
+        capsys.readouterr().err
+    again = http("GET", f"{api}/instances/dup-1")[1]
+    assert (again["runtimeStatus"], again["createdTime"], again["input"]) == (
+        "Running", created, None)  # untouched
+
+    http("POST", f"{api}/instances/dup-1/terminate")
+    assert _wait_status(f"{api}/instances/dup-1", "Terminated") == "Terminated"
+    assert http("POST", f"{api}/orchestrators/approval/dup-1", 6)[0] == 202  # NonRunningStates
+    assert http("GET", f"{api}/instances/dup-1")[1]["input"] == 6
+    http("POST", f"{api}/instances/dup-1/terminate")

@@ -9,6 +9,7 @@ is committed and never runs again.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -43,6 +44,43 @@ def _wait_for_file(path: Path, timeout: float = 20) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
+
+
+def _workers_of(host_pid: int) -> list[int]:
+    """The host's `devhost.worker` children, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == host_pid and b"devhost.worker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _assert_outlived_by_none(workers: list[int], text: str, grace: float = 2.0) -> None:
+    """No worker outlives its host: the host's WorkerProcess.Dispose kills the worker
+    process (`Process.Kill()`, azure-functions-host WorkerProcess.cs). The grace is for the
+    kernel to finish a kill already sent; an orphan runs on for the whole activity."""
+    deadline = time.monotonic() + grace
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [pid for pid in workers if _alive(pid)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, f"worker(s) {survivors} outlived the host\n{text}"
 
 
 def _finish(base: str, uri_id: str, timeout: float = 30) -> dict[str, object]:
@@ -92,7 +130,7 @@ def test_sigterm_during_activity_commits_its_result_and_restart_does_not_rerun_i
     assert rows == [(1,)]
 
 
-def test_shutdown_bound_abandons_the_activity_which_runs_again_at_next_start(
+def test_shutdown_bound_kills_the_worker_and_the_activity_runs_again_at_next_start(
         tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -101,6 +139,7 @@ def test_shutdown_bound_abandons_the_activity_which_runs_again_at_next_start(
     try:
         http("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/slow_once/cut", 4)
         _wait_for_file(marks / "slow_step.started")
+        workers = _workers_of(proc.pid)
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         text = _stop(proc, tmp_path / "data")
@@ -110,7 +149,9 @@ def test_shutdown_bound_abandons_the_activity_which_runs_again_at_next_start(
             proc.kill()
     assert "Shutdown timeout of 0.5s reached; abandoning 1 running activities" in text, text
     assert elapsed < 3.5, text  # did not wait for the 4 s activity
-    assert not (marks / "slow_step.finished").exists()
+    assert workers, text
+    _assert_outlived_by_none(workers, text)
+    assert not (marks / "slow_step.finished").exists()  # killed: it can no longer finish
 
     proc = _start(tmp_path / "data", port, marks)
     try:
@@ -122,7 +163,8 @@ def test_shutdown_bound_abandons_the_activity_which_runs_again_at_next_start(
     assert (marks / "slow_step.started").read_text() == "2"  # at least once: it ran again
 
 
-def test_second_interrupt_exits_at_once_without_traceback(tmp_path: Path) -> None:
+def test_second_interrupt_exits_at_once_kills_the_worker_without_traceback(
+        tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     marks = tmp_path / "marks"
@@ -130,6 +172,7 @@ def test_second_interrupt_exits_at_once_without_traceback(tmp_path: Path) -> Non
     try:
         http("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/slow_once/twice", 5)
         _wait_for_file(marks / "slow_step.started")
+        workers = _workers_of(proc.pid)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.5)
         began = time.monotonic()
@@ -142,3 +185,6 @@ def test_second_interrupt_exits_at_once_without_traceback(tmp_path: Path) -> Non
     assert proc.returncode == 130, text
     assert elapsed < 2, text
     assert "Second interrupt: exiting now" in text and "Traceback" not in text, text
+    assert workers, text
+    _assert_outlived_by_none(workers, text)
+    assert not (marks / "slow_step.finished").exists()

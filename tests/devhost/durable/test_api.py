@@ -290,11 +290,13 @@ def test_start_refuses_ids_the_client_refuses(host: BackgroundHost) -> None:
 
 
 def test_purging_a_running_instance_deletes_nothing(host: BackgroundHost) -> None:
-    """HandleDeleteHistoryByIdRequestAsync (2.13.7) answers 200 with the purge result; on
-    Azure Storage the purge (AzureTableTrackingStore.PurgeInstanceHistoryAsync) deletes the
-    instance's rows whatever its status, and newer extensions answer 412. devhost keeps a
-    running instance (0 deleted): deleting it under the engine would strand its in-flight
-    work. A documented difference (README)."""
+    """HandleDeleteHistoryByIdRequestAsync (2.13.7, what extension bundle 4.x ships) answers
+    200 with the purge result, and on Azure Storage the purge
+    (AzureTableTrackingStore.PurgeInstanceHistoryAsync, DurableTask.AzureStorage 1.17.5)
+    deletes the instance's rows whatever its status. Extension 3.9.1 added a terminal-status
+    check to purge requests (azure-functions-durable-extension#3311, no 2.x backport).
+    devhost keeps a running instance (0 deleted): deleting it under the engine would strand
+    its in-flight work. A documented difference (README)."""
     http("POST", f"{_api(host)}/orchestrators/approval/purge-running", headers=JSON)
     _until(host, "purge-running", "Running")
     status, body, _ = http("DELETE", f"{_api(host)}/instances/purge-running")

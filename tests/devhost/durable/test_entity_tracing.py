@@ -1,7 +1,9 @@
 """Entity spans as DurableTask.Core names them (TraceHelper.CreateEntitySpanName:
 `entity:<name>:<operation>`): StartActivityForCallingOrSignalingEntity (CLIENT for
 call_entity, PRODUCER for signal_entity, under the orchestration) and
-StartActivityForProcessingEntityInvocation (SERVER / CONSUMER, under the caller's span)."""
+StartActivityForProcessingEntityInvocation (SERVER / CONSUMER, under the caller's span).
+The name is the entity id's, `EntityId.FromString(instanceId).Name` (TaskEntityDispatcher),
+lowercased as the extension's EntityId forms it: `entity:counter:add` for `Counter`."""
 
 from __future__ import annotations
 
@@ -58,13 +60,13 @@ def test_call_and_signal_entity_spans(tmp_path: Path, provider: TracerProvider,
     asyncio.run(main())
     finished = spans.get_finished_spans()
     orchestration = next(s for s in finished if s.name == "orchestration:counter_orchestrator")
-    entity = [s for s in finished if s.name.startswith("entity:Counter:")]
+    entity = [s for s in finished if s.name.startswith("entity:counter:")]
     assert Counter((s.name, s.kind) for s in entity) == Counter([
-        ("entity:Counter:add", SpanKind.PRODUCER), ("entity:Counter:add", SpanKind.CONSUMER),
-        ("entity:Counter:add", SpanKind.CLIENT), ("entity:Counter:add", SpanKind.SERVER),
-        ("entity:Counter:get", SpanKind.CLIENT), ("entity:Counter:get", SpanKind.SERVER),
-        ("entity:Counter:fail", SpanKind.CLIENT), ("entity:Counter:fail", SpanKind.SERVER),
-        ("entity:Counter:get", SpanKind.CLIENT), ("entity:Counter:get", SpanKind.SERVER)])
+        ("entity:counter:add", SpanKind.PRODUCER), ("entity:counter:add", SpanKind.CONSUMER),
+        ("entity:counter:add", SpanKind.CLIENT), ("entity:counter:add", SpanKind.SERVER),
+        ("entity:counter:get", SpanKind.CLIENT), ("entity:counter:get", SpanKind.SERVER),
+        ("entity:counter:fail", SpanKind.CLIENT), ("entity:counter:fail", SpanKind.SERVER),
+        ("entity:counter:get", SpanKind.CLIENT), ("entity:counter:get", SpanKind.SERVER)])
     callers = [s for s in entity if s.kind in (SpanKind.CLIENT, SpanKind.PRODUCER)]
     assert {s.parent.span_id for s in callers} == {orchestration.context.span_id}
     by_id = {s.context.span_id: s for s in callers}
@@ -72,7 +74,7 @@ def test_call_and_signal_entity_spans(tmp_path: Path, provider: TracerProvider,
         assert served.parent.span_id in by_id
         assert served.attributes["durabletask.task.instance_id"] == "@counter@t1"
     failed = next(s for s in entity
-                  if s.name == "entity:Counter:fail" and s.kind is SpanKind.SERVER)
+                  if s.name == "entity:counter:fail" and s.kind is SpanKind.SERVER)
     assert failed.attributes["durabletask.entity.error_message"] == "cannot divide"
     assert {s.attributes["durabletask.task.operation"] for s in callers} == {
         "call_entity", "signal_entity"}
