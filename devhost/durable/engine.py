@@ -253,11 +253,13 @@ class Engine:
         lifecycle.rewind(self, inst, reason)
 
     def purge(self, instance_id: str) -> int:
-        inst = self._existing(instance_id)
-        if not inst.is_terminal:
-            return 0
+        """Whatever its status, as 2.13.7 purges by id (DurableClient → AzureTableTrackingStore
+        .PurgeInstanceHistoryAsync checks no status). What it had in flight finds it gone: an
+        episode's commit and an activity's result are dropped, late messages deleted."""
+        self._existing(instance_id)
         with self.store.transaction():
             self.store.delete_instance(instance_id)
+        self._history.pop(instance_id, None)
         return 1
 
     def purge_many(self, statuses: list[str] | None, created_from: str | None,
@@ -700,6 +702,13 @@ class Episode:
             inst.runtime_status = "Running"
         inst.last_updated_time = iso(self.now)
         with self.store.transaction():
+            current = self.store.get_instance(inst.instance_id)
+            if current is None or current.execution_id != inst.execution_id:
+                # Purged (or replaced) while the orchestrator ran: on Azure Storage the
+                # checkpoint's etag no longer matches and the work item is dropped.
+                self.store.delete_messages([m.id for m in self.batch])
+                engine._history.pop(inst.instance_id, None)
+                return
             if not history:
                 self.store.clear_history(inst.instance_id)
             self.store.append_history(inst.instance_id, len(history),

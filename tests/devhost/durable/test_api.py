@@ -289,24 +289,29 @@ def test_start_refuses_ids_the_client_refuses(host: BackgroundHost) -> None:
                 headers=JSON)[0] == 202
 
 
-def test_purging_a_running_instance_deletes_nothing(host: BackgroundHost) -> None:
-    """HandleDeleteHistoryByIdRequestAsync (2.13.7, what extension bundle 4.x ships) answers
-    200 with the purge result, and on Azure Storage the purge
-    (AzureTableTrackingStore.PurgeInstanceHistoryAsync, DurableTask.AzureStorage 1.17.5)
-    deletes the instance's rows whatever its status. Extension 3.9.1 added a terminal-status
-    check to purge requests (azure-functions-durable-extension#3311, no 2.x backport).
-    devhost keeps a running instance (0 deleted): deleting it under the engine would strand
-    its in-flight work. A documented difference (README)."""
-    http("POST", f"{_api(host)}/orchestrators/approval/purge-running", headers=JSON)
-    _until(host, "purge-running", "Running")
-    status, body, _ = http("DELETE", f"{_api(host)}/instances/purge-running")
-    assert (status, body) == (200, {"instancesDeleted": 0})
-    assert _until(host, "purge-running", "Running")["instanceId"] == "purge-running"
-    http("POST", f"{_api(host)}/instances/purge-running/terminate")
-    _until(host, "purge-running", "Terminated")
-    status, body, _ = http("DELETE", f"{_api(host)}/instances/purge-running")
+def test_purging_a_running_instance_deletes_it_and_its_in_flight_work_finds_it_gone(
+        host: BackgroundHost) -> None:
+    """HandleDeleteHistoryByIdRequestAsync (2.13.7, what extension bundle 4.x ships): 404 for
+    an unknown id, else 200 with DurableClient.PurgeInstanceHistoryAsync's result; on Azure
+    Storage, AzureTableTrackingStore.PurgeInstanceHistoryAsync(instanceId) deletes the rows
+    whatever the status (extension 3.9.1 added a terminal-status check, #3311, not in 2.x).
+    Its children keep running, as they do on Azure; what they send back is dropped."""
+    api = _api(host)
+    http("POST", f"{api}/orchestrators/napping_children/purge-running", 20, headers=JSON)
+    children = _until(host, "purge-running", "Running")
+    assert children["runtimeStatus"] == "Running"
+    status, body, _ = http("DELETE", f"{api}/instances/purge-running")
     assert (status, body) == (200, {"instancesDeleted": 1})
-    assert http("GET", f"{_api(host)}/instances/purge-running")[0] == 404
+    assert http("GET", f"{api}/instances/purge-running")[0] == 404
+    # The children finish; their results reach no instance, and nothing brings it back.
+    for i in range(20):
+        _until(host, f"purge-running:n{i}", "Completed")
+    assert http("GET", f"{api}/instances/purge-running")[0] == 404
+    assert http("POST", f"{api}/instances/purge-running/raiseEvent/x", 1,
+                headers=JSON)[0] == 404
+    status, _, _ = http("POST", f"{api}/orchestrators/fan_out/after-purge", 3, headers=JSON)
+    assert status == 202
+    assert _until(host, "after-purge", "Completed")["output"] == 6
 
 
 def test_suspend_resume_rewind_of_an_unknown_instance_are_404_without_a_body(
