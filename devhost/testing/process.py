@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import Message
@@ -23,8 +24,10 @@ from typing import Any
 STARTUP_TIMEOUT_S = 60.0
 # Telemetry the app might send elsewhere is captured locally instead: the host starts its
 # local ingestion endpoint only when these are empty (an empty variable beats
-# local.settings.json, as in `func start`).
+# local.settings.json, as in `func start`). A test may point them at an endpoint of its own
+# on loopback (a backend that is down or failing): then nothing is captured locally.
 CAPTURED_LOCALLY = ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class DevhostError(Exception):
@@ -49,6 +52,17 @@ class Response:
 
     def json(self) -> Any:
         return json.loads(self.text) if self.text else None
+
+
+def endpoint_host(key: str, value: str) -> str:
+    """The host a telemetry setting sends to (a connection string without IngestionEndpoint
+    sends to Azure's default)."""
+    url = value
+    if key == "APPLICATIONINSIGHTS_CONNECTION_STRING":
+        parts = dict(p.split("=", 1) for p in value.split(";") if "=" in p)
+        url = {k.strip().lower(): v.strip() for k, v in parts.items()}.get(
+            "ingestionendpoint", "https://dc.services.visualstudio.com")
+    return (urllib.parse.urlsplit(url).hostname or "").lower()
 
 
 def request(method: str, url: str, body: bytes | None = None,
@@ -76,10 +90,18 @@ class HostProcess:
             env[key] = ""
         env.update(self.spec.settings)
         for key in CAPTURED_LOCALLY:
-            if env.get(key):
-                raise DevhostError(f"setting {key} cannot be overridden in a durable_app test: "
-                                   "its telemetry is captured by local insights")
+            value = env.get(key, "").strip()
+            if value and endpoint_host(key, value) not in _LOOPBACK:
+                raise DevhostError(f"setting {key} may point only at 127.0.0.1 in a durable_app "
+                                   f"test (tests send telemetry nowhere else), got {value!r}")
         return env
+
+    def console(self) -> str:
+        """Everything the devhost process and its workers printed so far."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
