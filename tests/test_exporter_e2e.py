@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from devhost.testing import DurableApp, Run
+from devhost.testing import DurableApp, LogRecord, Run, Span
 
 STARTER = "/api/start-sub-orchestration"
 ROLE = "sub-orchestration-e2e"
@@ -40,7 +40,8 @@ def test_rows_carry_ids_under_one_operation(run: Run,
                                   "| summarize n = count() by operation_Id | count") == [[1]]
     assert run.kql("union requests, dependencies, traces | distinct cloud_RoleName") == [[ROLE]]
     ids = {s.id for s in spans}
-    activities = [r for r in [*spans, *logs]
+    rows: list[Span | LogRecord] = [*spans, *logs]
+    activities = [r for r in rows
                   if r.attributes.get("app.durable.role") == "activity"]
     assert len(activities) == 2 + 2  # two spans and two logs
     for row in activities:

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .process import CAPTURED_LOCALLY, DevhostError, HostProcess, HostSpec, Response, request
+from .process import (
+    CAPTURED_LOCALLY,
+    DevhostError,
+    HostProcess,
+    HostSpec,
+    Response,
+    console,
+    request,
+)
 
 TESTING = "/_devhost/testing"
 MANAGEMENT = "/runtime/webhooks/durabletask"
@@ -358,6 +366,7 @@ class DurableApp:
                       output=body["output"], error=body["error"], problems=body["problems"])
 
     def console(self) -> str:
-        """What the devhost process and its workers printed so far (warnings such as
-        `telemetry export failed …`, the app's console logs)."""
-        return self._process.console() if self._process is not None else ""
+        """What the devhost process and its workers printed (warnings such as `telemetry
+        export failed …`, the app's console logs); still readable after `close()`, which
+        is when the host has exported everything it held."""
+        return console(self.data_dir)

@@ -28,6 +28,7 @@ STARTUP_TIMEOUT_S = 60.0
 # on loopback (a backend that is down or failing): then nothing is captured locally.
 CAPTURED_LOCALLY = ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOG_NAME = "devhost.log"  # the process's stdout and stderr
 
 
 class DevhostError(Exception):
@@ -52,6 +53,14 @@ class Response:
 
     def json(self) -> Any:
         return json.loads(self.text) if self.text else None
+
+
+def console(data_dir: Path) -> str:
+    """Everything the devhost process of this data dir and its workers printed."""
+    try:
+        return (data_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def endpoint_host(key: str, value: str) -> str:
@@ -80,7 +89,7 @@ class HostProcess:
     def __init__(self, spec: HostSpec, data_dir: Path) -> None:
         self.spec = spec
         self.data_dir = data_dir
-        self.log_path = data_dir / "devhost.log"
+        self.log_path = data_dir / LOG_NAME
         self.base_url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -95,13 +104,6 @@ class HostProcess:
                 raise DevhostError(f"setting {key} may point only at 127.0.0.1 in a durable_app "
                                    f"test (tests send telemetry nowhere else), got {value!r}")
         return env
-
-    def console(self) -> str:
-        """Everything the devhost process and its workers printed so far."""
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
