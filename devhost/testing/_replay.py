@@ -16,12 +16,14 @@ import json
 from typing import Any
 
 from ..durable.actions import ActionType, sequenced_actions
-from ..durable.history import EventType
+from ..durable.history import ORCHESTRATION_STATUS, EventType
 from ..durable.protocol import call_orchestrator, episodes, trigger_payload
 from ..functions.app import FunctionInfo
 from ..functions.channel import Workers
 
 Decision = tuple[str, Any, Any]
+_COMPLETED = ORCHESTRATION_STATUS["Completed"]
+_FAILED = ORCHESTRATION_STATUS["Failed"]
 
 
 class ReplayInputError(ValueError):
@@ -52,11 +54,18 @@ def _started(history: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _recorded_outcome(history: list[dict[str, Any]]) -> tuple[str, Any] | None:
-    """('Completed', output) / ('Failed', reason), or None for an instance still running."""
+    """('Completed', output) / ('Failed', reason), or None for an instance still running (or
+    one ended otherwise: terminated, continued as new). DurableTask.Core records a failure as
+    ExecutionCompleted with OrchestrationStatus Failed; older histories as ExecutionFailed."""
     for ev in reversed(history):
         if ev.get("EventType") == EventType.EXECUTION_COMPLETED:
-            result = ev.get("Result")
-            return "Completed", json.loads(result) if isinstance(result, str) else result
+            status = ev.get("OrchestrationStatus", _COMPLETED)
+            if status in (_COMPLETED, "Completed"):
+                result = ev.get("Result")
+                return "Completed", json.loads(result) if isinstance(result, str) else result
+            if status in (_FAILED, "Failed"):
+                return "Failed", ev.get("Result")
+            return None
         if ev.get("EventType") == EventType.EXECUTION_FAILED:
             return "Failed", ev.get("Reason")
     return None

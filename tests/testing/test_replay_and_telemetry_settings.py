@@ -3,6 +3,7 @@ wrong, and nothing is sent off loopback."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,30 @@ def test_telemetry_sent_to_the_tests_own_endpoint_is_not_read_locally(tmp_path: 
     with pytest.raises(DevhostError, match="not captured locally.*OTEL_EXPORTER_OTLP_ENDPOINT"):
         app.kql("requests")
     app.close()
+
+
+@pytest.mark.durable_app(module="failing_app", app_dir="tests/dashboards")
+def test_a_fresh_failed_runs_history_replays_to_its_failure(durable_app: DurableApp) -> None:
+    """DurableTask.Core records a failure as ExecutionCompleted with OrchestrationStatus
+    Failed (TaskOrchestrationExecutor); the replay must fail the same way."""
+    run = durable_app.start("parent_workflow_orchestrator", None)
+    assert run.wait().runtime_status == "Failed"
+    history = run.history(raw=True)
+    assert [e.get("OrchestrationStatus") for e in history if e["EventType"] == 1] == [3]
+    replay = durable_app.replay("parent_workflow_orchestrator", history)
+    assert replay.problems == [] and replay.error is not None
+    # The same history claiming success is caught:
+    claimed = [dict(e, OrchestrationStatus=1, Result='"ok"') if e["EventType"] == 1 else e
+               for e in history]
+    assert "history completed, the replay failed" in durable_app.replay(
+        "parent_workflow_orchestrator", claimed).problems[0]
+
+
+def test_another_output_than_recorded_is_caught(durable_app_module: DurableApp) -> None:
+    fixtures = json.loads(HAPPY.read_text(encoding="utf-8"))
+    child = next(f for f in fixtures if f["orchestrator"] == "customer_sync_sub_orchestrator")
+    recorded = [dict(e, Result='{"step": "something else"}') if e["EventType"] == 1 else e
+                for e in child["history"]]
+    replay = durable_app_module.replay("customer_sync_sub_orchestrator", recorded)
+    assert replay.decisions == replay.recorded
+    assert replay.problems and replay.problems[0].startswith("output differs")
