@@ -67,7 +67,9 @@ def test_a_breaking_change_is_caught(durable_app_module: DurableApp) -> None:
                   if n == "recipe_happy:parent_workflow_orchestrator")
     # The child orchestrator's code stands in for an edited parent: other calls, same history.
     replay = durable_app_module.replay("customer_sync_sub_orchestrator", parent["history"])
-    assert replay.problems and replay.decisions != replay.recorded
+    assert replay.decisions != replay.recorded
+    assert replay.problems[0].startswith("nondeterministic: the code schedules "
+                                         "['sync_customer_profile']")
 
 
 def test_a_fresh_runs_raw_history_replays(durable_app_module: DurableApp) -> None:

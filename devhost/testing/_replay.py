@@ -1,13 +1,15 @@
 """Replay a recorded orchestration history through the app's current orchestrator code, in
 its worker process, and say where the code no longer makes the recorded decisions.
 
-This is what the Durable extension does to every in-flight instance after a deploy: each
-episode re-runs the orchestrator over the events recorded so far, and the Durable Task
-framework fails the instance with a nondeterminism error when the actions the code returns
-no longer match the scheduled events in history (DurableTask.Core TaskOrchestrationExecutor
-/ OutOfProcOrchestrationShim). Here every episode of the history is replayed, the actions
-of the last one compared with what history recorded (retried activities folded in), and,
-when the history ends, the outcome compared too. Nothing is written to the durable store.
+After a deploy every in-flight instance replays its history through the new code. DurableTask
+.Core matches each scheduled event in history with the action the code produced at that
+sequence number, and fails the instance with NonDeterministicOrchestrationException when the
+action's type or name differs (TaskOrchestrationContext.HandleTaskScheduledEvent /
+HandleSubOrchestrationCreatedEvent, Azure/durabletask 5217032). It does not compare inputs or
+child instance ids: a changed input replays silently with the result recorded for the old one.
+Both are reported here. Every episode of the history is replayed; the actions of the last one
+are compared with what history recorded (retried activities folded in) and, when the history
+ended, the outcome too. Nothing is written to the durable store.
 """
 
 from __future__ import annotations
@@ -101,8 +103,15 @@ async def replay(workers: Workers, fn: FunctionInfo, history: list[dict[str, Any
     recorded = recorded_decisions(history)
     problems = []
     if decisions != recorded:
-        problems.append(f"decisions differ: the code asks for {decisions}, history recorded "
-                        f"{recorded}")
+        names = [str(d[0]).lower() for d in decisions]
+        if names != [str(r[0]).lower() for r in recorded]:
+            problems.append(f"nondeterministic: the code schedules {[d[0] for d in decisions]}, "
+                            f"history recorded {[r[0] for r in recorded]} (in-flight instances "
+                            "fail with NonDeterministicOrchestrationException)")
+        else:
+            problems.append(f"inputs or child instance ids differ: the code asks for "
+                            f"{decisions}, history recorded {recorded} (in-flight instances "
+                            "would get the results recorded for the old calls)")
     outcome = _recorded_outcome(history)
     output = (final or {}).get("output")
     if outcome is not None and outcome[0] == "Completed":

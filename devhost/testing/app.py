@@ -112,7 +112,8 @@ class Replay:
     Durable extension replays every in-flight instance after a deploy. `problems` is empty
     when the code still asks for what history recorded (`decisions` == `recorded`: function,
     input, child instance id) and, for an ended history, reaches the recorded outcome;
-    otherwise it says what differs: in-flight instances would fail."""
+    otherwise it says what differs: another function is what fails in-flight instances on
+    Azure (nondeterminism), another input or child id is what silently reuses old results."""
 
     decisions: list[list[Any]]
     recorded: list[list[Any]]
