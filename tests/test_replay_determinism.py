@@ -3,7 +3,9 @@ to the same decisions and the same outcome — what in-flight instances need aft
 
 A change that would break in-flight instances (calling other functions, other inputs, another
 order, other child ids) fails here. Re-record fixtures (`python -m tests.histories.record`)
-only together with a versioning decision (see README, "Changing orchestrators safely")."""
+only together with a versioning decision (see README, "Changing orchestrators safely").
+Replays go through `durable_app.replay`: the app's orchestrator in its worker process, as
+the Durable extension replays an instance after a deploy."""
 
 from __future__ import annotations
 
@@ -13,45 +15,14 @@ from typing import Any
 
 import pytest
 
-from devhost.durable.actions import ActionType, sequenced_actions
-from devhost.durable.history import EventType
-from devhost.durable.protocol import replay_all
-from devhost.functions.app import AppIndex, FunctionInfo
-from devhost.runtime import load_app
+from devhost.testing import DurableApp
 
-REPO = Path(__file__).resolve().parents[1]
-HISTORIES = REPO / "tests" / "histories"
-APPS = {"function_app": ("function_app", REPO), "failing_app": ("function_app", REPO),
-        "semantics_app": ("semantics_app", REPO / "tests" / "devhost" / "apps")}
-
-
-def _decided(history: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
-    """What the orchestrator asked for, as recorded (retry reschedules folded in)."""
-    seen: dict[tuple[str, Any, Any], None] = {}
-    for ev in history:
-        if ev["EventType"] == EventType.TASK_SCHEDULED:
-            seen[(ev["Name"], ev.get("Input"), None)] = None
-        elif ev["EventType"] == EventType.SUB_ORCHESTRATION_CREATED:
-            seen[(ev["Name"], ev.get("Input"), ev["InstanceId"])] = None
-    return list(seen)
-
-
-def problems(fixture: dict[str, Any], fn: FunctionInfo) -> list[str]:
-    states = replay_all(_index(fixture).invoker, fn, fixture["instanceId"],
-                        fixture["parentInstanceId"], fixture["input"], fixture["history"])
-    final, error = states[-1]
-    found = []
-    if final is not None:
-        asked = [(a.function_name, a.input, a.raw.get("instanceId")) for a in
-                 sequenced_actions(final["actions"]) if a.type is not ActionType.CREATE_TIMER]
-        if list(dict.fromkeys(asked)) != _decided(fixture["history"]):
-            found.append(f"decisions differ: {asked} vs {_decided(fixture['history'])}")
-    if fixture["runtimeStatus"] == "Completed":
-        if error is not None or final is None or final.get("output") != fixture["output"]:
-            found.append(f"outcome differs: {error or (final or {}).get('output')!r}")
-    elif error is None:
-        found.append("recorded a failure, replay did not fail")
-    return found
+HISTORIES = Path(__file__).resolve().parent / "histories"
+TASK_FAILED = 6  # DurableTask.Core EventType.TaskFailed
+RECIPE = "function_app"
+# tests/histories/devhost_retries.json was recorded from devhost's own semantics app: the
+# recipe has no retry policy, and retried activities are what replay must fold together.
+RETRIES_APP = pytest.mark.durable_app(module="semantics_app", app_dir="tests/devhost/apps")
 
 
 def _fixtures() -> list[tuple[str, dict[str, Any]]]:
@@ -59,37 +30,55 @@ def _fixtures() -> list[tuple[str, dict[str, Any]]]:
             for f in json.loads(path.read_text())]
 
 
-_INDEXES: dict[str, AppIndex] = {}
+# The failing run was recorded from tests/dashboards/failing_app.py, whose orchestrators
+# are the recipe's: its histories replay through function_app.py.
+RECIPE_FIXTURES = [(n, f) for n, f in _fixtures() if f["app"] in (RECIPE, "failing_app")]
+RETRY_FIXTURES = [(n, f) for n, f in _fixtures() if f["app"] == "semantics_app"]
 
 
-def _index(fixture: dict[str, Any]) -> AppIndex:
-    """Each app in a worker process of its own (apps share function names)."""
-    if fixture["app"] not in _INDEXES:
-        module, directory = APPS[fixture["app"]]
-        _INDEXES[fixture["app"]] = load_app(module, directory)
-    return _INDEXES[fixture["app"]]
+@pytest.mark.parametrize(("name", "fixture"), RECIPE_FIXTURES, ids=[n for n, _ in RECIPE_FIXTURES])
+def test_recorded_history_replays_identically(durable_app_module: DurableApp, name: str,
+                                              fixture: dict[str, Any]) -> None:
+    replay = durable_app_module.replay(fixture["orchestrator"], fixture["history"])
+    assert replay.problems == []
+    if fixture["runtimeStatus"] == "Completed":
+        assert replay.output == fixture["output"]
+    else:
+        assert replay.error is not None
 
 
-def _orchestrator(fixture: dict[str, Any]) -> FunctionInfo:
-    return _index(fixture).orchestrators[fixture["orchestrator"]]
-
-
-@pytest.mark.parametrize(("name", "fixture"), _fixtures(), ids=[n for n, _ in _fixtures()])
-def test_recorded_history_replays_identically(name: str, fixture: dict[str, Any]) -> None:
-    assert problems(fixture, _orchestrator(fixture)) == []
+@RETRIES_APP
+@pytest.mark.parametrize(("name", "fixture"), RETRY_FIXTURES, ids=[n for n, _ in RETRY_FIXTURES])
+def test_a_history_with_retries_replays_identically(durable_app: DurableApp, name: str,
+                                                    fixture: dict[str, Any]) -> None:
+    assert sum(e["EventType"] == TASK_FAILED for e in fixture["history"]) == 2
+    replay = durable_app.replay(fixture["orchestrator"], fixture["history"])
+    assert replay.problems == [] and replay.output == fixture["output"]
 
 
 def test_fixtures_cover_happy_failing_and_retries() -> None:
     statuses = {(f["app"], f["runtimeStatus"]) for _, f in _fixtures()}
     assert ("function_app", "Completed") in statuses and ("failing_app", "Failed") in statuses
-    retries = [f for _, f in _fixtures() if f["orchestrator"] == "retrying"]
-    assert retries and sum(e["EventType"] == EventType.TASK_FAILED
-                           for e in retries[0]["history"]) == 2
+    assert [f["orchestrator"] for _, f in RETRY_FIXTURES] == ["retrying"]
 
 
-def test_a_breaking_change_is_caught() -> None:
-    parent = next(f for n, f in _fixtures()
+def test_a_breaking_change_is_caught(durable_app_module: DurableApp) -> None:
+    parent = next(f for n, f in RECIPE_FIXTURES
                   if n == "recipe_happy:parent_workflow_orchestrator")
     # The child orchestrator's code stands in for an edited parent: other calls, same history.
-    edited = _orchestrator({**parent, "orchestrator": "customer_sync_sub_orchestrator"})
-    assert problems(parent, edited) != []
+    replay = durable_app_module.replay("customer_sync_sub_orchestrator", parent["history"])
+    assert replay.decisions != replay.recorded
+    assert replay.problems[0].startswith("nondeterministic: the code schedules "
+                                         "['sync_customer_profile']")
+
+
+def test_a_fresh_runs_raw_history_replays(durable_app_module: DurableApp) -> None:
+    """How to record a fixture: a run's raw history (what the orchestrator is handed)."""
+    run = durable_app_module.start("parent_workflow_orchestrator",
+                                   {"customer_id": "c-r", "customer_segment": "smb",
+                                    "skus": ["A"]})
+    assert run.wait().runtime_status == "Completed"
+    for instance in run.instances():
+        history = run.history(instance, raw=True)
+        replay = durable_app_module.replay(run.status(instance).name, history)
+        assert replay.problems == [] and replay.recorded, instance

@@ -3,7 +3,8 @@ touches devhost's internals, so changes to how devhost loads and runs apps land 
 
 It is `devhost start` (settings → local insights → worker processes → engine → HTTP server)
 plus a few routes the test process needs and a real client cannot have: flush the exporters,
-run KQL over one run's rows, list a run's instances, render its tree. Its workers export the
+run KQL over one run's rows, list a run's instances, render its tree, read an instance's raw
+history and replay a history through the app's orchestrator (_replay.py). Its workers export the
 app's telemetry before answering each invocation (devhost/worker/flush.py), so a run observed
 as finished has all its rows readable once `flush` has exported the host's own. Run as
 `python -m devhost.testing._host --app-dir … --data-dir … --ready-file …`.
@@ -33,6 +34,8 @@ from ..insights.view import load_run, render_text
 from ..runtime import HostConfig, flush_telemetry, load, local_insights_db, stop_workers
 from ..server import HostServer
 from ..worker.flush import FLUSH_SETTING
+from ._replay import ReplayInputError, replay, validate
+from .process import CAPTURED_LOCALLY
 
 PREFIX = "/_devhost/testing"
 
@@ -99,6 +102,8 @@ class TestingRoutes:
         app.router.add_post(PREFIX + "/flush", self.flush)
         app.router.add_post(PREFIX + "/kql", self.kql)
         app.router.add_get(PREFIX + "/tree/{id}", self.tree)
+        app.router.add_get(PREFIX + "/history/{id}", self.history)
+        app.router.add_post(PREFIX + "/replay", self.replay)
 
     async def run(self, request: web.Request) -> web.Response:
         found = run_instances(self.engine, request.match_info["id"])
@@ -153,6 +158,35 @@ class TestingRoutes:
                              default=_json)
         return web.Response(text=payload, content_type="application/json")
 
+    async def history(self, request: web.Request) -> web.Response:
+        """The stored events as the orchestrator trigger gets them (DurableTask's
+        HistoryEvent JSON), not the status API's view of them: what a replay needs."""
+        iid = request.match_info["id"]
+        if self.engine.status(iid) is None:
+            return web.json_response({"error": f"no instance with id {iid!r}",
+                                      "field": "instanceId"}, status=404)
+        return web.json_response(self.engine.store.history(iid))
+
+    async def replay(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "body must be JSON", "field": "body"},
+                                     status=400)
+        name = body.get("orchestrator") if isinstance(body, dict) else None
+        orchestrators = self.engine.index.orchestrators
+        if not isinstance(name, str) or name not in orchestrators:
+            known = ", ".join(sorted(orchestrators)) or "none"
+            return web.json_response({"error": f"no orchestrator {name!r} in the app "
+                                      f"(known: {known})", "field": "orchestrator"},
+                                     status=400)
+        try:
+            history = validate(body.get("history"))
+            result = await replay(self.engine.index.invoker, orchestrators[name], history)
+        except ReplayInputError as exc:
+            return web.json_response({"error": str(exc), "field": exc.field}, status=400)
+        return web.json_response(result)
+
     async def tree(self, request: web.Request) -> web.Response:
         if self.db is None:
             return web.Response(text="(telemetry is not captured locally)")
@@ -202,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Worker processes over gRPC, as `devhost start` runs the app; inherited by them, the
     # testing switch that makes each invocation's app telemetry readable before its answer.
-    os.environ[FLUSH_SETTING] = "true"
+    # Not when the test sent telemetry to its own endpoint: nothing is read back then, and a
+    # flush per invocation would make a slow endpoint slow the app, as it never does on Azure.
+    if not any(os.environ.get(key, "").strip() for key in CAPTURED_LOCALLY):
+        os.environ[FLUSH_SETTING] = "true"
     index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
     if args.skip_timers:  # before the engine runs anything: no timer is scheduled yet
         engine.options = dataclasses.replace(engine.options, skip_timers=True)

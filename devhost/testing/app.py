@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .process import DevhostError, HostProcess, HostSpec, Response, request
+from .process import (
+    CAPTURED_LOCALLY,
+    DevhostError,
+    HostProcess,
+    HostSpec,
+    Response,
+    console,
+    request,
+)
 
 TESTING = "/_devhost/testing"
 MANAGEMENT = "/runtime/webhooks/durabletask"
@@ -98,6 +106,22 @@ class ExceptionRecord:
     timestamp: str
 
 
+@dataclass(frozen=True)
+class Replay:
+    """A recorded history replayed through the app's current orchestrator code, as the
+    Durable extension replays every in-flight instance after a deploy. `problems` is empty
+    when the code still asks for what history recorded (`decisions` == `recorded`: function,
+    input, child instance id) and, for an ended history, reaches the recorded outcome;
+    otherwise it says what differs: another function is what fails in-flight instances on
+    Azure (nondeterminism), another input or child id is what silently reuses old results."""
+
+    decisions: list[list[Any]]
+    recorded: list[list[Any]]
+    output: Any
+    error: str | None
+    problems: list[str]
+
+
 def _traceparent() -> tuple[str, str]:
     trace_id = secrets.token_hex(16)
     return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
@@ -143,10 +167,15 @@ class Run:
         return list(self.app._host().call("GET", f"{TESTING}/run/{_q(self.instance_id)}")
                     ["instances"])
 
-    def history(self, instance_id: str | None = None) -> list[dict[str, Any]]:
+    def history(self, instance_id: str | None = None, *,
+                raw: bool = False) -> list[dict[str, Any]]:
         """The history events (with inputs and results) of the started instance, or of one
-        of its children."""
+        of its children, as the status API shows them. `raw=True`: as the orchestrator
+        receives them (DurableTask's HistoryEvent JSON), the form `replay` takes: save it
+        as a fixture to replay later versions of the orchestrator against."""
         iid = instance_id or self._root()
+        if raw:
+            return list(self.app._host().call("GET", f"{TESTING}/history/{_q(iid)}"))
         body = self.app._management(
             "GET", f"/instances/{_q(iid)}?showHistory=true&showHistoryOutput=true")
         return list(body.get("historyEvents") or [])
@@ -265,6 +294,10 @@ class DurableApp:
         self._host().call("POST", f"{TESTING}/flush")
 
     def _kql(self, query: str, operations: list[str] | None) -> list[list[Any]]:
+        overridden = [k for k in CAPTURED_LOCALLY if self.settings.get(k, "").strip()]
+        if overridden:
+            raise DevhostError(f"telemetry is not captured locally: this test sends it to "
+                               f"{overridden[0]}={self.settings[overridden[0]]!r}")
         self._flush()
         try:
             body = self._host().call("POST", f"{TESTING}/kql",
@@ -292,8 +325,13 @@ class DurableApp:
             raise ValueError("pass json or data, not both")
         body = jsonlib.dumps(json).encode() if json is not None else data
         trace_id, traceparent = _traceparent()
-        sent = {"Content-Type": "application/json", "traceparent": traceparent,
-                **(headers or {})}
+        given = {k.lower(): v for k, v in (headers or {}).items()}
+        if "traceparent" in given:  # the caller's: its trace is the run's
+            trace_id = given["traceparent"].split("-")[1] if given["traceparent"].count(
+                "-") == 3 else ""
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if "traceparent" not in given:
+            sent["traceparent"] = traceparent
         url = self._host().base_url + (path if path.startswith("/") else "/" + path)
         reply = request(method.upper(), url, body, sent)
         try:
@@ -302,7 +340,7 @@ class DurableApp:
             parsed = None
         instance_id = parsed.get("id") if isinstance(parsed, dict) and \
             "statusQueryGetUri" in parsed else None
-        run = Run(self, instance_id, reply, trace_id)
+        run = Run(self, instance_id, reply, trace_id or None)
         self.runs.append(run)
         return run
 
@@ -319,3 +357,17 @@ class DurableApp:
     def kql(self, query: str) -> list[list[Any]]:
         """KQL over everything this app's host captured."""
         return self._kql(query, None)
+
+    def replay(self, orchestrator: str, history: list[dict[str, Any]]) -> Replay:
+        """Replay a recorded history (`run.history(raw=True)`) through the app's current
+        code of `orchestrator`, in its worker, episode by episode; nothing is stored."""
+        body = self._host().call("POST", f"{TESTING}/replay",
+                                 {"orchestrator": orchestrator, "history": history})
+        return Replay(decisions=body["decisions"], recorded=body["recorded"],
+                      output=body["output"], error=body["error"], problems=body["problems"])
+
+    def console(self) -> str:
+        """What the devhost process and its workers printed (warnings such as `telemetry
+        export failed …`, the app's console logs); still readable after `close()`, which
+        is when the host has exported everything it held."""
+        return console(self.data_dir)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import Message
@@ -23,8 +24,11 @@ from typing import Any
 STARTUP_TIMEOUT_S = 60.0
 # Telemetry the app might send elsewhere is captured locally instead: the host starts its
 # local ingestion endpoint only when these are empty (an empty variable beats
-# local.settings.json, as in `func start`).
+# local.settings.json, as in `func start`). A test may point them at an endpoint of its own
+# on loopback (a backend that is down or failing): then nothing is captured locally.
 CAPTURED_LOCALLY = ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOG_NAME = "devhost.log"  # the process's stdout and stderr
 
 
 class DevhostError(Exception):
@@ -51,6 +55,25 @@ class Response:
         return json.loads(self.text) if self.text else None
 
 
+def console(data_dir: Path) -> str:
+    """Everything the devhost process of this data dir and its workers printed."""
+    try:
+        return (data_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def endpoint_host(key: str, value: str) -> str:
+    """The host a telemetry setting sends to (a connection string without IngestionEndpoint
+    sends to Azure's default)."""
+    url = value
+    if key == "APPLICATIONINSIGHTS_CONNECTION_STRING":
+        parts = dict(p.split("=", 1) for p in value.split(";") if "=" in p)
+        url = {k.strip().lower(): v.strip() for k, v in parts.items()}.get(
+            "ingestionendpoint", "https://dc.services.visualstudio.com")
+    return (urllib.parse.urlsplit(url).hostname or "").lower()
+
+
 def request(method: str, url: str, body: bytes | None = None,
             headers: dict[str, str] | None = None, timeout: float = 120) -> Response:
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
@@ -66,7 +89,7 @@ class HostProcess:
     def __init__(self, spec: HostSpec, data_dir: Path) -> None:
         self.spec = spec
         self.data_dir = data_dir
-        self.log_path = data_dir / "devhost.log"
+        self.log_path = data_dir / LOG_NAME
         self.base_url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -76,9 +99,10 @@ class HostProcess:
             env[key] = ""
         env.update(self.spec.settings)
         for key in CAPTURED_LOCALLY:
-            if env.get(key):
-                raise DevhostError(f"setting {key} cannot be overridden in a durable_app test: "
-                                   "its telemetry is captured by local insights")
+            value = env.get(key, "").strip()
+            if value and endpoint_host(key, value) not in _LOOPBACK:
+                raise DevhostError(f"setting {key} may point only at 127.0.0.1 in a durable_app "
+                                   f"test (tests send telemetry nowhere else), got {value!r}")
         return env
 
     def start(self) -> None:

@@ -1,109 +1,87 @@
-"""configure(): offline with a loopback endpoint, sampling keeps or drops whole runs."""
+"""configure(): offline with a loopback endpoint, sampling keeps or drops whole runs, sync
+export. Runs of the recipe go through the `durable_app` plugin (the app in devhost's worker
+processes); the kill test posts to a small loopback receiver of its own."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import secrets
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from devhost.insights.ingest import IngestionServer
+from devhost.testing import DurableApp
 
 REPO = Path(__file__).resolve().parents[2]
+STARTER = "/api/start-sub-orchestration"
 
-# Runs a whole recipe run with every socket connection and DNS lookup recorded.
-_OFFLINE_PROBE = r"""
-import json, socket, sys
-contacted = []
+# Imported at start-up by every Python process of the run (the host and its workers, through
+# PYTHONPATH): records each socket connection and DNS lookup in a file per process.
+_RECORDER = r"""
+import os, socket
+_log = os.path.join(os.environ["CONTACTS_DIR"], f"{os.getpid()}.txt")
 _connect, _getaddrinfo = socket.socket.connect, socket.getaddrinfo
+def _note(host):
+    with open(_log, "a", encoding="utf-8") as out:
+        out.write(str(host) + "\n")
 def connect(self, address):
-    contacted.append(str(address[0]))
+    if isinstance(address, tuple):
+        _note(address[0])
     return _connect(self, address)
 def getaddrinfo(host, *args, **kwargs):
-    contacted.append(str(host))
+    _note(host)
     return _getaddrinfo(host, *args, **kwargs)
 socket.socket.connect = connect
 socket.getaddrinfo = getaddrinfo
-from devhost.cli import main
-code = main(["run", "parent_workflow_orchestrator", "--data-dir", sys.argv[1]])
-import time; time.sleep(2)  # give background exporters/statsbeat a chance to misbehave
-print("CONTACTED=" + json.dumps(sorted(set(contacted))))
-sys.exit(code)
 """
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OTEL_", "TELEMETRY_", "APPLICATIONINSIGHTS_"))}
-    env.update(PYTHONPATH=str(REPO), **extra)
-    return env
+def test_loopback_connection_string_contacts_only_loopback(durable_app: DurableApp,
+                                                           tmp_path: Path) -> None:
+    """Local insights is a loopback IngestionEndpoint: the exporters' statsbeat, SDK stats
+    and control-plane calls (which would go to Azure) are off."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(_RECORDER, encoding="utf-8")
+    (tmp_path / "contacts").mkdir()
+    durable_app.settings.update(
+        PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]),
+        CONTACTS_DIR=str(tmp_path / "contacts"))
+    run = durable_app.http("POST", STARTER)
+    assert run.wait().runtime_status == "Completed"
+    assert run.spans(name="run_activity:*")
+    time.sleep(2)  # give background exporters/statsbeat a chance to misbehave
+    durable_app.close()  # and the exports at shutdown
+    files = list((tmp_path / "contacts").glob("*.txt"))
+    assert len(files) >= 2, "the host and its worker should both have recorded"
+    contacted = {line for f in files for line in f.read_text().split()}
+    assert contacted, "no connection at all"
+    assert contacted <= {"127.0.0.1", "localhost", "::1"}, contacted
 
 
-def test_loopback_connection_string_contacts_only_loopback(tmp_path: Path) -> None:
-    with IngestionServer(tmp_path / "insights.duckdb") as server:
-        proc = subprocess.run([sys.executable, "-c", _OFFLINE_PROBE, str(tmp_path / "data")],
-                              cwd=REPO, env=_env(APPLICATIONINSIGHTS_CONNECTION_STRING=
-                                                 server.connection_string),
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        received = server.ingestion.items
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("CONTACTED="))
-    contacted = json.loads(line.removeprefix("CONTACTED="))
-    assert contacted, "the probe saw no connection at all"
-    assert set(contacted) <= {"127.0.0.1", "localhost", "::1"}, contacted
-    assert received > 0
-
-
-_SAMPLING_PROBE = r"""
-import json, sys
-from pathlib import Path
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-import telemetry
-from opentelemetry import trace
-from devhost.durable.engine import Engine, EngineOptions
-from devhost.durable.store import Store
-from devhost.durable.tracing import HostTracer
-from devhost.runtime import load_app
-from devhost.server import BackgroundHost, HostServer
-from devhost.client import follow, send
-index = load_app("function_app", Path("."), worker_processes=False)
-spans = InMemorySpanExporter()
-telemetry.configure(span_exporter=spans)
-roots = []
-engine = Engine(index, Store(Path(sys.argv[1])), EngineOptions(tracing_v2=True),
-                tracer=HostTracer(enabled=True, provider=trace.get_tracer_provider()))
-with BackgroundHost(HostServer(index, engine, port=0)) as h:
-    for _ in range(40):
-        _, started = send("POST", h.base_url + "/api/start-sub-orchestration")
-        follow(started["statusQueryGetUri"], 30)
-        roots.append(started["id"])
-per_trace = {}
-for s in spans.get_finished_spans():
-    per_trace.setdefault(s.context.trace_id, []).append(s.name)
-sizes = sorted(len(v) for v in per_trace.values())
-print("TRACES=" + json.dumps({"runs": len(roots), "sizes": sizes}))
-"""
-
-
-def test_sampling_keeps_or_drops_whole_runs(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", _SAMPLING_PROBE, str(tmp_path / "d.sqlite")],
-                          cwd=REPO, env=_env(TELEMETRY_SAMPLING_RATIO="0.5",
-                                             TELEMETRY_LOCAL_DIR=str(tmp_path / "t"),
-                                             TELEMETRY_CONSOLE_LOGS="false"),
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("TRACES="))
-    summary = json.loads(line.removeprefix("TRACES="))
-    sizes = summary["sizes"]
-    # A kept run has all its spans: HTTP request, starter, create_orchestration, 3
-    # orchestrations, 2 sub-orchestration CLIENT spans, 2 activity CLIENT + 2 SERVER spans,
-    # 2 app activity spans. A dropped run has none — although the host hands the starter a
-    # `-00` traceparent (test_http_trigger_gets_the_callers_flag_or_00).
-    assert set(sizes) == {14}, sizes
-    assert 0 < len(sizes) < summary["runs"]  # P(all 40 kept or all dropped) = 2**-39
+@pytest.mark.durable_app(settings={"TELEMETRY_SAMPLING_RATIO": "0.5"})
+def test_sampling_keeps_or_drops_whole_runs(durable_app: DurableApp) -> None:
+    runs = 40
+    # Unsampled callers: the app decides by trace id, never by this flag.
+    started = [durable_app.http("POST", STARTER, headers={
+        "traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"})
+        for _ in range(runs)]
+    assert {run.wait().runtime_status for run in started} == {"Completed"}
+    kept = durable_app.kql("""union requests, dependencies
+| where isnotempty(tostring(customDimensions["app.durable.role"]))
+| summarize n = count() by operation_Id""")
+    # A kept run has all the app's spans (the starter's and both activities'); a dropped
+    # run has none. The host's rows are the host's sampling's business (host.json).
+    assert {n for _, n in kept} == {3}, kept
+    assert 0 < len(kept) < runs  # P(all 40 kept or all dropped) = 2**-39
 
 
 def test_sampling_ratio_must_be_a_fraction() -> None:
@@ -138,16 +116,67 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OTEL_", "TELEMETRY_", "APPLICATIONINSIGHTS_"))}
+    env.update(PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """An ingestion endpoint that keeps the envelopes it is sent (JSON array, maybe gzip)."""
+
+    items: list[dict[str, Any]]
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8").strip()
+        got = json.loads(text) if text.startswith("[") else \
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+        self.server.items.extend(got)  # type: ignore[attr-defined]
+        body = json.dumps({"itemsReceived": len(got), "itemsAccepted": len(got),
+                           "errors": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def receiver() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.items = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("sync", [True, False])
-def test_sync_export_leaves_nothing_in_memory_for_a_kill(tmp_path: Path, sync: bool) -> None:
-    with IngestionServer(tmp_path / "insights.duckdb") as server:
-        proc = subprocess.run(
-            [sys.executable, "-c", _KILLED_PROBE], cwd=REPO, capture_output=True, text=True,
-            timeout=60, env=_env(APPLICATIONINSIGHTS_CONNECTION_STRING=server.connection_string,
-                                 TELEMETRY_SYNC_EXPORT=str(sync).lower(),
-                                 TELEMETRY_CONSOLE_LOGS="false", TMPDIR=str(tmp_path)))
-        assert proc.returncode == -9, proc.stderr
-        counts = server.store.counts()
+def test_sync_export_leaves_nothing_in_memory_for_a_kill(receiver: ThreadingHTTPServer,
+                                                         tmp_path: Path, sync: bool) -> None:
+    connection_string = ("InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                         f"IngestionEndpoint=http://127.0.0.1:{receiver.server_address[1]}/")
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_PROBE], cwd=REPO, capture_output=True, text=True,
+        timeout=60, env=_env(APPLICATIONINSIGHTS_CONNECTION_STRING=connection_string,
+                             TELEMETRY_SYNC_EXPORT=str(sync).lower(),
+                             TELEMETRY_CONSOLE_LOGS="false", TMPDIR=str(tmp_path)))
+    assert proc.returncode == -9, proc.stderr
+    items: list[dict[str, Any]] = receiver.items  # type: ignore[attr-defined]
+    spans = [i for i in items if i["data"]["baseType"] == "RemoteDependencyData"
+             and i["data"]["baseData"]["name"] == "probe-span"]
+    logs = [i for i in items if i["data"]["baseType"] == "MessageData"
+            and i["data"]["baseData"]["message"] == "probe-log"]
     # Batch export (the default) loses what it had not sent yet; sync export loses nothing.
     expected = 1 if sync else 0
-    assert (counts["dependencies"], counts["traces"]) == (expected, expected)
+    assert (len(spans), len(logs)) == (expected, expected)
