@@ -25,9 +25,12 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind, StatusCode
 
 from .hostsampling import HostSampler, SamplingSettings
+
+_IDS = RandomIdGenerator()
 
 log = logging.getLogger("devhost.telemetry")
 
@@ -232,12 +235,19 @@ def http_request_row(function_name: str, method: str, path: str, url: str
                            HTTP_URL: urlsplit(url)._replace(query="", fragment="").geturl()}
 
 
-def invocation_traceparent(trace_id: int, span_id: int, incoming: str | None) -> str:
+def invocation_traceparent(span: trace.Span, incoming: str | None) -> str:
     """The `traceparent` the host hands the worker (`ScriptInvocationContext.Traceparent =
     Activity.Current?.Id`, WorkerFunctionInvoker.cs). A .NET Activity takes its trace flags
     from its parent (Activity.Create / TrySetTraceFlagsFromParent) and the classic App
     Insights SDK never sets Recorded, so the flag is the caller's, or 00 without a caller —
-    whatever the host's own sampling later decides about its row."""
+    whatever the host's own sampling later decides about its row. The Activity has an id of
+    its own whether or not anything records it: with no exporter (a span that only carries
+    its parent, or nothing) it still gets a fresh span id, in the caller's trace if any."""
+    own = span.get_span_context()
+    trace_id, span_id = own.trace_id, own.span_id
+    if not span.is_recording():
+        trace_id = trace_id if own.is_valid else _IDS.generate_trace_id()
+        span_id = _IDS.generate_span_id()
     flags = "00"
     parts = (incoming or "").strip().split("-")
     if len(parts) == 4 and len(parts[3]) == 2:

@@ -170,14 +170,13 @@ class HttpTriggers:
                 name, context=parent, kind=SpanKind.SERVER, attributes=attributes,
                 record_exception=False, set_status_on_exception=False,
             ) as span:
-                own = span.get_span_context()
                 inputs = [typed.binding(fn.trigger.name, rpc_http(request, body))]
                 for binding in fn.bindings:
                     if binding.direction != "out" and binding.type in self.providers:
                         inputs.append(typed.binding(
                             binding.name, self.providers[binding.type](fn, request)))
                 invocation = Invocation(fn, inputs, invocation_traceparent(
-                    own.trace_id, own.span_id, request.headers.get("traceparent")),
+                    span, request.headers.get("traceparent")),
                     request.headers.get("tracestate", ""), reason=HOST_CALL_REASON)
                 response, failure, elapsed_ms = await self._invoke(fn, invocation)
                 span.set_attributes(function_result_tags(

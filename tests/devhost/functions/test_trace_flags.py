@@ -7,7 +7,8 @@ The host hands the worker `Activity.Current?.Id` (azure-functions-host WorkerFun
 TrySetTraceFlagsFromParent) and the classic App Insights SDK never sets Recorded from its own
 sampling, so the flag is the caller's, or 00 with no caller. Durable's V2 listener samples
 AllData (DurableTelemetryModule.Initialize) and its activities keep their parent's flags, so
-an activity gets the flag of whoever started the orchestration.
+an activity gets the flag of whoever started the orchestration. The Activity has its own id
+(a new span id under the caller's) whether or not an exporter records it.
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ def test_an_http_function_gets_the_callers_flag_or_00(host: str, caller: str | N
     status, body, _ = http("GET", f"{host}/api/trace-context",
                            headers={"traceparent": caller} if caller else {})
     assert status == 200
-    version, trace_id, _, seen = _fields(str(body))
+    version, trace_id, span_id, seen = _fields(str(body))
     assert version == "00" and seen == flag
     assert (trace_id == TRACE) is bool(caller)  # the caller's trace, or a new one
+    # The host's own Activity id, even with nothing recording it (no connection string here).
+    assert int(trace_id, 16) and int(span_id, 16) and span_id != CALLER_SPAN
 
 
 @pytest.mark.parametrize("flag", ["01", "00"])
