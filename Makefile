@@ -43,12 +43,13 @@ $(NODE_TOOLS): dashboards/tools/package-lock.json
 	cd dashboards/tools && npm ci --no-audit --no-fund --loglevel=error
 
 # The HTML run view is checked in a real headless browser: Debian's chromium, never a browser
-# download. Without root this only says how to get it (the check then skips with the same hint).
+# download. Without root it stops and says how to get it: the check is part of the tests.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "no chromium: 'sudo apt-get install -y chromium' to run the HTML view check"; fi; }
+	  else echo "no chromium: 'sudo apt-get install -y chromium' (the HTML view check needs it)"; \
+	  exit 1; fi; }
 
 # The settings `func start` would read; copied once from the example, never overwritten.
 local.settings.json: | local.settings.json.example

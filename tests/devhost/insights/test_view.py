@@ -50,7 +50,8 @@ def test_tree_shows_parent_children_and_activities(run_db: tuple[Path, str]) -> 
 
 def test_html_waterfall_renders_in_chromium(run_db: tuple[Path, str], tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
-        pytest.skip("no Chromium: `apt-get install -y chromium` (Debian) to run this check")
+        pytest.fail("no Chromium at /usr/bin/chromium: `apt-get install -y chromium` (Debian; "
+                    "`make test` does it as root)")
     from playwright.sync_api import sync_playwright
 
     db, root = run_db
