@@ -260,6 +260,10 @@ class Engine:
         with self.store.transaction():
             self.store.delete_instance(instance_id)
         self._history.pop(instance_id, None)
+        self._replay_cost.pop(instance_id, None)
+        for future in self._waiters.pop(instance_id, []):  # they learn it is gone
+            if not future.done():
+                future.set_result(None)
         return 1
 
     def purge_many(self, statuses: list[str] | None, created_from: str | None,

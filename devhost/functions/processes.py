@@ -221,6 +221,8 @@ class ProcessWorkers(Workers):
     async def _replace_until_up(self, delay: float = 0.0) -> None:
         """Start a worker; if it fails, its exit starts the next one after a longer delay."""
         await asyncio.sleep(delay)
+        if self._stopping:  # killed or stopped while this replacement waited its turn
+            return
         try:
             await self._bring_up(await self._spawn())
             self._failed_starts = 0

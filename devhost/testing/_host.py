@@ -53,6 +53,28 @@ def run_instances(engine: Engine, root: str) -> list[Instance]:
     return found
 
 
+# The instance id Durable's rows and the app's spans both carry (DurableTask.Core's schema).
+INSTANCE_KEY = "durabletask.task.instance_id"
+
+
+def tagged_operations(db: Path, instance_ids: list[str]) -> set[str]:
+    """Operations holding a row tagged with one of the instances. Without Durable's V2
+    tracing (no host.json, or turned off) an activity's rows are in a trace of their own,
+    as on Azure, yet they belong to the run."""
+    if not instance_ids or not db.exists():
+        return set()
+    marks = ", ".join("?" for _ in instance_ids)
+    found: set[str] = set()
+    with local_reader(db) as con:
+        for table in TABLES:
+            rows = con.execute(
+                f'SELECT DISTINCT "operation_Id" FROM "{table}" WHERE '
+                f'json_extract_string("customDimensions", ?) IN ({marks})',
+                [f'$."{INSTANCE_KEY}"', *instance_ids]).fetchall()
+            found.update(str(r[0]) for r in rows if r[0])
+    return found
+
+
 def scoped_kql(db: Path, operations: list[str] | None, query: str
                ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """KQL over the rows of the given operations only (all rows when None): the rows are
@@ -107,9 +129,12 @@ class TestingRoutes:
 
     async def run(self, request: web.Request) -> web.Response:
         found = run_instances(self.engine, request.match_info["id"])
-        return web.json_response({
-            "instances": [i.instance_id for i in found],
-            "operations": sorted({i.trace_id for i in found if i.trace_id})})
+        ids = [i.instance_id for i in found]
+        operations = {i.trace_id for i in found if i.trace_id}
+        if self.db is not None:
+            operations |= await asyncio.get_running_loop().run_in_executor(
+                None, tagged_operations, self.db, ids)
+        return web.json_response({"instances": ids, "operations": sorted(operations)})
 
     async def wait(self, request: web.Request) -> web.Response:
         iid = request.match_info["id"]

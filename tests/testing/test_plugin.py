@@ -4,10 +4,12 @@ with pytester), each holding a user's function_app.py that knows nothing of this
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[2]
 USER_APP = (Path(__file__).parent / "user_app.py").read_text(encoding="utf-8")
 
 
@@ -227,3 +229,30 @@ def test_an_unknown_marker_argument_is_refused(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest()
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*unknown argument 'skip_timer'*"])
+
+
+def test_a_direct_start_without_v2_tracing_still_covers_its_activities(
+        pytester: pytest.Pytester) -> None:
+    """No host.json: Durable's V2 tracing is off (TraceOptions' default), as on Azure, so
+    each activity invocation starts a trace of its own (the host's Activity has no Durable
+    parent). The run still covers them: the recipe's spans and logs carry
+    `durabletask.task.instance_id`, and the README's example holds as written."""
+    for name in ("function_app.py", "workflow.py"):
+        shutil.copy(REPO / name, pytester.path / name)
+    shutil.copytree(REPO / "telemetry", pytester.path / "telemetry",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_user="""
+        def test_it(durable_app):
+            run = durable_app.start("parent_workflow_orchestrator", {"customer_id": "c-1"})
+            assert run.wait().runtime_status == "Completed"
+            spans = run.spans(name="run_activity:*")
+            assert len(spans) == 2
+            for span in spans:
+                assert span.attributes["app.durable.root_instance_id"] == run.instance_id
+            assert len({span.operation_id for span in spans}) == 2  # a trace each
+            assert run.logs(message="Synced customer profile")[0].attributes[
+                "customer_id"] == "c-1"
+            assert not run.spans(name="activity:*")  # no Durable rows without V2
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
