@@ -62,7 +62,7 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
     # Queries get threads of their own: in the default pool they would wait behind every
     # post queued for filing, which under load is seconds.
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devhost-insights-query")
-    app.on_cleanup.append(lambda _: _shutdown(pool))
+    app.on_cleanup.append(lambda _: _shutdown(pool, store))
 
     async def query(request: web.Request) -> web.Response:
         try:
@@ -89,9 +89,12 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
     app.router.add_post(QUERY_PATH, query)
 
 
-async def _shutdown(pool: ThreadPoolExecutor) -> None:
-    # Waits on the loop's thread, not through another executor: this also runs at interpreter
-    # exit, when no executor takes new work. Queries finish without the loop.
+async def _shutdown(pool: ThreadPoolExecutor, store: InsightsStore) -> None:
+    # Nobody is left to read the answers: stop what runs, then wait on the loop's thread,
+    # not through another executor (this also runs at interpreter exit, when no executor
+    # takes new work). Interrupted queries return without the loop.
+    pool.shutdown(wait=False, cancel_futures=True)
+    store.interrupt()
     pool.shutdown(wait=True)
 
 

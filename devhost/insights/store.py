@@ -26,6 +26,7 @@ from .envelopes import COMMON, TABLES, Row, ddl
 
 OPEN_ATTEMPTS = 20  # x 50 ms: a writer that is just closing gets a second to let go
 OPEN_RETRY_S = 0.05
+CLOSE_WAIT_S = 5.0  # for interrupted queries to return their cursors
 
 # Stores of this process that hold their file open for writing, by resolved path.
 _writers: weakref.WeakValueDictionary[str, InsightsStore] = weakref.WeakValueDictionary()
@@ -56,6 +57,9 @@ class InsightsStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        # Cursors of queries under way: close() interrupts them and waits for them to let go.
+        self._cursors: set[duckdb.DuckDBPyConnection] = set()
+        self._released = threading.Condition(self._lock)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._con: duckdb.DuckDBPyConnection | None = _retry(lambda: duckdb.connect(str(path)))
         for statement in ddl():
@@ -63,9 +67,21 @@ class InsightsStore:
         _writers[_key(path)] = self
         atexit.register(self.close)
 
+    def interrupt(self) -> None:
+        """Stop the queries under way (they fail with DuckDB's InterruptException)."""
+        with self._lock:
+            for cursor in list(self._cursors):
+                cursor.interrupt()
+
     def close(self) -> None:
         with self._lock:
             if self._con is not None:
+                # A query still running would keep the connection busy and the file held.
+                # Interrupt again while waiting: one may have been between two statements.
+                deadline = time.monotonic() + CLOSE_WAIT_S
+                while self._cursors and time.monotonic() < deadline:
+                    self.interrupt()
+                    self._released.wait(0.05)
                 self._con.close()
                 self._con = None
                 if _writers.get(_key(self.path)) is self:
@@ -105,14 +121,18 @@ class InsightsStore:
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on the writer's connection: sees every committed post. The lock covers
         only its creation: a cursor is a connection of its own to the same database, so a
-        query reads its snapshot while posts keep being filed (and outlives a close)."""
+        query reads its snapshot while posts keep being filed."""
         with self._lock:
             con = self._open().cursor()
+            self._cursors.add(con)
         try:
             con.execute("SET TimeZone = 'UTC'")
             yield con
         finally:
             con.close()
+            with self._lock:
+                self._cursors.discard(con)
+                self._released.notify_all()
 
 
 def writer_of(path: Path) -> InsightsStore | None:

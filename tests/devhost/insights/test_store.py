@@ -151,3 +151,34 @@ def test_acknowledged_posts_survive_sigkill(tmp_path: Path) -> None:
     assert (tmp_path / "i.duckdb.serving.json").exists()
     assert _count(_query(db)) == 50
     assert InsightsStore(db).counts()["dependencies"] == 50
+
+
+def test_closing_interrupts_queries_under_way_and_releases_the_file(tmp_path: Path) -> None:
+    """A query that outlives its caller (a client gone, the host stopping) must not keep the
+    connection busy: close() interrupts it, and the file is free for others afterwards."""
+    import duckdb
+
+    from devhost.insights.store import read_only
+
+    db = tmp_path / "i.duckdb"
+    store = InsightsStore(db)
+    outcome: list[str] = []
+    started = threading.Event()
+
+    def query() -> None:
+        with store.reader() as con:
+            started.set()
+            try:
+                con.execute("SELECT count(*) FROM range(1000000000) a, range(1000) b").fetchone()
+                outcome.append("finished")
+            except duckdb.InterruptException:
+                outcome.append("interrupted")
+
+    reader = threading.Thread(target=query)
+    reader.start()
+    assert started.wait(10)
+    store.close()
+    reader.join(10)
+    assert outcome == ["interrupted"]
+    with read_only(db) as con:
+        assert con.execute("SELECT count(*) FROM dependencies").fetchone() == (0,)
