@@ -128,6 +128,10 @@ def _exporters() -> tuple[SpanExporter, LogRecordExporter]:
                                      formatter=lambda r: r.to_json(indent=None) + "\n"))
 
 
+EXPORTER_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy",
+                    "azure.monitor.opentelemetry.exporter")
+
+
 def configure(*, span_exporter: SpanExporter | None = None,
               log_exporter: LogRecordExporter | None = None) -> None:
     """Set up tracing and logging once; later calls only add the exporters they pass
@@ -166,6 +170,11 @@ def configure(*, span_exporter: SpanExporter | None = None,
             # too (Category Function.<name>.User). This exporter's copy is the one kept: it
             # has the run's correlation keys and its span as parent (README, "Logs").
             app_logger.propagate = False
+            # The exporters' own HTTP traffic: azure-core logs every request and response at
+            # INFO, which the worker's root handler would send to the host (and App Insights)
+            # for each batch. Their warnings and errors still get through.
+            for name in EXPORTER_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
         if span_exporter is not None and isinstance(tracer_provider, TracerProvider):
             tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
         if log_exporter is not None and isinstance(logger_provider, LoggerProvider):

@@ -180,3 +180,35 @@ def test_sync_export_leaves_nothing_in_memory_for_a_kill(receiver: ThreadingHTTP
     # Batch export (the default) loses what it had not sent yet; sync export loses nothing.
     expected = 1 if sync else 0
     assert (len(spans), len(logs)) == (expected, expected)
+
+
+_ROOT_HANDLER_PROBE = r"""
+import logging, sys
+from opentelemetry import trace
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)  # as the worker's root handler
+from telemetry import config
+config.configure()
+with trace.get_tracer("probe").start_as_current_span("probe-span"):
+    logging.getLogger("durable_workflow").warning("probe-log")
+trace.get_tracer_provider().force_flush()
+print("exported", file=sys.stderr)
+"""
+
+
+def test_the_exporters_http_traffic_stays_out_of_the_root_handler(
+        receiver: ThreadingHTTPServer, tmp_path: Path) -> None:
+    """azure-core logs each exporter request and response at INFO; in a worker that goes to
+    the root handler the worker installs (the host's console, and App Insights on Azure)
+    for every batch. configure() keeps those loggers at WARNING."""
+    connection_string = ("InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                         f"IngestionEndpoint=http://127.0.0.1:{receiver.server_address[1]}/")
+    proc = subprocess.run(
+        [sys.executable, "-c", _ROOT_HANDLER_PROBE], cwd=REPO, capture_output=True, text=True,
+        timeout=60, env=_env(APPLICATIONINSIGHTS_CONNECTION_STRING=connection_string,
+                             TELEMETRY_SYNC_EXPORT="true", TELEMETRY_CONSOLE_LOGS="false",
+                             TMPDIR=str(tmp_path)))
+    assert proc.returncode == 0 and "exported" in proc.stderr, proc.stderr
+    items: list[dict[str, Any]] = receiver.items  # type: ignore[attr-defined]
+    assert any(i["data"]["baseData"].get("name") == "probe-span" for i in items)
+    for noise in ("Request URL:", "Response status:", "Transmission succeeded"):
+        assert noise not in proc.stderr, proc.stderr
