@@ -53,9 +53,8 @@ class Correlation:
         if not isinstance(trace, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in trace.items()):
             raise EnvelopeError(f"'{CORRELATION_KEY}.trace' must map strings to strings")
-        unknown = set(data) - {*strings, "trace"}
-        if unknown:
-            raise EnvelopeError(f"unknown key '{CORRELATION_KEY}.{sorted(unknown)[0]}'")
+        # Keys this version does not know are ignored, not refused: an envelope recorded by a
+        # newer deploy is still replayed, and run, by this one after a rollback.
         if not data.get("root_instance_id") or not data.get("instance_id"):
             raise EnvelopeError(f"'{CORRELATION_KEY}' needs root_instance_id and instance_id")
         return cls(**{k: data[k] for k in strings if k in data}, trace=dict(trace))
