@@ -51,6 +51,7 @@ def _record(module: str, app_dir: Path, orchestrator: str, payload: Any,
 
 def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else HERE
+    out.mkdir(parents=True, exist_ok=True)
     scenarios = {
         "recipe_happy": ("function_app", REPO, "parent_workflow_orchestrator",
                          {"customer_id": "cust-1001", "customer_segment": "enterprise",
