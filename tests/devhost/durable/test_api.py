@@ -298,8 +298,7 @@ def test_purging_a_running_instance_deletes_it_and_its_in_flight_work_finds_it_g
     Its children keep running, as they do on Azure; what they send back is dropped."""
     api = _api(host)
     http("POST", f"{api}/orchestrators/napping_children/purge-running", 20, headers=JSON)
-    children = _until(host, "purge-running", "Running")
-    assert children["runtimeStatus"] == "Running"
+    _until(host, "purge-running", "Running")
     status, body, _ = http("DELETE", f"{api}/instances/purge-running")
     assert (status, body) == (200, {"instancesDeleted": 1})
     assert http("GET", f"{api}/instances/purge-running")[0] == 404
