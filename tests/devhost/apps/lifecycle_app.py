@@ -100,3 +100,14 @@ def fails_twice(key: str) -> str:
 def rewindable_with_retry(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     options = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=2)
     return (yield context.call_activity_with_retry("fails_twice", options, context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def gated(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Holds its first episode until the test opens the gate: a purge can land mid-episode.
+    (Waiting on a file is not replay-safe; it is here only to pin that moment.)"""
+    gate = _MARKS / f"{context.instance_id}.gate"
+    _mark(f"{context.instance_id}.entered")
+    while not gate.exists():
+        time.sleep(0.01)
+    return (yield context.call_activity("add_one", 1))

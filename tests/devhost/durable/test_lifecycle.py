@@ -167,3 +167,34 @@ def test_rewind_of_a_task_that_failed_after_retries_is_refused_clearly(engine: E
     status, history = drive(engine, body)
     assert status["runtimeStatus"] == "Failed"  # unchanged
     assert not [ev for ev in history if ev["EventType"] == EventType.GENERIC_EVENT]
+
+
+def test_a_purge_during_an_episode_drops_that_episodes_commit(engine: Engine) -> None:
+    """The orchestrator is mid-episode when its instance is purged. On Azure Storage the
+    episode's checkpoint no longer matches the instance's row (etag) and its work item is
+    dropped; devhost's commit finds the instance gone and writes nothing: no instance, no
+    history, no activity scheduled."""
+    marks = Path(os.environ["LIFECYCLE_MARKS_DIR"])
+
+    async def main() -> None:
+        await engine.start()
+        try:
+            engine.start_new("gated", "gated-purge", None)
+            for _ in range(1000):
+                if (marks / "gated-purge.entered").exists():
+                    break
+                await asyncio.sleep(0.01)
+            assert engine.purge("gated-purge") == 1
+            (marks / "gated-purge.gate").touch()
+            for _ in range(1000):
+                if engine.episodes:
+                    break
+                await asyncio.sleep(0.01)
+            assert engine.episodes == 1
+        finally:
+            await engine.stop()
+
+    asyncio.run(main())
+    assert engine.store.get_instance("gated-purge") is None
+    assert engine.store.history("gated-purge") == []
+    assert [w for w in engine.store.work_items() if w.instance_id == "gated-purge"] == []
