@@ -1,6 +1,7 @@
 """Orchestrators in pairs, the second of each standing in for an edit of the first, so a
 history recorded from one replays through "changed code" on the same host: entity calls,
-continue-as-new, and identical calls repeated."""
+continue-as-new, and identical calls repeated. Plus a plain HTTP function echoing its
+traceparent."""
 
 from __future__ import annotations
 
@@ -83,3 +84,9 @@ def repeat_two(context: df.DurableOrchestrationContext):  # type: ignore[no-unty
 @app.orchestration_trigger(context_name="context")
 def repeat_three(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     return (yield from _repeat(context, 3))
+
+
+@app.route(route="echo", methods=["GET"])
+def echo(req: func.HttpRequest) -> func.HttpResponse:
+    """What `traceparent` the call arrived with: the header a test sent, as sent."""
+    return func.HttpResponse(req.headers.get("traceparent") or "")

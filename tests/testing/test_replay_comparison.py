@@ -12,6 +12,8 @@ for an edit of the first."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from devhost.testing import DurableApp, Run
 
 pytestmark = pytest.mark.durable_app(module="replay_app", app_dir="tests/testing")
+RETRIES = Path(__file__).resolve().parents[1] / "histories" / "devhost_retries.json"
 
 
 def _finished(run: Run) -> list[dict[str, Any]]:
@@ -104,3 +107,27 @@ def test_identical_calls_are_compared_one_by_one(durable_app: DurableApp) -> Non
     more = durable_app.replay("repeat_three", two)
     assert more.problems == ["the code schedules more than history recorded: "
                              "[['poll', '\"same\"', None]] after the recorded 2"]
+
+
+def test_retries_fold_only_into_a_call_that_retries() -> None:
+    """A retried activity is scheduled again after its failure and a fired timer (the
+    engine's retry, as RetryInterceptor does it): one place when the code's call carries a
+    retry policy; code that catches, waits and calls again asks for every attempt itself."""
+    from devhost.durable.history import EventType
+    from devhost.testing._replay import Place, compare, recorded_places
+
+    fixture = next(f for f in json.loads(RETRIES.read_text(encoding="utf-8"))
+                   if f["orchestrator"] == "retrying")
+    recorded = recorded_places(fixture["history"])
+    flaky = next(p.decision for p in recorded if p.name == "flaky")
+    double = next(p.decision for p in recorded if p.name == "double")
+    retried = Place(EventType.TASK_SCHEDULED, "flaky", flaky, retries=True)
+    again = Place(EventType.TASK_SCHEDULED, "flaky", flaky)
+    last = Place(EventType.TASK_SCHEDULED, "double", double)
+    kept, problems = compare([retried, last], recorded)
+    assert problems == [] and [p.name for p in kept] == ["flaky", "double"]
+    kept, problems = compare([again, again, again, last], recorded)
+    assert problems == [] and [p.name for p in kept] == ["flaky", "flaky", "flaky", "double"]
+    _, problems = compare([again, last], recorded)
+    assert problems[0].startswith("nondeterministic: the code schedules ['flaky', 'double'], "
+                                  "history recorded ['flaky', 'flaky', 'flaky', 'double']")
