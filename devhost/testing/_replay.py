@@ -8,8 +8,12 @@ action's type or name differs (TaskOrchestrationContext.HandleTaskScheduledEvent
 HandleSubOrchestrationCreatedEvent, Azure/durabletask 5217032). It does not compare inputs or
 child instance ids: a changed input replays silently with the result recorded for the old one.
 Both are reported here. Every episode of the history is replayed; the actions of the last one
-are compared with what history recorded (retried activities folded in) and, when the history
-ended, the outcome too. Nothing is written to the durable store.
+are compared one by one, in order, with the scheduled events history recorded, as the
+extension's out-of-proc shim hands them to DurableTask.Core (OutOfProcOrchestrationShim
+.InvokeAPIFromAction, azure-functions-durable-extension a7c6d69): an entity call or signal is
+an EventSent named "op" (HandleEventSentEvent); continue-as-new completes the execution
+(ProcessWorkflowCompletedTaskDecision: a ContinueAsNewEvent) and is compared as the outcome,
+with the output or failure of a history that ended. Nothing is written to the durable store.
 """
 
 from __future__ import annotations

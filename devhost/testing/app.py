@@ -111,8 +111,9 @@ class ExceptionRecord:
 class Replay:
     """A recorded history replayed through the app's current orchestrator code, as the
     Durable extension replays every in-flight instance after a deploy. `problems` is empty
-    when the code still asks for what history recorded (`decisions` == `recorded`: function,
-    input, child instance id) and, for an ended history, reaches the recorded outcome;
+    when the code still asks for what history recorded, call by call (`decisions` ==
+    `recorded`: function or entity operation, input, child instance or entity id) and, for
+    an ended history, reaches the recorded outcome;
     otherwise it says what differs: another function is what fails in-flight instances on
     Azure (nondeterminism), another input or child id is what silently reuses old results."""
 
