@@ -25,7 +25,7 @@ def poll(value: object) -> object:
     return value
 
 
-def _entity_calls(context: df.DurableOrchestrationContext, operation: str):  # type: ignore[no-untyped-def]
+def _entity_calls(context: df.DurableOrchestrationContext, operation: str):
     counter = df.EntityId("Counter", context.instance_id)
     context.signal_entity(counter, "add", 1)
     total = yield context.call_entity(counter, operation, 5)
@@ -33,24 +33,24 @@ def _entity_calls(context: df.DurableOrchestrationContext, operation: str):  # t
 
 
 @app.orchestration_trigger(context_name="context")
-def entity_calls(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def entity_calls(context: df.DurableOrchestrationContext):
     return (yield from _entity_calls(context, "add"))
 
 
 @app.orchestration_trigger(context_name="context")
-def entity_calls_other_operation(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def entity_calls_other_operation(context: df.DurableOrchestrationContext):
     return (yield from _entity_calls(context, "get"))
 
 
 @app.orchestration_trigger(context_name="context")
-def entity_call_became_activity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def entity_call_became_activity(context: df.DurableOrchestrationContext):
     counter = df.EntityId("Counter", context.instance_id)
     context.signal_entity(counter, "add", 1)
     total = yield context.call_activity("poll", 6)
     return (yield context.call_activity("poll", total))
 
 
-def _continues(context: df.DurableOrchestrationContext, limit: int):  # type: ignore[no-untyped-def]
+def _continues(context: df.DurableOrchestrationContext, limit: int):
     generation = context.get_input() or 0
     yield context.call_activity("poll", generation)
     if generation < limit:
@@ -60,16 +60,16 @@ def _continues(context: df.DurableOrchestrationContext, limit: int):  # type: ig
 
 
 @app.orchestration_trigger(context_name="context")
-def continues_once(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def continues_once(context: df.DurableOrchestrationContext):
     return (yield from _continues(context, 1))
 
 
 @app.orchestration_trigger(context_name="context")
-def continues_twice(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def continues_twice(context: df.DurableOrchestrationContext):
     return (yield from _continues(context, 2))
 
 
-def _repeat(context: df.DurableOrchestrationContext, times: int):  # type: ignore[no-untyped-def]
+def _repeat(context: df.DurableOrchestrationContext, times: int):
     results = yield context.task_all([context.call_activity("poll", "same")
                                       for _ in range(times)])
     yield context.wait_for_external_event("go")  # recorded while running: waits here
@@ -77,12 +77,12 @@ def _repeat(context: df.DurableOrchestrationContext, times: int):  # type: ignor
 
 
 @app.orchestration_trigger(context_name="context")
-def repeat_two(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def repeat_two(context: df.DurableOrchestrationContext):
     return (yield from _repeat(context, 2))
 
 
 @app.orchestration_trigger(context_name="context")
-def repeat_three(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def repeat_three(context: df.DurableOrchestrationContext):
     return (yield from _repeat(context, 3))
 
 

@@ -40,14 +40,14 @@ def test_an_invalid_traceparent_is_sent_as_given_and_names_no_trace(
         durable_app: DurableApp) -> None:
     valid = f"00-{secrets.token_hex(16)}-{SPAN}-01"
     first = durable_app.http("GET", "/api/echo", headers={"traceparent": valid})
-    assert first.response.text == valid
+    assert first.response is not None and first.response.text == valid
     assert {s.operation_id for s in first.spans()} == {valid.split("-")[1]}
 
     # The same trace id with a zero parent id is no trace context: the host starts a trace
     # of its own, and the first call's rows are not this run's.
     invalid = f"00-{valid.split('-')[1]}-{'0' * 16}-01"
     second = durable_app.http("GET", "/api/echo", headers={"traceparent": invalid})
-    assert second.response.text == invalid
+    assert second.response is not None and second.response.text == invalid
     assert second.spans() == []
 
 
