@@ -19,7 +19,7 @@ with the output or failure of a history that ended. Nothing is written to the du
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..durable.actions import ENTITY_ACTIONS, ActionType, sequenced_actions
@@ -144,19 +144,33 @@ def recorded_decisions(history: list[dict[str, Any]]) -> list[Decision]:
     return [p.decision for p in recorded_places(history) if p.retry_of is None]
 
 
-def compare(code: list[Place], recorded: list[Place]) -> tuple[list[Place], list[str]]:
+def _with_generated_id(place: Place, recorded: Place) -> Place:
+    """A child started without an instance id gets one from the host (the extension: a
+    NewGuid; devhost: parent:task id): the code's call asks for the id it was given."""
+    function, value, child = place.decision
+    if place.kind is EventType.SUB_ORCHESTRATION_CREATED and child is None and \
+            recorded.kind is place.kind:
+        return replace(place, decision=(function, value, recorded.decision[2]))
+    return place
+
+
+def compare(code: list[Place], recorded: list[Place]
+            ) -> tuple[list[Place], list[Place], list[str]]:
     """Each of the code's places against the recorded one at its place, in order (retries
-    folded where the code's call retries); → the recorded places compared, and problems."""
+    folded where the code's call retries); → the code's places, the recorded places
+    compared, and problems."""
     retrying: set[int] = set()
     kept: list[Place] = []
     at = 0
-    for place in code:
+    code = list(code)
+    for n, place in enumerate(code):
         while at < len(recorded) and recorded[at].retry_of in retrying:
             at += 1
         if at == len(recorded):
             break
         if place.retries:
             retrying.add(at)
+        code[n] = _with_generated_id(place, recorded[at])
         kept.append(recorded[at])
         at += 1
     kept.extend(p for p in recorded[at:] if p.retry_of is None or p.retry_of not in retrying)
@@ -176,7 +190,7 @@ def compare(code: list[Place], recorded: list[Place]) -> tuple[list[Place], list
         problems.append(f"the code schedules more than history recorded: "
                         f"{[list(p.decision) for p in code[len(kept):]]} after the recorded "
                         f"{len(kept)}")
-    return kept, problems
+    return code, kept, problems
 
 
 def _started(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -269,8 +283,8 @@ async def replay(workers: Workers, fn: FunctionInfo, history: list[dict[str, Any
         past, new)) for past, new in episodes(
             [e for e in history if e.get("EventType") != EventType.CONTINUE_AS_NEW])]
     final, error = states[-1] if states else (None, "history has no episode")
-    code = code_places(final) if final is not None else []
-    recorded, problems = compare(code, recorded_places(history))
+    code, recorded, problems = compare(code_places(final) if final is not None else [],
+                                       recorded_places(history))
     return {"decisions": [list(p.decision) for p in code],
             "recorded": [list(p.decision) for p in recorded],
             "output": (final or {}).get("output"), "error": error,

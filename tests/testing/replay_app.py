@@ -90,3 +90,8 @@ def repeat_three(context: df.DurableOrchestrationContext):
 def echo(req: func.HttpRequest) -> func.HttpResponse:
     """What `traceparent` the call arrived with: the header a test sent, as sent."""
     return func.HttpResponse(req.headers.get("traceparent") or "")
+
+
+@app.orchestration_trigger(context_name="context")
+def calls_child(context: df.DurableOrchestrationContext):
+    return (yield context.call_sub_orchestrator("continues_once", None))

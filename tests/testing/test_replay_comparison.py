@@ -89,6 +89,16 @@ def test_continue_as_new_takes_no_place_but_is_the_outcome(durable_app: DurableA
         "history continued as new with input 2, the replay completed with output 1"]
 
 
+def test_a_child_without_an_instance_id_asks_for_the_one_the_host_gave_it(
+        durable_app: DurableApp) -> None:
+    """The SDK sends no id; the host makes one (DurableOrchestrationContext
+    .CallDurableTaskFunctionAsync: NewGuid), so the code's call is the recorded one."""
+    history = _finished(durable_app.start("calls_child", None, instance_id="parent-1"))
+    replay = durable_app.replay("calls_child", history)
+    assert replay.problems == [] and replay.decisions == replay.recorded
+    assert replay.decisions[0][0] == "continues_once" and replay.decisions[0][2]
+
+
 def test_identical_calls_are_compared_one_by_one(durable_app: DurableApp) -> None:
     two = _waiting(durable_app.start("repeat_two", None), 2)
     three = _waiting(durable_app.start("repeat_three", None), 3)
@@ -124,10 +134,10 @@ def test_retries_fold_only_into_a_call_that_retries() -> None:
     retried = Place(EventType.TASK_SCHEDULED, "flaky", flaky, retries=True)
     again = Place(EventType.TASK_SCHEDULED, "flaky", flaky)
     last = Place(EventType.TASK_SCHEDULED, "double", double)
-    kept, problems = compare([retried, last], recorded)
+    _, kept, problems = compare([retried, last], recorded)
     assert problems == [] and [p.name for p in kept] == ["flaky", "double"]
-    kept, problems = compare([again, again, again, last], recorded)
+    _, kept, problems = compare([again, again, again, last], recorded)
     assert problems == [] and [p.name for p in kept] == ["flaky", "flaky", "flaky", "double"]
-    _, problems = compare([again, last], recorded)
+    *_, problems = compare([again, last], recorded)
     assert problems[0].startswith("nondeterministic: the code schedules ['flaky', 'double'], "
                                   "history recorded ['flaky', 'flaky', 'flaky', 'double']")
