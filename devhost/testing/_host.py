@@ -113,6 +113,14 @@ def _json(value: Any) -> Any:
     return str(value)
 
 
+async def _json_body(request: web.Request) -> Any:
+    """The request's JSON body, or the 400 answer that names it."""
+    try:
+        return await request.json()
+    except ValueError:
+        return web.json_response({"error": "body must be JSON", "field": "body"}, status=400)
+
+
 class TestingRoutes:
     def __init__(self, engine: Engine, db: Path | None) -> None:
         self.engine = engine
@@ -160,11 +168,9 @@ class TestingRoutes:
         if self.db is None:
             return web.json_response({"error": "telemetry is not captured locally"},
                                      status=409)
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "body must be JSON", "field": "body"},
-                                     status=400)
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
         query = body.get("query") if isinstance(body, dict) else None
         operations = body.get("operations") if isinstance(body, dict) else None
         if operations is not None and (not isinstance(operations, list) or not all(
@@ -187,17 +193,15 @@ class TestingRoutes:
         """The stored events as the orchestrator trigger gets them (DurableTask's
         HistoryEvent JSON), not the status API's view of them: what a replay needs."""
         iid = request.match_info["id"]
-        if self.engine.status(iid) is None:
+        if self.engine.store.get_instance(iid) is None:
             return web.json_response({"error": f"no instance with id {iid!r}",
                                       "field": "instanceId"}, status=404)
         return web.json_response(self.engine.store.history(iid))
 
     async def replay(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "body must be JSON", "field": "body"},
-                                     status=400)
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
         name = body.get("orchestrator") if isinstance(body, dict) else None
         orchestrators = self.engine.index.orchestrators
         if not isinstance(name, str) or name not in orchestrators:

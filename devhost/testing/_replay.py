@@ -8,16 +8,21 @@ action's type or name differs (TaskOrchestrationContext.HandleTaskScheduledEvent
 HandleSubOrchestrationCreatedEvent, Azure/durabletask 5217032). It does not compare inputs or
 child instance ids: a changed input replays silently with the result recorded for the old one.
 Both are reported here. Every episode of the history is replayed; the actions of the last one
-are compared with what history recorded (retried activities folded in) and, when the history
-ended, the outcome too. Nothing is written to the durable store.
+are compared one by one, in order, with the scheduled events history recorded, as the
+extension's out-of-proc shim hands them to DurableTask.Core (OutOfProcOrchestrationShim
+.InvokeAPIFromAction, azure-functions-durable-extension a7c6d69): an entity call or signal is
+an EventSent named "op" (HandleEventSentEvent); continue-as-new completes the execution
+(ProcessWorkflowCompletedTaskDecision: a ContinueAsNewEvent) and is compared as the outcome,
+with the output or failure of a history that ended. Nothing is written to the durable store.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..durable.actions import ActionType, sequenced_actions
+from ..durable.actions import ENTITY_ACTIONS, ActionType, sequenced_actions
 from ..durable.history import ORCHESTRATION_STATUS, EventType
 from ..durable.protocol import call_orchestrator, episodes, trigger_payload
 from ..functions.app import FunctionInfo
@@ -26,6 +31,15 @@ from ..functions.channel import Workers
 Decision = tuple[str, Any, Any]
 _COMPLETED = ORCHESTRATION_STATUS["Completed"]
 _FAILED = ORCHESTRATION_STATUS["Failed"]
+_CONTINUED = ORCHESTRATION_STATUS["ContinuedAsNew"]
+# The name DurableTask.Core compares for an entity call or signal: the extension sends each
+# as an event named "op" (EntityMessageEventNames.RequestMessageEventName).
+_ENTITY_EVENT = "op"
+# Actions that take no place in the comparison: waits are keyed by event name (no sequence
+# number); continue-as-new completes the execution (an OrchestrationCompleteOrchestratorAction,
+# compared as the outcome); timers are not compared (the engine adds retry timers of its own).
+_UNPLACED = (ActionType.CREATE_TIMER, ActionType.CONTINUE_AS_NEW)
+_FAILURES = (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED)
 
 
 class ReplayInputError(ValueError):
@@ -36,16 +50,147 @@ class ReplayInputError(ValueError):
         self.field = field
 
 
-def recorded_decisions(history: list[dict[str, Any]]) -> list[Decision]:
-    """What the orchestrator asked for, as history recorded it: (function, input, child
-    instance id). A retried activity is scheduled again with the same input: one decision."""
-    seen: dict[Decision, None] = {}
+@dataclass(frozen=True)
+class Place:
+    """One sequenced decision: what DurableTask.Core compares (`kind`, `name`) and what it
+    lets through unnoticed (`decision`: function or operation, input, child or entity id)."""
+
+    kind: EventType
+    name: str
+    decision: Decision
+    retries: bool = False  # the code's action carries a retry policy
+    retry_of: int | None = None  # recorded: the place whose failed attempt this repeats
+
+    @property
+    def label(self) -> str:
+        function, _, target = self.decision
+        return f"{function} on {target}" if self.kind is EventType.EVENT_SENT else str(function)
+
+
+def _value(text: Any) -> Any:
+    if isinstance(text, str):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def code_places(state: dict[str, Any] | None) -> list[Place]:
+    """The sequenced actions of the code's last episode, as the extension's shim issues them
+    (OutOfProcOrchestrationShim.InvokeAPIFromAction)."""
+    places = []
+    for a in sequenced_actions((state or {}).get("actions") or []):
+        if a.type in _UNPLACED:
+            continue
+        if a.type in ENTITY_ACTIONS:
+            places.append(Place(EventType.EVENT_SENT, _ENTITY_EVENT, (
+                str(a.raw.get("operation") or ""), a.input, a.raw.get("instanceId"))))
+        elif a.type in (ActionType.CALL_SUB_ORCHESTRATOR,
+                        ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
+            places.append(Place(EventType.SUB_ORCHESTRATION_CREATED, a.function_name, (
+                a.function_name, a.input, a.raw.get("instanceId")), a.retry is not None))
+        else:
+            places.append(Place(EventType.TASK_SCHEDULED, a.function_name, (
+                a.function_name, a.input, None), a.retry is not None))
+    return places
+
+
+def _recorded_place(ev: dict[str, Any]) -> Place:
+    kind = EventType(ev["EventType"])
+    name = str(ev.get("Name", ""))
+    if kind is EventType.EVENT_SENT:
+        request = _value(ev.get("Input"))
+        request = request if isinstance(request, dict) else {}
+        operation = request.get("op", name) if request else name
+        return Place(kind, name, (operation, _value(request.get("input")),
+                                  ev.get("InstanceId")))
+    target = ev.get("InstanceId") if kind is EventType.SUB_ORCHESTRATION_CREATED else None
+    return Place(kind, name, (name, ev.get("Input"), target))
+
+
+def recorded_places(history: list[dict[str, Any]]) -> list[Place]:
+    """The scheduled events of history in sequence. A call scheduled again after its failed
+    attempt and a timer fired since is marked as a possible retry of it: it is folded in when
+    the code's call carries a retry policy (the engine's retry: failure, timer, again)."""
+    places: list[Place] = []
+    latest: dict[Decision, tuple[int, int]] = {}  # decision -> (place, last attempt's id)
+    failed: set[int] = set()
+    fired_after_failure: dict[int, bool] = {}  # last attempt id -> a timer fired since
     for ev in history:
-        if ev.get("EventType") == EventType.TASK_SCHEDULED:
-            seen[(ev.get("Name", ""), ev.get("Input"), None)] = None
-        elif ev.get("EventType") == EventType.SUB_ORCHESTRATION_CREATED:
-            seen[(ev.get("Name", ""), ev.get("Input"), ev.get("InstanceId"))] = None
-    return list(seen)
+        kind = ev.get("EventType")
+        if kind in _FAILURES:
+            failed.add(ev.get("TaskScheduledId", -1))
+            fired_after_failure[ev.get("TaskScheduledId", -1)] = False
+        elif kind == EventType.TIMER_FIRED:
+            for attempt in fired_after_failure:
+                fired_after_failure[attempt] = True
+        elif kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED,
+                      EventType.EVENT_SENT):
+            place = _recorded_place(ev)
+            previous = latest.get(place.decision) if kind != EventType.EVENT_SENT else None
+            retry_of = None
+            if previous is not None and previous[1] in failed and \
+                    fired_after_failure.get(previous[1]):
+                retry_of = previous[0]
+            head = retry_of if retry_of is not None else len(places)
+            places.append(Place(place.kind, place.name, place.decision, retry_of=retry_of))
+            latest[place.decision] = (head, ev.get("EventId", -1))
+    return places
+
+
+def recorded_decisions(history: list[dict[str, Any]]) -> list[Decision]:
+    """What the orchestrator asked for, as history recorded it (possible retries folded)."""
+    return [p.decision for p in recorded_places(history) if p.retry_of is None]
+
+
+def _with_generated_id(place: Place, recorded: Place) -> Place:
+    """A child started without an instance id gets one from the host (the extension: a
+    NewGuid; devhost: parent:task id): the code's call asks for the id it was given."""
+    function, value, child = place.decision
+    if place.kind is EventType.SUB_ORCHESTRATION_CREATED and child is None and \
+            recorded.kind is place.kind:
+        return replace(place, decision=(function, value, recorded.decision[2]))
+    return place
+
+
+def compare(code: list[Place], recorded: list[Place]
+            ) -> tuple[list[Place], list[Place], list[str]]:
+    """Each of the code's places against the recorded one at its place, in order (retries
+    folded where the code's call retries); → the code's places, the recorded places
+    compared, and problems."""
+    retrying: set[int] = set()
+    kept: list[Place] = []
+    at = 0
+    code = list(code)
+    for n, place in enumerate(code):
+        while at < len(recorded) and recorded[at].retry_of in retrying:
+            at += 1
+        if at == len(recorded):
+            break
+        if place.retries:
+            retrying.add(at)
+        code[n] = _with_generated_id(place, recorded[at])
+        kept.append(recorded[at])
+        at += 1
+    kept.extend(p for p in recorded[at:] if p.retry_of is None or p.retry_of not in retrying)
+    problems = []
+    same_place = [(c.kind, c.name.lower()) for c in code[:len(kept)]] == \
+        [(r.kind, r.name.lower()) for r in kept[:len(code)]]
+    if not same_place or len(kept) > len(code):
+        problems.append(f"nondeterministic: the code schedules {[p.label for p in code]}, "
+                        f"history recorded {[p.label for p in kept]} (in-flight instances "
+                        "fail with NonDeterministicOrchestrationException)")
+    elif [c.decision for c in code[:len(kept)]] != [r.decision for r in kept]:
+        problems.append(f"inputs or child instance ids differ: the code asks for "
+                        f"{[list(p.decision) for p in code]}, history recorded "
+                        f"{[list(p.decision) for p in kept]} (in-flight instances would get "
+                        "the results recorded for the old calls)")
+    if not problems and len(code) > len(kept):
+        problems.append(f"the code schedules more than history recorded: "
+                        f"{[list(p.decision) for p in code[len(kept):]]} after the recorded "
+                        f"{len(kept)}")
+    return code, kept, problems
 
 
 def _started(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -56,21 +201,64 @@ def _started(history: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _recorded_outcome(history: list[dict[str, Any]]) -> tuple[str, Any] | None:
-    """('Completed', output) / ('Failed', reason), or None for an instance still running (or
-    one ended otherwise: terminated, continued as new). DurableTask.Core records a failure as
-    ExecutionCompleted with OrchestrationStatus Failed; older histories as ExecutionFailed."""
+    """('Completed', output) / ('Failed', reason) / ('ContinuedAsNew', next input), or None
+    for an instance still running (or terminated). DurableTask.Core records a failure as
+    ExecutionCompleted with OrchestrationStatus Failed (older histories: ExecutionFailed) and
+    a generation that continued as a ContinueAsNewEvent carrying the next input
+    (TaskOrchestrationDispatcher.ProcessWorkflowCompletedTaskDecision)."""
     for ev in reversed(history):
-        if ev.get("EventType") == EventType.EXECUTION_COMPLETED:
-            status = ev.get("OrchestrationStatus", _COMPLETED)
+        kind = ev.get("EventType")
+        status = ev.get("OrchestrationStatus", _COMPLETED)
+        if kind == EventType.CONTINUE_AS_NEW or (
+                kind == EventType.EXECUTION_COMPLETED and status in (_CONTINUED, "ContinuedAsNew")):
+            return "ContinuedAsNew", _value(ev.get("Result"))
+        if kind == EventType.EXECUTION_COMPLETED:
             if status in (_COMPLETED, "Completed"):
-                result = ev.get("Result")
-                return "Completed", json.loads(result) if isinstance(result, str) else result
+                return "Completed", _value(ev.get("Result"))
             if status in (_FAILED, "Failed"):
                 return "Failed", ev.get("Result")
             return None
-        if ev.get("EventType") == EventType.EXECUTION_FAILED:
+        if kind == EventType.EXECUTION_FAILED:
             return "Failed", ev.get("Reason")
     return None
+
+
+def _continued_with(state: dict[str, Any] | None) -> tuple[bool, Any]:
+    for action in sequenced_actions((state or {}).get("actions") or []):
+        if action.type is ActionType.CONTINUE_AS_NEW:
+            return True, _value(action.input)
+    return False, None
+
+
+def outcome_problems(history: list[dict[str, Any]], final: dict[str, Any] | None,
+                     error: str | None) -> list[str]:
+    """Where the replay's end differs from the one history recorded (none while running)."""
+    outcome = _recorded_outcome(history)
+    if outcome is None:
+        return []
+    recorded_as, recorded = outcome
+    continued, next_input = _continued_with(final) if error is None else (False, None)
+    output = (final or {}).get("output")
+    ended = (f"failed: {error}" if error is not None else
+             f"continues as new with input {next_input!r}" if continued else
+             f"completed with output {output!r}" if (final or {}).get("isDone") else
+             "is still running")
+    if recorded_as == "Failed":
+        return [] if error is not None else [f"history recorded a failure, the replay {ended}"]
+    if recorded_as == "ContinuedAsNew":
+        if not continued:
+            return [f"history continued as new with input {recorded!r}, the replay {ended}"]
+        if next_input != recorded:
+            return [f"continue-as-new input differs: {next_input!r}, history recorded "
+                    f"{recorded!r}"]
+        return []
+    if error is not None:
+        return [f"history completed, the replay failed: {error}"]
+    if continued:
+        return [f"history completed with output {recorded!r}, the replay {ended}"]
+    if output != recorded:
+        return [f"output differs: {output!r}, history recorded {recorded!r}"]
+    return []
 
 
 def validate(history: Any) -> list[dict[str, Any]]:
@@ -92,34 +280,12 @@ async def replay(workers: Workers, fn: FunctionInfo, history: list[dict[str, Any
     parent = (started.get("ParentInstance") or {}).get("OrchestrationInstance") or {}
     states = [await call_orchestrator(workers, fn, trigger_payload(
         str(instance.get("InstanceId", "")), parent.get("InstanceId"), started.get("Input"),
-        past, new)) for past, new in episodes(history)]
+        past, new)) for past, new in episodes(
+            [e for e in history if e.get("EventType") != EventType.CONTINUE_AS_NEW])]
     final, error = states[-1] if states else (None, "history has no episode")
-    decisions: list[Decision] = []
-    if final is not None:
-        asked = [(a.function_name, a.input, a.raw.get("instanceId"))
-                 for a in sequenced_actions(final.get("actions") or [])
-                 if a.type is not ActionType.CREATE_TIMER]
-        decisions = list(dict.fromkeys(asked))
-    recorded = recorded_decisions(history)
-    problems = []
-    if decisions != recorded:
-        names = [str(d[0]).lower() for d in decisions]
-        if names != [str(r[0]).lower() for r in recorded]:
-            problems.append(f"nondeterministic: the code schedules {[d[0] for d in decisions]}, "
-                            f"history recorded {[r[0] for r in recorded]} (in-flight instances "
-                            "fail with NonDeterministicOrchestrationException)")
-        else:
-            problems.append(f"inputs or child instance ids differ: the code asks for "
-                            f"{decisions}, history recorded {recorded} (in-flight instances "
-                            "would get the results recorded for the old calls)")
-    outcome = _recorded_outcome(history)
-    output = (final or {}).get("output")
-    if outcome is not None and outcome[0] == "Completed":
-        if error is not None:
-            problems.append(f"history completed, the replay failed: {error}")
-        elif output != outcome[1]:
-            problems.append(f"output differs: {output!r}, history recorded {outcome[1]!r}")
-    elif outcome is not None and error is None:
-        problems.append("history recorded a failure, the replay did not fail")
-    return {"decisions": [list(d) for d in decisions], "recorded": [list(d) for d in recorded],
-            "output": output, "error": error, "problems": problems}
+    code, recorded, problems = compare(code_places(final) if final is not None else [],
+                                       recorded_places(history))
+    return {"decisions": [list(p.decision) for p in code],
+            "recorded": [list(p.decision) for p in recorded],
+            "output": (final or {}).get("output"), "error": error,
+            "problems": problems + outcome_problems(history, final, error)}

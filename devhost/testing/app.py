@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json as jsonlib
+import re
 import secrets
 import urllib.parse
 from dataclasses import dataclass, field
@@ -110,8 +111,9 @@ class ExceptionRecord:
 class Replay:
     """A recorded history replayed through the app's current orchestrator code, as the
     Durable extension replays every in-flight instance after a deploy. `problems` is empty
-    when the code still asks for what history recorded (`decisions` == `recorded`: function,
-    input, child instance id) and, for an ended history, reaches the recorded outcome;
+    when the code still asks for what history recorded, call by call (`decisions` ==
+    `recorded`: function or entity operation, input, child instance or entity id) and, for
+    an ended history, reaches the recorded outcome;
     otherwise it says what differs: another function is what fails in-flight instances on
     Azure (nondeterminism), another input or child id is what silently reuses old results."""
 
@@ -120,6 +122,24 @@ class Replay:
     output: Any
     error: str | None
     problems: list[str]
+
+
+# W3C Trace Context `traceparent`: version, trace id, parent (span) id, flags, lowercase hex.
+# A later version may append fields; version 00 has exactly these four.
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def caller_trace_id(traceparent: str) -> str | None:
+    """The trace a caller's `traceparent` names, or None when it names none: not the W3C
+    format, version ff, or an all-zero trace or span id (all invalid per the spec)."""
+    match = _TRACEPARENT.fullmatch(traceparent.strip())
+    if match is None:
+        return None
+    version, trace_id, span_id, _, more = match.groups()
+    if version == "ff" or (version == "00" and more) or set(trace_id) == {"0"} or \
+            set(span_id) == {"0"}:
+        return None
+    return trace_id
 
 
 def _traceparent() -> tuple[str, str]:
@@ -326,9 +346,8 @@ class DurableApp:
         body = jsonlib.dumps(json).encode() if json is not None else data
         trace_id, traceparent = _traceparent()
         given = {k.lower(): v for k, v in (headers or {}).items()}
-        if "traceparent" in given:  # the caller's: its trace is the run's
-            trace_id = given["traceparent"].split("-")[1] if given["traceparent"].count(
-                "-") == 3 else ""
+        if "traceparent" in given:  # the caller's: its trace is the run's, if it is one
+            trace_id = caller_trace_id(given["traceparent"]) or ""
         sent = {"Content-Type": "application/json", **(headers or {})}
         if "traceparent" not in given:
             sent["traceparent"] = traceparent

@@ -101,8 +101,9 @@ class HostProcess:
         for key in CAPTURED_LOCALLY:
             value = env.get(key, "").strip()
             if value and endpoint_host(key, value) not in _LOOPBACK:
-                raise DevhostError(f"setting {key} may point only at 127.0.0.1 in a durable_app "
-                                   f"test (tests send telemetry nowhere else), got {value!r}")
+                raise DevhostError(f"setting {key} may point only at loopback "
+                                   f"({', '.join(_LOOPBACK)}) in a durable_app test (tests "
+                                   f"send telemetry nowhere else), got {value!r}")
         return env
 
     def start(self) -> None:

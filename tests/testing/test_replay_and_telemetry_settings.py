@@ -40,7 +40,7 @@ def test_replay_refuses_a_history_it_cannot_replay(durable_app_module: DurableAp
 def test_telemetry_goes_nowhere_but_loopback(tmp_path: Path, setting: dict[str, str]) -> None:
     app = DurableApp(app_dir=REPO, data_dir=tmp_path / ".devhost", settings=setting)
     with pytest.raises(DevhostError, match=f"{next(iter(setting))} may point only at "
-                       "127.0.0.1"):
+                       r"loopback \(127\.0\.0\.1, localhost, ::1\)"):
         app.base_url  # noqa: B018 - starting is what is refused
     assert not (tmp_path / ".devhost" / "devhost.ready.json").exists()
 
