@@ -653,8 +653,10 @@ class Episode:
                           ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
                 is_activity = kind in (ActionType.CALL_ACTIVITY,
                                        ActionType.CALL_ACTIVITY_WITH_RETRY)
+                # No id from the SDK: DurableTask.Core's CreateSubOrchestrationInstanceCore
+                # names the child "<ExecutionId>:<task id>" (the extension passes null on).
                 child_id = None if is_activity else (
-                    action.raw.get("instanceId") or f"{inst.instance_id}:{task_id:04x}")
+                    action.raw.get("instanceId") or f"{inst.execution_id}:{task_id}")
                 self._schedule("activity" if is_activity else "orchestration", task_id,
                                action.function_name, action.input, child_id)
                 if action.retry:

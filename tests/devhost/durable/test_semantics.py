@@ -117,6 +117,20 @@ def test_uncaught_child_failure_fails_the_parent(engine_factory: Factory) -> Non
     assert "deep" in status["output"]
 
 
+def test_a_child_started_without_an_id_is_named_after_the_parents_execution(
+        engine_factory: Factory) -> None:
+    """DurableTask.Core TaskOrchestrationContext.CreateSubOrchestrationInstanceCore: with no
+    instance id (the SDK sends none, the extension passes null on) the child is
+    "<parent ExecutionId>:<task id>"."""
+    engine = engine_factory()
+    status = drive(engine, lambda e: run(e, "uncaught_parent", None, instance_id="up-1"))
+    parent = engine.store.get_instance("up-1")
+    assert status["runtimeStatus"] == "Failed" and parent is not None
+    [child] = engine.store.query_instances(prefix=f"{parent.execution_id}:")
+    assert child.instance_id == f"{parent.execution_id}:0"
+    assert child.parent_instance_id == "up-1"
+
+
 def test_terminate_and_purge(engine_factory: Factory) -> None:
     async def body(engine: Engine) -> tuple[Any, int, Any]:
         iid = engine.start_new("slow", "s1", None)
