@@ -129,7 +129,8 @@ def _exporters() -> tuple[SpanExporter, LogRecordExporter]:
 
 
 EXPORTER_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy",
-                    "azure.monitor.opentelemetry.exporter")
+                    "azure.monitor.opentelemetry.exporter",
+                    "azure.identity")  # a line per token fetch (managed identity on Azure)
 
 
 def configure(*, span_exporter: SpanExporter | None = None,
@@ -174,7 +175,9 @@ def configure(*, span_exporter: SpanExporter | None = None,
             # INFO, which the worker's root handler would send to the host (and App Insights)
             # for each batch. Their warnings and errors still get through.
             for name in EXPORTER_LOGGERS:
-                logging.getLogger(name).setLevel(logging.WARNING)
+                quiet = logging.getLogger(name)
+                if quiet.level == logging.NOTSET:  # a level the app chose stays
+                    quiet.setLevel(logging.WARNING)
         if span_exporter is not None and isinstance(tracer_provider, TracerProvider):
             tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
         if log_exporter is not None and isinstance(logger_provider, LoggerProvider):

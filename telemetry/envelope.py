@@ -73,8 +73,6 @@ def wrap(correlation: Correlation, payload: Any) -> dict[str, Any]:
 def unwrap(value: Any) -> tuple[Correlation | None, Any]:
     """Split an input into (envelope, payload); inputs without an envelope pass through."""
     if isinstance(value, dict) and CORRELATION_KEY in value:
-        extra = set(value) - {CORRELATION_KEY, PAYLOAD_KEY}
-        if extra:
-            raise EnvelopeError(f"unknown key {sorted(extra)[0]!r} beside the envelope")
+        # Keys beside it that this version does not know are ignored, as inside it.
         return Correlation.from_dict(value[CORRELATION_KEY]), value.get(PAYLOAD_KEY)
     return None, value

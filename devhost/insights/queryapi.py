@@ -94,7 +94,7 @@ async def _shutdown(pool: ThreadPoolExecutor, store: InsightsStore) -> None:
     # not through another executor (this also runs at interpreter exit, when no executor
     # takes new work). Interrupted queries return without the loop.
     pool.shutdown(wait=False, cancel_futures=True)
-    store.interrupt()
+    store.interrupt()  # until the running ones have let go
     pool.shutdown(wait=True)
 
 

@@ -60,6 +60,7 @@ class InsightsStore:
         # Cursors of queries under way: close() interrupts them and waits for them to let go.
         self._cursors: set[duckdb.DuckDBPyConnection] = set()
         self._released = threading.Condition(self._lock)
+        self._closing = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._con: duckdb.DuckDBPyConnection | None = _retry(lambda: duckdb.connect(str(path)))
         for statement in ddl():
@@ -68,20 +69,23 @@ class InsightsStore:
         atexit.register(self.close)
 
     def interrupt(self) -> None:
-        """Stop the queries under way (they fail with DuckDB's InterruptException)."""
+        """Stop the queries under way (they fail with DuckDB's InterruptException) and wait
+        until their cursors are back. Again and again while waiting: a query may have been
+        between two statements when the last interrupt came."""
         with self._lock:
-            for cursor in list(self._cursors):
-                cursor.interrupt()
+            deadline = time.monotonic() + CLOSE_WAIT_S
+            while self._cursors and time.monotonic() < deadline:
+                for cursor in list(self._cursors):
+                    cursor.interrupt()
+                self._released.wait(0.05)
 
     def close(self) -> None:
         with self._lock:
             if self._con is not None:
-                # A query still running would keep the connection busy and the file held.
-                # Interrupt again while waiting: one may have been between two statements.
-                deadline = time.monotonic() + CLOSE_WAIT_S
-                while self._cursors and time.monotonic() < deadline:
-                    self.interrupt()
-                    self._released.wait(0.05)
+                # A query still running would keep the connection busy and the file held;
+                # none may start while we wait for those to stop.
+                self._closing = True
+                self.interrupt()
                 self._con.close()
                 self._con = None
                 if _writers.get(_key(self.path)) is self:
@@ -89,7 +93,7 @@ class InsightsStore:
         atexit.unregister(self.close)
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
+        if self._con is None or self._closing:
             raise RuntimeError(f"insights store {self.path} is closed")
         return self._con
 

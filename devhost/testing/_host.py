@@ -136,7 +136,11 @@ class TestingRoutes:
         app.router.add_post(PREFIX + "/replay", self.replay)
 
     async def run(self, request: web.Request) -> web.Response:
-        found = run_instances(self.engine, request.match_info["id"])
+        iid = request.match_info["id"]
+        if self.engine.store.get_instance(iid) is None:
+            return web.json_response({"error": f"no instance with id {iid!r}",
+                                      "field": "instanceId"}, status=404)
+        found = run_instances(self.engine, iid)
         ids = [i.instance_id for i in found]
         operations = {i.trace_id for i in found if i.trace_id}
         if self.db is not None:

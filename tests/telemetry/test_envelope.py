@@ -13,7 +13,8 @@ BASE = {"root_instance_id": "r", "parent_instance_id": "", "instance_id": "r:c",
 def test_a_newer_deploys_extra_key_is_ignored() -> None:
     """After a rollback, history recorded by the newer code is replayed by the older: its
     envelopes must still read."""
-    correlation, payload = unwrap({"correlation": {**BASE, "tenant": "t-1"}, "payload": 7})
+    correlation, payload = unwrap({"correlation": {**BASE, "tenant": "t-1"}, "payload": 7,
+                                   "schema": 2})
     assert correlation == Correlation.from_dict(BASE) and payload == 7
 
 

@@ -65,6 +65,13 @@ def test_history_of_an_unknown_instance_is_a_404(durable_app: DurableApp) -> Non
         durable_app.run("nope").history(raw=True)
 
 
+def test_rows_of_an_unknown_instance_are_an_error_not_an_empty_list(
+        durable_app: DurableApp) -> None:
+    """A typo in `durable_app.run(id)` must not pass as "no spans"."""
+    with pytest.raises(DevhostError, match="no instance with id 'no-such-run'"):
+        durable_app.run("no-such-run").spans()
+
+
 @pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9/", "http://localhost:9/",
                                       "http://[::1]:9/"])
 def test_every_loopback_address_the_message_names_is_accepted(tmp_path: Path,
