@@ -8,13 +8,14 @@ action's type or name differs (TaskOrchestrationContext.HandleTaskScheduledEvent
 HandleSubOrchestrationCreatedEvent / HandleTimerCreatedEvent, Azure/durabletask 5217032; a
 durable timer takes a number like any call, CreateTimer: idCounter++). It does not compare
 inputs or child instance ids: a changed input replays silently with the result recorded for
-the old one. Both are reported here. Every episode of the history is replayed; the actions of the last one
-are compared one by one, in order, with the scheduled events history recorded, as the
-extension's out-of-proc shim hands them to DurableTask.Core (OutOfProcOrchestrationShim
-.InvokeAPIFromAction, azure-functions-durable-extension a7c6d69): an entity call or signal is
-an EventSent named "op" (HandleEventSentEvent); continue-as-new completes the execution
-(ProcessWorkflowCompletedTaskDecision: a ContinueAsNewEvent) and is compared as the outcome,
-with the output or failure of a history that ended. Nothing is written to the durable store.
+the old one. Both are reported here. Every episode of the history is replayed; the actions
+of the last one are compared one by one, in order, with the scheduled events and timers
+history recorded, as the extension's out-of-proc shim hands them to DurableTask.Core
+(OutOfProcOrchestrationShim.InvokeAPIFromAction, azure-functions-durable-extension a7c6d69):
+an entity call or signal is an EventSent named "op" (HandleEventSentEvent); continue-as-new
+completes the execution (ProcessWorkflowCompletedTaskDecision: a ContinueAsNewEvent) and is
+compared as the outcome, with the output or failure of a history that ended. Nothing is
+written to the durable store.
 """
 
 from __future__ import annotations
