@@ -627,7 +627,11 @@ class Episode:
                                        Input=input_json))
             self.work.append((task_id, name, input_json, attempt))
         else:
-            child_id = instance_id or uuid.uuid4().hex
+            # No id from the SDK: DurableTask.Core's CreateSubOrchestrationInstanceCore names
+            # the child "<ExecutionId>:<task id>" (the extension passes null on), per attempt:
+            # RetryInterceptor.Invoke asks again with a null id, so a retried child is a new
+            # instance named after its own attempt's task id.
+            child_id = instance_id or f"{self.inst.execution_id}:{task_id}"
             self.appended.append(event(EventType.SUB_ORCHESTRATION_CREATED, task_id, Name=name,
                                        InstanceId=child_id, Input=input_json))
             self.children.append((child_id, name, input_json, task_id))
@@ -653,10 +657,7 @@ class Episode:
                           ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
                 is_activity = kind in (ActionType.CALL_ACTIVITY,
                                        ActionType.CALL_ACTIVITY_WITH_RETRY)
-                # No id from the SDK: DurableTask.Core's CreateSubOrchestrationInstanceCore
-                # names the child "<ExecutionId>:<task id>" (the extension passes null on).
-                child_id = None if is_activity else (
-                    action.raw.get("instanceId") or f"{inst.execution_id}:{task_id}")
+                child_id = None if is_activity else action.raw.get("instanceId")
                 self._schedule("activity" if is_activity else "orchestration", task_id,
                                action.function_name, action.input, child_id)
                 if action.retry:

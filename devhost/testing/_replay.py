@@ -5,15 +5,17 @@ After a deploy every in-flight instance replays its history through the new code
 .Core matches each scheduled event in history with the action the code produced at that
 sequence number, and fails the instance with NonDeterministicOrchestrationException when the
 action's type or name differs (TaskOrchestrationContext.HandleTaskScheduledEvent /
-HandleSubOrchestrationCreatedEvent, Azure/durabletask 5217032). It does not compare inputs or
-child instance ids: a changed input replays silently with the result recorded for the old one.
-Both are reported here. Every episode of the history is replayed; the actions of the last one
-are compared one by one, in order, with the scheduled events history recorded, as the
-extension's out-of-proc shim hands them to DurableTask.Core (OutOfProcOrchestrationShim
-.InvokeAPIFromAction, azure-functions-durable-extension a7c6d69): an entity call or signal is
-an EventSent named "op" (HandleEventSentEvent); continue-as-new completes the execution
-(ProcessWorkflowCompletedTaskDecision: a ContinueAsNewEvent) and is compared as the outcome,
-with the output or failure of a history that ended. Nothing is written to the durable store.
+HandleSubOrchestrationCreatedEvent / HandleTimerCreatedEvent, Azure/durabletask 5217032; a
+durable timer takes a number like any call, CreateTimer: idCounter++). It does not compare
+inputs or child instance ids: a changed input replays silently with the result recorded for
+the old one. Both are reported here. Every episode of the history is replayed; the actions
+of the last one are compared one by one, in order, with the scheduled events and timers
+history recorded, as the extension's out-of-proc shim hands them to DurableTask.Core
+(OutOfProcOrchestrationShim.InvokeAPIFromAction, azure-functions-durable-extension a7c6d69):
+an entity call or signal is an EventSent named "op" (HandleEventSentEvent); continue-as-new
+completes the execution (ProcessWorkflowCompletedTaskDecision: a ContinueAsNewEvent) and is
+compared as the outcome, with the output or failure of a history that ended. Nothing is
+written to the durable store.
 """
 
 from __future__ import annotations
@@ -36,9 +38,14 @@ _CONTINUED = ORCHESTRATION_STATUS["ContinuedAsNew"]
 # as an event named "op" (EntityMessageEventNames.RequestMessageEventName).
 _ENTITY_EVENT = "op"
 # Actions that take no place in the comparison: waits are keyed by event name (no sequence
-# number); continue-as-new completes the execution (an OrchestrationCompleteOrchestratorAction,
-# compared as the outcome); timers are not compared (the engine adds retry timers of its own).
-_UNPLACED = (ActionType.CREATE_TIMER, ActionType.CONTINUE_AS_NEW)
+# number, dropped by sequenced_actions); continue-as-new completes the execution (an
+# OrchestrationCompleteOrchestratorAction, compared as the outcome).
+_UNPLACED = (ActionType.CONTINUE_AS_NEW,)
+# A timer's place: HandleTimerCreatedEvent checks only that the action at that number is a
+# CreateTimerOrchestratorAction (a TimerCreated has no name; when it fires on replay is what
+# the recorded TimerFired says), so its decision carries no fire time.
+_TIMER = "timer"
+_TIMER_DECISION: Decision = (_TIMER, None, None)
 _FAILURES = (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED)
 
 
@@ -60,6 +67,7 @@ class Place:
     decision: Decision
     retries: bool = False  # the code's action carries a retry policy
     retry_of: int | None = None  # recorded: the place whose failed attempt this repeats
+    event_id: int | None = None  # recorded: the sequence number (EventId) history gave it
 
     @property
     def label(self) -> str:
@@ -83,7 +91,9 @@ def code_places(state: dict[str, Any] | None) -> list[Place]:
     for a in sequenced_actions((state or {}).get("actions") or []):
         if a.type in _UNPLACED:
             continue
-        if a.type in ENTITY_ACTIONS:
+        if a.type is ActionType.CREATE_TIMER:
+            places.append(Place(EventType.TIMER_CREATED, _TIMER, _TIMER_DECISION))
+        elif a.type in ENTITY_ACTIONS:
             places.append(Place(EventType.EVENT_SENT, _ENTITY_EVENT, (
                 str(a.raw.get("operation") or ""), a.input, a.raw.get("instanceId"))))
         elif a.type in (ActionType.CALL_SUB_ORCHESTRATOR,
@@ -99,43 +109,85 @@ def code_places(state: dict[str, Any] | None) -> list[Place]:
 def _recorded_place(ev: dict[str, Any]) -> Place:
     kind = EventType(ev["EventType"])
     name = str(ev.get("Name", ""))
+    event_id = ev.get("EventId")
     if kind is EventType.EVENT_SENT:
         request = _value(ev.get("Input"))
         request = request if isinstance(request, dict) else {}
         operation = request.get("op", name) if request else name
         return Place(kind, name, (operation, _value(request.get("input")),
-                                  ev.get("InstanceId")))
+                                  ev.get("InstanceId")), event_id=event_id)
     target = ev.get("InstanceId") if kind is EventType.SUB_ORCHESTRATION_CREATED else None
-    return Place(kind, name, (name, ev.get("Input"), target))
+    return Place(kind, name, (name, ev.get("Input"), target), event_id=event_id)
+
+
+def generated_child_id(execution_id: str, event_id: int | None) -> str:
+    """The id of a child started without one: TaskOrchestrationContext
+    .CreateSubOrchestrationInstanceCore names it "<parent ExecutionId>:<its task id>" (the
+    extension passes the SDK's missing id on as null)."""
+    return f"{execution_id}:{event_id}"
+
+
+def _attempt_key(place: Place, execution_id: str) -> tuple[Any, ...]:
+    """What every attempt of one retried call shares. A child started without an id gets a
+    new one per attempt (RetryInterceptor.Invoke calls CreateSubOrchestrationInstance with a
+    null id again, OrchestrationContext.CreateSubOrchestrationInstanceWithRetry), so such
+    children are one call by (kind, name, input)."""
+    function, value, target = place.decision
+    if place.kind is EventType.SUB_ORCHESTRATION_CREATED and \
+            target == generated_child_id(execution_id, place.event_id):
+        target = None
+    return place.kind, function, value, target
+
+
+def execution_id(history: list[dict[str, Any]]) -> str:
+    """The ExecutionId of the execution history ends in (its last ExecutionStarted)."""
+    for ev in reversed(history):
+        if ev.get("EventType") == EventType.EXECUTION_STARTED:
+            return str((ev.get("OrchestrationInstance") or {}).get("ExecutionId") or "")
+    return ""
 
 
 def recorded_places(history: list[dict[str, Any]]) -> list[Place]:
-    """The scheduled events of history in sequence. A call scheduled again after its failed
-    attempt and a timer fired since is marked as a possible retry of it: it is folded in when
-    the code's call carries a retry policy (the engine's retry: failure, timer, again)."""
+    """The scheduled events and timers of history in sequence. A call scheduled again after
+    its failed attempt and a timer fired since is marked as a possible retry of it, and so is
+    the first timer recorded after a failed attempt: both are folded in when the code's call
+    carries a retry policy (the engine's retry, RetryInterceptor.Invoke: failure, CreateTimer,
+    the call again; after the last failure a back-compat timer)."""
     places: list[Place] = []
-    latest: dict[Decision, tuple[int, int]] = {}  # decision -> (place, last attempt's id)
+    started_as = execution_id(history)
+    latest: dict[tuple[Any, ...], tuple[int, int]] = {}  # call -> (place, last attempt's id)
+    head_of: dict[int, int] = {}  # an attempt's EventId -> the place of its first attempt
     failed: set[int] = set()
+    awaiting_timer: list[int] = []  # failed attempts whose retry timer is not recorded yet
     fired_after_failure: dict[int, bool] = {}  # last attempt id -> a timer fired since
     for ev in history:
         kind = ev.get("EventType")
         if kind in _FAILURES:
-            failed.add(ev.get("TaskScheduledId", -1))
-            fired_after_failure[ev.get("TaskScheduledId", -1)] = False
+            attempt = ev.get("TaskScheduledId", -1)
+            failed.add(attempt)
+            fired_after_failure[attempt] = False
+            if attempt in head_of:
+                awaiting_timer.append(attempt)
         elif kind == EventType.TIMER_FIRED:
             for attempt in fired_after_failure:
                 fired_after_failure[attempt] = True
+        elif kind == EventType.TIMER_CREATED:
+            retry_of = head_of[awaiting_timer.pop(0)] if awaiting_timer else None
+            places.append(Place(EventType.TIMER_CREATED, _TIMER, _TIMER_DECISION,
+                                retry_of=retry_of, event_id=ev.get("EventId")))
         elif kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED,
                       EventType.EVENT_SENT):
             place = _recorded_place(ev)
-            previous = latest.get(place.decision) if kind != EventType.EVENT_SENT else None
+            key = _attempt_key(place, started_as)
+            previous = latest.get(key) if kind != EventType.EVENT_SENT else None
             retry_of = None
             if previous is not None and previous[1] in failed and \
                     fired_after_failure.get(previous[1]):
                 retry_of = previous[0]
             head = retry_of if retry_of is not None else len(places)
-            places.append(Place(place.kind, place.name, place.decision, retry_of=retry_of))
-            latest[place.decision] = (head, ev.get("EventId", -1))
+            places.append(replace(place, retry_of=retry_of))
+            latest[key] = (head, ev.get("EventId", -1))
+            head_of[ev.get("EventId", -1)] = head
     return places
 
 
@@ -144,21 +196,24 @@ def recorded_decisions(history: list[dict[str, Any]]) -> list[Decision]:
     return [p.decision for p in recorded_places(history) if p.retry_of is None]
 
 
-def _with_generated_id(place: Place, recorded: Place) -> Place:
-    """A child started without an instance id gets one from the host (the extension: a
-    NewGuid; devhost: parent:task id): the code's call asks for the id it was given."""
+def _with_generated_id(place: Place, recorded: Place, started_as: str) -> Place:
+    """A child started without an instance id is named by DurableTask.Core from the task id
+    at its place (generated_child_id): the code's call asks for the id its place gives, so a
+    call that dropped the explicit id history recorded is reported."""
     function, value, child = place.decision
     if place.kind is EventType.SUB_ORCHESTRATION_CREATED and child is None and \
             recorded.kind is place.kind:
-        return replace(place, decision=(function, value, recorded.decision[2]))
+        return replace(place, decision=(function, value,
+                                        generated_child_id(started_as, recorded.event_id)))
     return place
 
 
-def compare(code: list[Place], recorded: list[Place]
+def compare(code: list[Place], recorded: list[Place], started_as: str = ""
             ) -> tuple[list[Place], list[Place], list[str]]:
     """Each of the code's places against the recorded one at its place, in order (retries
-    folded where the code's call retries); → the code's places, the recorded places
-    compared, and problems."""
+    folded where the code's call retries); `started_as` is the execution's ExecutionId, which
+    names children started without an id. → the code's places, the recorded places compared,
+    and problems."""
     retrying: set[int] = set()
     kept: list[Place] = []
     at = 0
@@ -170,7 +225,7 @@ def compare(code: list[Place], recorded: list[Place]
             break
         if place.retries:
             retrying.add(at)
-        code[n] = _with_generated_id(place, recorded[at])
+        code[n] = _with_generated_id(place, recorded[at], started_as)
         kept.append(recorded[at])
         at += 1
     kept.extend(p for p in recorded[at:] if p.retry_of is None or p.retry_of not in retrying)
@@ -284,7 +339,7 @@ async def replay(workers: Workers, fn: FunctionInfo, history: list[dict[str, Any
             [e for e in history if e.get("EventType") != EventType.CONTINUE_AS_NEW])]
     final, error = states[-1] if states else (None, "history has no episode")
     code, recorded, problems = compare(code_places(final) if final is not None else [],
-                                       recorded_places(history))
+                                       recorded_places(history), execution_id(history))
     return {"decisions": [list(p.decision) for p in code],
             "recorded": [list(p.decision) for p in recorded],
             "output": (final or {}).get("output"), "error": error,

@@ -1,9 +1,12 @@
 """Orchestrators in pairs, the second of each standing in for an edit of the first, so a
 history recorded from one replays through "changed code" on the same host: entity calls,
-continue-as-new, and identical calls repeated. Plus a plain HTTP function echoing its
+continue-as-new, identical calls repeated, durable timers and children with and without
+ids. Plus a plain HTTP function echoing its
 traceparent."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -95,3 +98,36 @@ def echo(req: func.HttpRequest) -> func.HttpResponse:
 @app.orchestration_trigger(context_name="context")
 def calls_child(context: df.DurableOrchestrationContext):
     return (yield context.call_sub_orchestrator("continues_once", None))
+
+
+@app.orchestration_trigger(context_name="context")
+def calls_child_with_id(context: df.DurableOrchestrationContext):
+    return (yield context.call_sub_orchestrator("continues_once", None,
+                                                f"{context.instance_id}:child"))
+
+
+@app.orchestration_trigger(context_name="context")
+def polls_once(context: df.DurableOrchestrationContext):
+    return (yield context.call_activity("poll", 1))
+
+
+@app.orchestration_trigger(context_name="context")
+def waits_then_polls(context: df.DurableOrchestrationContext):
+    yield context.create_timer(context.current_utc_datetime + timedelta(milliseconds=20))
+    return (yield context.call_activity("poll", 1))
+
+
+@app.orchestration_trigger(context_name="context")
+def fails(context: df.DurableOrchestrationContext):
+    value = yield context.call_activity("poll", context.get_input())
+    raise ValueError(f"failed with {value}")
+
+
+@app.orchestration_trigger(context_name="context")
+def retries_child(context: df.DurableOrchestrationContext):
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=20, max_number_of_attempts=2)
+    try:
+        yield context.call_sub_orchestrator_with_retry("fails", options, "x")
+    except Exception:  # noqa: BLE001 - both attempts fail; the parent completes
+        return "gave up"
+    return "succeeded"

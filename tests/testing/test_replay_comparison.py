@@ -89,14 +89,73 @@ def test_continue_as_new_takes_no_place_but_is_the_outcome(durable_app: DurableA
         "history continued as new with input 2, the replay completed with output 1"]
 
 
-def test_a_child_without_an_instance_id_asks_for_the_one_the_host_gave_it(
+def _execution_id(history: list[dict[str, Any]]) -> str:
+    return str(next(e for e in history if e["EventType"] == 0)
+               ["OrchestrationInstance"]["ExecutionId"])
+
+
+def test_a_child_without_an_instance_id_is_named_after_its_place(
         durable_app: DurableApp) -> None:
-    """The SDK sends no id; the host makes one (DurableOrchestrationContext
-    .CallDurableTaskFunctionAsync: NewGuid), so the code's call is the recorded one."""
+    """The SDK sends no id and the extension passes null on (DurableOrchestrationContext
+    .CallDurableTaskFunctionAsync; NewGuid is only for StartNewOrchestration), so
+    TaskOrchestrationContext.CreateSubOrchestrationInstanceCore (Azure/durabletask 5217032)
+    names the child "<ExecutionId>:<task id>": the code's call asks for exactly that id."""
     history = _finished(durable_app.start("calls_child", None, instance_id="parent-1"))
     replay = durable_app.replay("calls_child", history)
     assert replay.problems == [] and replay.decisions == replay.recorded
-    assert replay.decisions[0][0] == "continues_once" and replay.decisions[0][2]
+    assert replay.decisions == [["continues_once", "null", f"{_execution_id(history)}:0"]]
+
+
+def test_dropping_an_explicit_child_id_is_reported(durable_app: DurableApp) -> None:
+    """CreateSubOrchestrationInstanceCore: without the id history recorded the child would be
+    "<ExecutionId>:<task id>", another instance than the one the recorded result came from
+    (DurableTask.Core does not compare ids, HandleSubOrchestrationCreatedEvent)."""
+    history = _finished(durable_app.start("calls_child_with_id", None, instance_id="parent-2"))
+    assert durable_app.replay("calls_child_with_id", history).problems == []
+    dropped = durable_app.replay("calls_child", history)
+    assert dropped.decisions == [["continues_once", "null", f"{_execution_id(history)}:0"]]
+    assert dropped.recorded == [["continues_once", "null", "parent-2:child"]]
+    assert len(dropped.problems) == 1 and dropped.problems[0].startswith(
+        "inputs or child instance ids differ"), dropped.problems
+
+
+def test_a_retried_child_without_an_id_is_one_call(durable_app: DurableApp) -> None:
+    """RetryInterceptor.Invoke (via OrchestrationContext.CreateSubOrchestrationInstanceWithRetry)
+    starts each attempt with a null id, so every attempt is its own "<ExecutionId>:<task id>"
+    instance; they fold into the code's one retrying call, with the engine's retry timers."""
+    history = _finished(durable_app.start("retries_child", None, instance_id="parent-3"))
+    created = [e for e in history if e["EventType"] == 7]
+    started_as = _execution_id(history)
+    assert [e["InstanceId"] for e in created] == [f"{started_as}:{e['EventId']}"
+                                                 for e in created]
+    assert len(created) == 2 and created[0]["InstanceId"] != created[1]["InstanceId"]
+    replay = durable_app.replay("retries_child", history)
+    assert replay.problems == [], replay.problems
+    assert replay.decisions == replay.recorded == [["fails", '"x"', f"{started_as}:0"]]
+
+
+def test_a_timer_holds_a_place(durable_app: DurableApp) -> None:
+    """TaskOrchestrationContext.CreateTimer numbers a timer like a call (idCounter++), and
+    HandleTaskScheduledEvent / HandleTimerCreatedEvent (Azure/durabletask 5217032) throw
+    NonDeterministicOrchestrationException when the action at a number has another type."""
+    plain = _finished(durable_app.start("polls_once", None))
+    waited = _finished(durable_app.start("waits_then_polls", None))
+    assert durable_app.replay("waits_then_polls", waited).problems == []
+    assert durable_app.replay("waits_then_polls", waited).decisions == [
+        ["timer", None, None], ["poll", "1", None]]
+
+    # A timer put before a recorded call: the timer's number holds the TaskScheduled (the
+    # SDK hands the timer the call's recorded completion and goes on to the call).
+    added = durable_app.replay("waits_then_polls", plain)
+    assert added.problems and added.problems[0].startswith(
+        "nondeterministic: the code schedules ['timer', 'poll'], history recorded ['poll']"), \
+        added.problems
+
+    # A recorded timer the code no longer creates.
+    removed = durable_app.replay("polls_once", waited)
+    assert removed.problems and removed.problems[0].startswith(
+        "nondeterministic: the code schedules ['poll'], history recorded ['timer', 'poll']"), \
+        removed.problems
 
 
 def test_identical_calls_are_compared_one_by_one(durable_app: DurableApp) -> None:
@@ -121,8 +180,10 @@ def test_identical_calls_are_compared_one_by_one(durable_app: DurableApp) -> Non
 
 def test_retries_fold_only_into_a_call_that_retries() -> None:
     """A retried activity is scheduled again after its failure and a fired timer (the
-    engine's retry, as RetryInterceptor does it): one place when the code's call carries a
-    retry policy; code that catches, waits and calls again asks for every attempt itself."""
+    engine's retry, as RetryInterceptor.Invoke does it: the call, CreateTimer, the call): one
+    place when the code's call carries a retry policy; code that catches, waits and calls
+    again asks for every attempt and every timer itself (TaskOrchestrationContext
+    .HandleTimerCreatedEvent)."""
     from devhost.durable.history import EventType
     from devhost.testing._replay import Place, compare, recorded_places
 
@@ -133,11 +194,18 @@ def test_retries_fold_only_into_a_call_that_retries() -> None:
     double = next(p.decision for p in recorded if p.name == "double")
     retried = Place(EventType.TASK_SCHEDULED, "flaky", flaky, retries=True)
     again = Place(EventType.TASK_SCHEDULED, "flaky", flaky)
+    wait = Place(EventType.TIMER_CREATED, "timer", ("timer", None, None))
     last = Place(EventType.TASK_SCHEDULED, "double", double)
     _, kept, problems = compare([retried, last], recorded)
     assert problems == [] and [p.name for p in kept] == ["flaky", "double"]
-    _, kept, problems = compare([again, again, again, last], recorded)
-    assert problems == [] and [p.name for p in kept] == ["flaky", "flaky", "flaky", "double"]
+    _, kept, problems = compare([again, wait, again, wait, again, last], recorded)
+    assert problems == [] and [p.name for p in kept] == [
+        "flaky", "timer", "flaky", "timer", "flaky", "double"]
+    *_, problems = compare([again, again, again, last], recorded)
+    assert problems[0].startswith("nondeterministic: the code schedules ['flaky', 'flaky', "
+                                  "'flaky', 'double'], history recorded ['flaky', 'timer', "
+                                  "'flaky', 'timer', 'flaky', 'double']")
     *_, problems = compare([again, last], recorded)
     assert problems[0].startswith("nondeterministic: the code schedules ['flaky', 'double'], "
-                                  "history recorded ['flaky', 'flaky', 'flaky', 'double']")
+                                  "history recorded ['flaky', 'timer', 'flaky', 'timer', "
+                                  "'flaky', 'double']")

@@ -98,6 +98,16 @@ def retry_exhausted(context: df.DurableOrchestrationContext):  # type: ignore[no
 
 
 @app.orchestration_trigger(context_name="context")
+def retried_child_without_id(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=20, max_number_of_attempts=2)
+    try:
+        yield context.call_sub_orchestrator_with_retry("failing_child", options, "twice")
+    except Exception:  # noqa: BLE001 - both attempts fail; the parent completes
+        return {"caught": True}
+    return {"caught": False}
+
+
+@app.orchestration_trigger(context_name="context")
 def timer_then_activity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     seconds = context.get_input()
     yield context.create_timer(context.current_utc_datetime + timedelta(seconds=seconds))

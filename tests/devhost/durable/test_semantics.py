@@ -131,6 +131,27 @@ def test_a_child_started_without_an_id_is_named_after_the_parents_execution(
     assert child.parent_instance_id == "up-1"
 
 
+def test_each_attempt_of_a_retried_child_without_an_id_is_a_new_instance(
+        engine_factory: Factory) -> None:
+    """DurableTask.Core RetryInterceptor.Invoke (OrchestrationContext
+    .CreateSubOrchestrationInstanceWithRetry) calls CreateSubOrchestrationInstance with a null
+    id again for every attempt, and CreateSubOrchestrationInstanceCore names each
+    "<parent ExecutionId>:<that attempt's task id>": no attempt reuses the failed child."""
+    engine = engine_factory()
+    status = drive(engine, lambda e: run(e, "retried_child_without_id", None,
+                                          instance_id="rc-1"))
+    parent = engine.store.get_instance("rc-1")
+    assert status["output"] == {"caught": True} and parent is not None
+    created = [e for e in engine.store.history("rc-1")
+               if e["EventType"] == EventType.SUB_ORCHESTRATION_CREATED]
+    assert [e["InstanceId"] for e in created] == [
+        f"{parent.execution_id}:{e['EventId']}" for e in created]
+    assert len({e["EventId"] for e in created}) == 2
+    children = engine.store.query_instances(prefix=f"{parent.execution_id}:")
+    assert sorted(c.instance_id for c in children) == sorted(e["InstanceId"] for e in created)
+    assert {c.runtime_status for c in children} == {"Failed"}
+
+
 def test_terminate_and_purge(engine_factory: Factory) -> None:
     async def body(engine: Engine) -> tuple[Any, int, Any]:
         iid = engine.start_new("slow", "s1", None)
