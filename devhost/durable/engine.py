@@ -605,7 +605,10 @@ class Episode:
         retry = self.inst.retries[key]
         if delivered["EventType"] in _FAILED_TO_PARENT:
             timer_id = self._alloc()
-            fire_at = self.now + timedelta(milliseconds=retry["first_interval_ms"])
+            # DurableTask.Core RetryInterceptor.Invoke: after the last attempt only the
+            # "Dummy timer for back-compat", which fires at once; the failure is not delayed.
+            last = retry["attempts"] >= retry["max_attempts"]
+            fire_at = self.now + timedelta(milliseconds=0 if last else retry["first_interval_ms"])
             self.appended.append(event(EventType.TIMER_CREATED, timer_id, FireAt=iso(fire_at)))
             self.messages.append((self.inst.instance_id, event(
                 EventType.TIMER_FIRED, TimerId=timer_id, FireAt=iso(fire_at)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime, timedelta
 from collections.abc import Callable
 from typing import Any
 
@@ -47,8 +48,22 @@ def test_retry_exhausted_surfaces_the_error(engine_factory: Factory) -> None:
     engine = engine_factory()
     status = drive(engine, lambda e: run(e, "retry_exhausted", None, instance_id="x"))
     assert status["output"] == {"caught": True}
-    kinds = [e["EventType"] for e in engine.store.history("x")]
-    assert kinds.count(EventType.TASK_FAILED) == 2
+    history = engine.store.history("x")
+    assert [e["EventType"] for e in history].count(EventType.TASK_FAILED) == 2
+    # DurableTask.Core RetryInterceptor.Invoke: a retry timer of the interval after the first
+    # failure, then only the "Dummy timer for back-compat", due at once, after the last.
+    # Measured from the episode's clock (its OrchestratorStarted), as the SDK sees time.
+    delays, episode = [], None
+    for e in history:
+        if e["EventType"] == EventType.ORCHESTRATOR_STARTED:
+            episode = datetime.fromisoformat(e["Timestamp"])
+        elif e["EventType"] == EventType.TIMER_CREATED:
+            assert episode is not None
+            delays.append(datetime.fromisoformat(e["FireAt"]) - episode)
+    expected = [timedelta(milliseconds=50), timedelta(0)]
+    # (the two timestamps are written at different precisions: microseconds apart)
+    assert len(delays) == 2 and all(abs(d - x) < timedelta(milliseconds=1)
+                                    for d, x in zip(delays, expected, strict=True)), delays
 
 
 def test_durable_timer_delays_the_orchestration(engine_factory: Factory) -> None:
