@@ -90,18 +90,18 @@ def durable_app(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableApp]:
     """The app from the rootdir's function_app.py on its own devhost, with its own `.devhost`
     data dir and local Application Insights; started on first use, stopped after."""
-    data_dir = tmp_path_factory.mktemp("devhost", numbered=True) / ".devhost"
-    app = build_app(request.config, request.node, data_dir)
-    try:
-        yield app
-    finally:
-        app.close()
+    yield from _serve(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def durable_app_module(request: pytest.FixtureRequest,
                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableApp]:
     """Like `durable_app`, shared by the tests of one module (one host, one data dir)."""
+    yield from _serve(request, tmp_path_factory)
+
+
+def _serve(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableApp]:
     data_dir = tmp_path_factory.mktemp("devhost", numbered=True) / ".devhost"
     app = build_app(request.config, request.node, data_dir)
     try:

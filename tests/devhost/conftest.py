@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from devhost.durable.engine import Engine
+from devhost.durable.store import Store
+from devhost.runtime import load_app
+from devhost.server import BackgroundHost, HostServer
 
 APPS = Path(__file__).resolve().parent / "apps"
 
@@ -45,3 +51,16 @@ def until(check: Callable[[], Any], timeout: float = 15) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def serve_semantics_app(tmp_path_factory: Any) -> Iterator[BackgroundHost]:
+    """devhost's test app on a background host (a module's `host` fixture), workers stopped
+    after."""
+    os.environ.setdefault("SEMANTICS_ATTEMPTS_DIR", str(tmp_path_factory.mktemp("attempts")))
+    index = load_app("semantics_app", APPS)
+    store = Store(Path(tmp_path_factory.mktemp("store")) / "durable.sqlite")
+    try:
+        with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as background:
+            yield background
+    finally:
+        index.invoker.stop()

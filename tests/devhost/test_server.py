@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devhost.durable.engine import Engine
-from devhost.durable.store import Store
-from devhost.runtime import load_app
-from devhost.server import BackgroundHost, HostServer
+from devhost.server import BackgroundHost
 
-from .conftest import APPS, http
+from .conftest import http, serve_semantics_app
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
-    import os
-
-    os.environ.setdefault("SEMANTICS_ATTEMPTS_DIR", str(tmp_path_factory.mktemp("attempts")))
-    index = load_app("semantics_app", APPS)
-    store = Store(Path(tmp_path_factory.mktemp("store")) / "durable.sqlite")
-    with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as background:
-        yield background
-    index.invoker.stop()
+    yield from serve_semantics_app(tmp_path_factory)
 
 
 def _poll(url: str, timeout: float = 20) -> dict[str, Any]:

@@ -15,23 +15,16 @@ import pytest
 from devhost.durable.api import client_payload
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.runtime import load_app
 from devhost.server import BackgroundHost, HostServer
 
-from ..conftest import APPS, http
+from ..conftest import http, serve_semantics_app
 
 JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
-    import os
-
-    os.environ.setdefault("SEMANTICS_ATTEMPTS_DIR", str(tmp_path_factory.mktemp("attempts")))
-    index = load_app("semantics_app", APPS)
-    store = Store(Path(tmp_path_factory.mktemp("api")) / "durable.sqlite")
-    with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as background:
-        yield background
+    yield from serve_semantics_app(tmp_path_factory)
 
 
 def _api(host: BackgroundHost) -> str:
