@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse, urlsplit
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -235,7 +236,7 @@ def http_request_row(function_name: str, method: str, path: str, url: str
                            HTTP_URL: urlsplit(url)._replace(query="", fragment="").geturl()}
 
 
-def invocation_traceparent(span: trace.Span, incoming: str | None) -> str:
+def invocation_traceparent(span: trace.Span, caller: Context | None = None) -> str:
     """The `traceparent` the host hands the worker (`ScriptInvocationContext.Traceparent =
     Activity.Current?.Id`, WorkerFunctionInvoker.cs). A .NET Activity takes its trace flags
     from its parent (Activity.Create / TrySetTraceFlagsFromParent) and the classic App
@@ -248,13 +249,9 @@ def invocation_traceparent(span: trace.Span, incoming: str | None) -> str:
     if not span.is_recording():
         trace_id = trace_id if own.is_valid else _IDS.generate_trace_id()
         span_id = _IDS.generate_span_id()
-    flags = "00"
-    parts = (incoming or "").strip().split("-")
-    if len(parts) == 4 and len(parts[3]) == 2:
-        try:
-            flags = "01" if int(parts[3], 16) & 1 else "00"
-        except ValueError:
-            flags = "00"
+    parent = trace.get_current_span(caller).get_span_context() if caller else None
+    flags = "01" if parent is not None and parent.is_valid and parent.trace_flags.sampled \
+        else "00"
     return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
 
 

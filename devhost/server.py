@@ -17,7 +17,6 @@ from typing import Any
 from aiohttp import web
 from azure.functions import meta
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import console
 from .durable.api import ManagementApi, client_payload
@@ -26,11 +25,10 @@ from .functions import typed
 from .functions.app import AppIndex, FunctionInfo
 from .functions.channel import Invocation
 from .functions.http import HttpTriggers
-from .hosttelemetry import host_tracer_provider
+from .hosttelemetry import host_tracer_provider, invocation_traceparent
 from .timers.listener import Timer, TimerHost, fired_reason, next_occurrences
 
 log = logging.getLogger("devhost")
-_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def is_loopback(host: str) -> bool:
@@ -125,10 +123,9 @@ class HostServer:
         with tracer.start_as_current_span(
                 fn.name, kind=SpanKind.SERVER,
                 attributes={"faas.trigger": "timer", "faas.name": fn.name}) as span:
-            carrier: dict[str, str] = {}
-            _PROPAGATOR.inject(carrier)
-            invocation = Invocation(fn, inputs, carrier.get("traceparent", ""),
-                                    carrier.get("tracestate", ""), reason=fired_reason())
+            # A timer has no caller: the host's Activity starts a trace (flags 00).
+            invocation = Invocation(fn, inputs, invocation_traceparent(span), "",
+                                    reason=fired_reason())
             outcome = await self.index.invoker.outcome(invocation)
             if not outcome.ok:
                 error = outcome.as_exception()

@@ -820,11 +820,6 @@ def task_client_context(inst: Instance, task_id: int) -> TraceParent:
                                                 task_id), inst.sampled, inst.trace_state)
 
 
-def _scheduled(history: list[Event], kind: EventType, task_id: Any) -> Event | None:
-    return next((e for e in reversed(history)
-                 if e["EventType"] == kind and e.get("EventId") == task_id), None)
-
-
 def emit_result_spans(tracer: HostTracer, inst: Instance, history: list[Event],
                       delivered: list[Event], now: datetime) -> None:
     """ReconcileMessagesWithState: one CLIENT span per processed task/sub-orchestration
@@ -833,11 +828,17 @@ def emit_result_spans(tracer: HostTracer, inst: Instance, history: list[Event],
     if orchestration is None or not tracer.enabled:
         return
     try:
+        # What each result answers, looked up by (type, EventId): built once per episode,
+        # not searched for per result (a fan-in delivers hundreds).
+        scheduled_by_id = {(e["EventType"], e.get("EventId")): e for e in history
+                           if e["EventType"] in (EventType.TASK_SCHEDULED,
+                                                 EventType.SUB_ORCHESTRATION_CREATED)}
         for ev in delivered:
             kind = ev["EventType"]
             failure = (ev.get("Reason") or "") if kind in _FAILED_TO_PARENT else None
             if kind in (EventType.TASK_COMPLETED, EventType.TASK_FAILED):
-                scheduled = _scheduled(history, EventType.TASK_SCHEDULED, ev["TaskScheduledId"])
+                scheduled = scheduled_by_id.get((EventType.TASK_SCHEDULED,
+                                                 ev["TaskScheduledId"]))
                 if scheduled is not None:
                     tracer.task_client(
                         name=scheduled["Name"], instance_id=inst.instance_id,
@@ -847,8 +848,8 @@ def emit_result_spans(tracer: HostTracer, inst: Instance, history: list[Event],
                         failure=failure)
             elif kind in (EventType.SUB_ORCHESTRATION_COMPLETED,
                           EventType.SUB_ORCHESTRATION_FAILED):
-                created = _scheduled(history, EventType.SUB_ORCHESTRATION_CREATED,
-                                     ev["TaskScheduledId"])
+                created = scheduled_by_id.get((EventType.SUB_ORCHESTRATION_CREATED,
+                                               ev["TaskScheduledId"]))
                 if created is not None:
                     tracer.sub_orchestration_client(
                         name=created["Name"], parent_instance_id=inst.instance_id,

@@ -175,8 +175,7 @@ class HttpTriggers:
                     if binding.direction != "out" and binding.type in self.providers:
                         inputs.append(typed.binding(
                             binding.name, self.providers[binding.type](fn, request)))
-                invocation = Invocation(fn, inputs, invocation_traceparent(
-                    span, request.headers.get("traceparent")),
+                invocation = Invocation(fn, inputs, invocation_traceparent(span, parent),
                     request.headers.get("tracestate", ""), reason=HOST_CALL_REASON)
                 response, failure, elapsed_ms = await self._invoke(fn, invocation)
                 span.set_attributes(function_result_tags(

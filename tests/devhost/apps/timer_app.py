@@ -28,8 +28,10 @@ def hourly(timer: func.TimerRequest) -> None:
 
 @app.timer_trigger(schedule="%STARTUP_SCHEDULE%", arg_name="timer", run_on_startup=True,
                    use_monitor=False)
-def on_startup(timer: func.TimerRequest) -> None:
+def on_startup(timer: func.TimerRequest, context: func.Context) -> None:
     _record("on_startup", timer)
+    (Path(os.environ["TIMER_RECORD_DIR"]) / "on_startup.traceparent").write_text(
+        context.trace_context.trace_parent)
 
 
 @app.timer_trigger(schedule="%FAST_SCHEDULE%", arg_name="timer")

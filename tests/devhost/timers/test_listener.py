@@ -189,3 +189,23 @@ def test_setting_tokens_anywhere_in_a_schedule_resolve_from_app_settings(
     monkeypatch.delenv("MINUTE")
     with pytest.raises(TimerConfigError, match="'%MINUTE%' does not resolve"):
         timers_of(index)
+
+
+def test_a_timer_invocation_gets_the_host_activitys_own_id(app: AppIndex,
+                                                          tmp_path: Path) -> None:
+    """WorkerFunctionInvoker hands the worker `Activity.Current?.Id`: a timer's Activity has
+    no caller, so it starts a trace, flags 00, and has its id even when nothing records it
+    (no connection string here)."""
+    from devhost.durable.engine import Engine
+    from devhost.durable.store import Store
+    from devhost.server import BackgroundHost, HostServer
+
+    from ..conftest import until
+
+    server = HostServer(app, Engine(app, Store(tmp_path / "d.sqlite")), port=0,
+                        data_dir=tmp_path / "data")
+    with BackgroundHost(server):
+        path = tmp_path / "records" / "on_startup.traceparent"
+        until(path.exists, 30)
+    version, trace_id, span_id, flags = path.read_text().split("-")
+    assert version == "00" and int(trace_id, 16) and int(span_id, 16) and flags == "00"
