@@ -111,7 +111,7 @@ def execution_completed(status: str, result_json: str | None,
     return event(EventType.EXECUTION_COMPLETED, **fields)
 
 
-def _token(text: Any) -> Any:
+def json_token(text: Any) -> Any:
     """ConvertOutputToJToken: a JSON string value becomes the JSON it holds."""
     if not isinstance(text, str):
         return text
@@ -153,7 +153,7 @@ def public_history(events: list[Event], show_history_output: bool = False,
             item.pop("TaskScheduledId", None)
             succeeded = kind in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_COMPLETED)
             if succeeded and show_history_output:
-                item["Result"] = _token(item.get("Result"))
+                item["Result"] = json_token(item.get("Result"))
             elif succeeded:
                 item.pop("Result", None)
         elif kind == EventType.EXECUTION_STARTED:
@@ -165,7 +165,7 @@ def public_history(events: list[Event], show_history_output: bool = False,
             item["OrchestrationStatus"] = (_STATUS_NAMES.get(status, status)
                                            if isinstance(status, int) else status)
             if show_history_output:
-                item["Result"] = _token(item.get("Result"))
+                item["Result"] = json_token(item.get("Result"))
             else:
                 item.pop("Result", None)
         elif kind == EventType.TIMER_FIRED:

@@ -20,12 +20,11 @@ written to the durable store.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..durable.actions import ENTITY_ACTIONS, ActionType, sequenced_actions
-from ..durable.history import ORCHESTRATION_STATUS, EventType
+from ..durable.history import ORCHESTRATION_STATUS, EventType, json_token
 from ..durable.protocol import call_orchestrator, episodes, trigger_payload
 from ..functions.app import FunctionInfo
 from ..functions.channel import Workers
@@ -75,15 +74,6 @@ class Place:
         return f"{function} on {target}" if self.kind is EventType.EVENT_SENT else str(function)
 
 
-def _value(text: Any) -> Any:
-    if isinstance(text, str):
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    return text
-
-
 def code_places(state: dict[str, Any] | None) -> list[Place]:
     """The sequenced actions of the code's last episode, as the extension's shim issues them
     (OutOfProcOrchestrationShim.InvokeAPIFromAction)."""
@@ -111,10 +101,10 @@ def _recorded_place(ev: dict[str, Any]) -> Place:
     name = str(ev.get("Name", ""))
     event_id = ev.get("EventId")
     if kind is EventType.EVENT_SENT:
-        request = _value(ev.get("Input"))
+        request = json_token(ev.get("Input"))
         request = request if isinstance(request, dict) else {}
         operation = request.get("op", name) if request else name
-        return Place(kind, name, (operation, _value(request.get("input")),
+        return Place(kind, name, (operation, json_token(request.get("input")),
                                   ev.get("InstanceId")), event_id=event_id)
     target = ev.get("InstanceId") if kind is EventType.SUB_ORCHESTRATION_CREATED else None
     return Place(kind, name, (name, ev.get("Input"), target), event_id=event_id)
@@ -266,10 +256,10 @@ def _recorded_outcome(history: list[dict[str, Any]]) -> tuple[str, Any] | None:
         status = ev.get("OrchestrationStatus", _COMPLETED)
         if kind == EventType.CONTINUE_AS_NEW or (
                 kind == EventType.EXECUTION_COMPLETED and status in (_CONTINUED, "ContinuedAsNew")):
-            return "ContinuedAsNew", _value(ev.get("Result"))
+            return "ContinuedAsNew", json_token(ev.get("Result"))
         if kind == EventType.EXECUTION_COMPLETED:
             if status in (_COMPLETED, "Completed"):
-                return "Completed", _value(ev.get("Result"))
+                return "Completed", json_token(ev.get("Result"))
             if status in (_FAILED, "Failed"):
                 return "Failed", ev.get("Result")
             return None
@@ -281,7 +271,7 @@ def _recorded_outcome(history: list[dict[str, Any]]) -> tuple[str, Any] | None:
 def _continued_with(state: dict[str, Any] | None) -> tuple[bool, Any]:
     for action in sequenced_actions((state or {}).get("actions") or []):
         if action.type is ActionType.CONTINUE_AS_NEW:
-            return True, _value(action.input)
+            return True, json_token(action.input)
     return False, None
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import fnmatch
 import json as jsonlib
-import re
 import secrets
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..durable.tracing import TraceParent
 from .process import (
     CAPTURED_LOCALLY,
     DevhostError,
@@ -124,22 +124,11 @@ class Replay:
     problems: list[str]
 
 
-# W3C Trace Context `traceparent`: version, trace id, parent (span) id, flags, lowercase hex.
-# A later version may append fields; version 00 has exactly these four.
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-
-
 def caller_trace_id(traceparent: str) -> str | None:
-    """The trace a caller's `traceparent` names, or None when it names none: not the W3C
-    format, version ff, or an all-zero trace or span id (all invalid per the spec)."""
-    match = _TRACEPARENT.fullmatch(traceparent.strip())
-    if match is None:
-        return None
-    version, trace_id, span_id, _, more = match.groups()
-    if version == "ff" or (version == "00" and more) or set(trace_id) == {"0"} or \
-            set(span_id) == {"0"}:
-        return None
-    return trace_id
+    """The trace a caller's `traceparent` names, or None when it names none (not the W3C
+    format, version ff, or an all-zero trace or span id): the host's own parsing."""
+    parsed = TraceParent.parse(traceparent)
+    return parsed.trace_id if parsed is not None else None
 
 
 def _traceparent() -> tuple[str, str]:
