@@ -342,11 +342,7 @@ class ManagementApi:
         body kept as sent (ConvertToJToken): the SDK's double-encoded body stays a JSON string,
         so `wait_for_external_event` gets that string, as on Azure (durable-python #295)."""
         iid = request.match_info["id"]
-        inst = self.engine.store.get_instance(iid)
-        if inst is None:
-            return web.Response(status=404)
-        if inst.is_terminal:
-            return web.Response(status=410)
+        self.engine.live(iid)  # NotFound / Gone: `guarded` answers 404 / 410 without a body
         if request.content_type.lower() != "application/json":
             return error(400, "Only application/json request content is supported",
                           "Content-Type")

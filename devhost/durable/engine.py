@@ -222,14 +222,14 @@ class Engine:
         return execution_id
 
     def raise_event(self, instance_id: str, name: str, data_json: str | None) -> None:
-        self._live(instance_id)
+        self.live(instance_id)
         with self.store.transaction():
             self.store.send(instance_id, event(EventType.EVENT_RAISED, Name=name,
                                                Input=data_json))
         self._notify(instance_id)
 
     def terminate(self, instance_id: str, reason: str | None) -> None:
-        self._live(instance_id)
+        self.live(instance_id)
         with self.store.transaction():
             self.store.send(instance_id, event(EventType.EXECUTION_TERMINATED,
                                                Input=json.dumps(reason)))
@@ -237,7 +237,7 @@ class Engine:
 
     def suspend(self, instance_id: str, reason: str | None, *, resume: bool = False) -> None:
         """Suspend (or resume) an instance; see lifecycle.py."""
-        self._live(instance_id)
+        self.live(instance_id)
         lifecycle.send_control(self, instance_id, not resume, reason)
 
     def rewind(self, instance_id: str, reason: str | None) -> None:
@@ -276,7 +276,7 @@ class Engine:
                 self.store.delete_instance(inst.instance_id)
         return len(victims)
 
-    def _live(self, instance_id: str) -> Instance:
+    def live(self, instance_id: str) -> Instance:
         """The instance, if it can still take an event, a termination or a suspension."""
         inst = self._existing(instance_id)
         if inst.is_terminal:
