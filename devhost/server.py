@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from azure.functions import meta
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import console
@@ -108,13 +107,10 @@ class HostServer:
         # The extension binds durableClient to a JSON string for out-of-proc workers.
         return typed.string(json.dumps(client_payload(self.engine, self.base_url)))
 
-    async def _invoke_timer(self, fn: FunctionInfo, data: dict[str, meta.Datum]) -> Any:
+    async def _invoke_timer(self, fn: FunctionInfo, trigger: Any) -> Any:
         """A timer invocation: the durable client binding like an HTTP trigger gets it, a
-        request span like the host records for every invocation, a console line on failure.
-        The timer's info goes to the worker as JSON (the host's ToRpc of TimerInfo)."""
-        inputs = [typed.binding(name, typed.json_data(str(datum.value))
-                                if datum.type == "json" else typed.string(str(datum.value)))
-                  for name, datum in data.items()]
+        request span like the host records for every invocation, a console line on failure."""
+        inputs = [trigger]
         for binding in fn.bindings:
             if binding.direction != "out" and binding.type == "durableClient":
                 inputs.append(typed.binding(binding.name, self._durable_client()))

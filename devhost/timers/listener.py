@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from azure.functions import meta
-
+from ..functions import typed
 from ..functions.app import AppIndex, FunctionInfo, source_location
 from ..nameresolver import UnresolvedName, resolve_whole_string
 from .ncrontab import Schedule, ScheduleError, parse
@@ -44,7 +43,8 @@ TIMER_TRIGGER = "timerTrigger"
 _DEFAULT = datetime(1, 1, 1, tzinfo=UTC)  # default(DateTime): "never"
 
 # Invokes one function with its trigger data; raises what the function raised.
-Invoke = Callable[[FunctionInfo, dict[str, meta.Datum]], Awaitable[Any]]
+# The function and its trigger's ParameterBinding (the host's ToRpc of TimerInfo: JSON).
+Invoke = Callable[[FunctionInfo, Any], Awaitable[Any]]
 
 
 class TimerConfigError(ValueError):
@@ -266,7 +266,7 @@ class TimerHost:
         payload = {"Schedule": {"AdjustForDST": True},
                    "ScheduleStatus": status.to_json() if timer.use_monitor else None,
                    "IsPastDue": past_due}
-        data = {timer.fn.trigger.name: meta.Datum(type="json", value=json.dumps(payload))}
+        data = typed.binding(timer.fn.trigger.name, typed.json_data(json.dumps(payload)))
         async with self._busy[timer.name]:
             started = time.perf_counter()
             try:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.functions import meta
 
 from devhost.functions import typed
 from devhost.functions.app import AppIndex, Binding, FunctionInfo
@@ -50,11 +49,9 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppIndex]:
 _APP: list[AppIndex] = []
 
 
-async def _invoke(fn: FunctionInfo, data: dict[str, meta.Datum]) -> Any:
+async def _invoke(fn: FunctionInfo, trigger: Any) -> Any:
     """Through the worker, as the host's timer invocations go (the timer info as JSON)."""
-    inputs = [typed.binding(name, typed.json_data(str(datum.value)) if datum.type == "json"
-                            else typed.string(str(datum.value))) for name, datum in data.items()]
-    outcome = await _APP[0].invoker.invoke(Invocation(fn, inputs))
+    outcome = await _APP[0].invoker.invoke(Invocation(fn, [trigger]))
     if not outcome.ok:
         raise outcome.as_exception()
     return typed.text(outcome.return_value)
@@ -145,7 +142,7 @@ def test_stop_waits_for_a_running_timer_function_within_the_bound(app: AppIndex,
     release = asyncio.Event()
     started = asyncio.Event()
 
-    async def slow(fn: FunctionInfo, data: dict[str, meta.Datum]) -> None:
+    async def slow(fn: FunctionInfo, trigger: Any) -> None:
         if fn.name == "on_startup":
             started.set()
             await release.wait()
