@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.client import send
+from devhost.cli.client import send
 from devhost.insights.ingest import Ingestion
 from devhost.insights.query import run_kql
 from devhost.insights.store import InsightsStore

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devhost.client import send
+from devhost.cli.client import send
+from devhost.cli.start import load_app
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
-from devhost.runtime import load_app
-from devhost.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost, HostServer
 
 from .conftest import QUICK
 

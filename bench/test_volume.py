@@ -17,12 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 PROBE = r"""
 import sys
 from pathlib import Path
-from devhost.client import follow, send
+from devhost.cli.client import follow, send
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.functions.settings import apply_local_settings
-from devhost.runtime import durable_options, flush_telemetry, load_app
-from devhost.server import BackgroundHost, HostServer
+from devhost.host.settings import apply_local_settings
+from devhost.cli.start import durable_options, flush_telemetry, load_app
+from devhost.host.server import BackgroundHost, HostServer
 apply_local_settings(Path("."))  # as the host does first: the task hub name comes from there
 index = load_app("function_app", Path("."), worker_processes=False)
 # host.json's options, Durable tracing V2 included: the host rows Azure would send count too.

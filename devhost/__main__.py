@@ -1,10 +1,10 @@
 import sys
 
 if sys.argv[1:2] == ["insights"]:
-    from .insights.cli import main as insights_main
+    from devhost.insights.cli import main as insights_main
 
     sys.exit(insights_main(sys.argv[2:]))
 
-from .cli import main
+from devhost.cli import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
 """A caller's sampled flag never drops the app's spans: the run is kept whole in App Insights.
 
 The host hands the app the caller's flag, or 00 without a caller
-(tests/devhost/functions/test_trace_flags.py names the host's source). The app must not obey
+(tests/devhost/host/test_trace_flags.py names the host's source). The app must not obey
 it: its sampler decides per run by trace id (telemetry.config.run_sampler), so a run started
 by an unsampled caller — or by none — still has every app span and log. A `ParentBased`
 sampler would drop the starter's span, and with it everything the starter's context reaches.

@@ -3,7 +3,7 @@ waits on an export, nothing raises into function code, and the host shows the fa
 
 The app's APPLICATIONINSIGHTS_CONNECTION_STRING points at an ingestion endpoint this test
 runs on loopback (a settings override). The host's rows go where that setting points too
-(devhost/hosttelemetry.py host_connection_string, as the Functions host reads the same
+(devhost/host/telemetry.py host_connection_string, as the Functions host reads the same
 setting), so nothing is captured locally: the test reads run statuses and the host's
 console."""
 

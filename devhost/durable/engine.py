@@ -26,14 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import console
-from ..functions import typed
-from ..functions.app import AppIndex
-from ..functions.channel import Invocation, WorkerLost
-from ..hosttelemetry import host_connection_string
-from . import entities, lifecycle
-from .actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, sequenced_actions
-from .history import (
+from devhost.durable import entities, lifecycle
+from devhost.durable.actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, sequenced_actions
+from devhost.durable.history import (
     Event,
     EventType,
     event,
@@ -43,10 +38,10 @@ from .history import (
     public_history,
     utcnow,
 )
-from .protocol import call_orchestrator, trigger_payload
-from .store import InboxMessage, Instance, Store, WorkItem
-from .timeskip import DurableClock
-from .tracing import (
+from devhost.durable.protocol import call_orchestrator, trigger_payload
+from devhost.durable.store import InboxMessage, Instance, Store, WorkItem
+from devhost.durable.timeskip import DurableClock
+from devhost.durable.tracing import (
     HostTracer,
     TraceParent,
     client_span_id,
@@ -54,6 +49,10 @@ from .tracing import (
     random_span_id,
     random_trace_id,
 )
+from devhost.host import console, typed
+from devhost.host.app import AppIndex
+from devhost.host.channel import Invocation, WorkerLost
+from devhost.host.telemetry import host_connection_string
 
 log = logging.getLogger("devhost.durable")
 
@@ -138,7 +137,7 @@ class Engine:
     async def drain(self, timeout: float, report: Callable[[str], None]) -> bool:
         """Stop taking new work and let running activities finish and commit, for at most
         `timeout` seconds. True when nothing was cut off. See devhost/durable/shutdown.py."""
-        from .shutdown import drain
+        from devhost.durable.shutdown import drain
 
         return await drain(self, timeout, report)
 

@@ -31,16 +31,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import console
-from ..functions import typed
-from ..functions.app import FunctionInfo
-from ..functions.channel import Invocation, Workers
-from .history import Event, EventType, event, iso, utcnow
-from .store import InboxMessage, Store
-from .tracing import TraceParent, orchestration_context
+from devhost.durable.history import Event, EventType, event, iso, utcnow
+from devhost.durable.store import InboxMessage, Store
+from devhost.durable.tracing import TraceParent, orchestration_context
+from devhost.host import console, typed
+from devhost.host.app import FunctionInfo
+from devhost.host.channel import Invocation, Workers
 
 if TYPE_CHECKING:
-    from .engine import Engine, Episode
+    from devhost.durable.engine import Engine, Episode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (

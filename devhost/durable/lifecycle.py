@@ -23,12 +23,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .history import DTF_NAMES, ORCHESTRATION_STATUS, Event, EventType, event, iso, utcnow
-from .store import InboxMessage, Instance, Store, WorkItem
-from .tracing import random_span_id
+from devhost.durable.history import (
+    DTF_NAMES,
+    ORCHESTRATION_STATUS,
+    Event,
+    EventType,
+    event,
+    iso,
+    utcnow,
+)
+from devhost.durable.store import InboxMessage, Instance, Store, WorkItem
+from devhost.durable.tracing import random_span_id
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from devhost.durable.engine import Engine
 
 CONTROL = (EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED)
 SUSPENDED = "Suspended"

@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..functions import typed
-from ..functions.app import FunctionInfo
-from ..functions.channel import Invocation, Outcome, Workers
-from .history import Event, EventType
+from devhost.durable.history import Event, EventType
+from devhost.host import typed
+from devhost.host.app import FunctionInfo
+from devhost.host.channel import Invocation, Outcome, Workers
 
 OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:"
 # ReplaySchema V3: one flat action list per episode (plus compound actions).

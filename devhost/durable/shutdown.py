@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from devhost.durable.engine import Engine
 
 DEFAULT_TIMEOUT_S = 10.0  # WorkerProcessCountOptions.ProcessShutdownTimeout
 _REPORT_EVERY_S = 2.0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .history import Event
+from devhost.durable.history import Event
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (

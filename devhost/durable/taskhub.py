@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ..nameresolver import try_resolve_whole_string
-from .engine import DurableError
+from devhost.durable.engine import DurableError
+from devhost.host.nameresolver import try_resolve_whole_string
 
 DEFAULT_HUB_NAME = "TestHubName"  # DurableTaskOptions.DefaultHubName
 # Azure Storage names the hub's tables, queues and containers after it: the table rule

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .history import utcnow
+from devhost.durable.history import utcnow
 
 
 class DurableClock:

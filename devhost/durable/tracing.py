@@ -53,8 +53,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ..hosttelemetry import function_result_tags
-from .schema import (
+from devhost.durable.schema import (
     ACTIVITY,
     CREATE_ORCHESTRATION,
     ENTITY,
@@ -74,9 +73,10 @@ from .schema import (
     TYPE,
     VERSION,
 )
+from devhost.host.telemetry import function_result_tags
 
 if TYPE_CHECKING:
-    from .store import Instance
+    from devhost.durable.store import Instance
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 log = logging.getLogger("devhost.durable")
@@ -222,7 +222,7 @@ class HostTracer:
                  provider: trace.TracerProvider | None = None) -> None:
         self.enabled = enabled
         if provider is None:
-            from ..hosttelemetry import host_tracer_provider
+            from devhost.host.telemetry import host_tracer_provider
 
             provider = host_tracer_provider()
         self.provider = provider

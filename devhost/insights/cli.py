@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from .query import QueryError, run_kql
-from .store import StoreBusyError
-from .view import load_run, render_html, render_text
+from devhost.insights.query import QueryError, run_kql
+from devhost.insights.store import StoreBusyError
+from devhost.insights.view import load_run, render_html, render_text
 
 DEFAULT_DB = Path(".devhost/insights.duckdb")
 

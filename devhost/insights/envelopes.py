@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..timespan import parse_timespan
+from devhost.dotnet.timespan import parse_timespan
 
 COMMON = ["timestamp", "itemType", "itemId", "operation_Id", "operation_ParentId",
           "operation_Name", "cloud_RoleName", "cloud_RoleInstance", "sdkVersion", "appId",

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from . import queryapi, serving
-from .envelopes import EnvelopeError, Row, to_row
-from .store import InsightsStore
+from devhost.insights import queryapi, serving
+from devhost.insights.envelopes import EnvelopeError, Row, to_row
+from devhost.insights.store import InsightsStore
 
 # Connection strings end their IngestionEndpoint with "/", and the exporter appends
 # "/v2.1/track": the real endpoint accepts the doubled slash, so this one does too.

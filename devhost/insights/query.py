@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .kql import QueryError, execute
-from .queryapi import remote_query
-from .serving import server_of
-from .store import local_reader, writer_of
+from devhost.insights.kql import QueryError, execute
+from devhost.insights.queryapi import remote_query
+from devhost.insights.serving import server_of
+from devhost.insights.store import local_reader, writer_of
 
 __all__ = ["QueryError", "run_kql"]
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .kql import QueryError, execute
-from .store import InsightsStore
+from devhost.insights.kql import QueryError, execute
+from devhost.insights.store import InsightsStore
 
 QUERY_PATH = "/v1/apps/{app}/query"
 REMOTE_TIMEOUT_S = 10.0  # a hung devhost; a busy one answers in milliseconds

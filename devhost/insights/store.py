@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from .envelopes import COMMON, TABLES, Row, ddl
+from devhost.insights.envelopes import COMMON, TABLES, Row, ddl
 
 OPEN_ATTEMPTS = 20  # x 50 ms: a writer that is just closing gets a second to let go
 OPEN_RETRY_S = 0.05

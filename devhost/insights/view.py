@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .query import run_kql
+from devhost.insights.query import run_kql
 
 _INSTANCE = ('coalesce(tostring(customDimensions["durabletask.task.instance_id"]), '
              'tostring(customDimensions["app.durable.root_instance_id"]))')

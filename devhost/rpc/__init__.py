@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 try:
-    from .FunctionRpc_pb2 import *  # noqa: F403
-    from .FunctionRpc_pb2_grpc import (
+    from devhost.rpc.FunctionRpc_pb2 import *  # noqa: F403
+    from devhost.rpc.FunctionRpc_pb2_grpc import (
         FunctionRpcServicer,
         FunctionRpcStub,
         add_FunctionRpcServicer_to_server,
     )
-    from .NullableTypes_pb2 import *  # noqa: F403
+    from devhost.rpc.NullableTypes_pb2 import *  # noqa: F403
 except ModuleNotFoundError as exc:
     if not (exc.name or "").startswith(f"{__name__}."):  # grpcio or protobuf missing: say so
         raise

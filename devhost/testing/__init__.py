@@ -9,8 +9,8 @@ The fixture is registered by the `pytest11` entry point (`devhost.testing.plugin
 names are its public API.
 """
 
-from .app import DurableApp, ExceptionRecord, LogRecord, Replay, Run, Span, Status
-from .process import DevhostError, Response
+from devhost.testing.app import DurableApp, ExceptionRecord, LogRecord, Replay, Run, Span, Status
+from devhost.testing.process import DevhostError, Response
 
 __all__ = ["DevhostError", "DurableApp", "ExceptionRecord", "LogRecord", "Replay", "Response",
            "Run", "Span", "Status"]

@@ -24,18 +24,18 @@ from typing import Any
 
 from aiohttp import web
 
-from ..durable.engine import Engine
-from ..durable.store import Instance
-from ..functions.app import AppIndex
-from ..insights.envelopes import COMMON, TABLES, ddl
-from ..insights.kql import QueryError, execute
-from ..insights.store import local_reader
-from ..insights.view import load_run, render_text
-from ..runtime import HostConfig, flush_telemetry, load, local_insights_db, stop_workers
-from ..server import HostServer
-from ..worker.flush import FLUSH_SETTING
-from ._replay import ReplayInputError, replay, validate
-from .process import CAPTURED_LOCALLY
+from devhost.cli.start import HostConfig, flush_telemetry, load, local_insights_db, stop_workers
+from devhost.durable.engine import Engine
+from devhost.durable.store import Instance
+from devhost.host.app import AppIndex
+from devhost.host.server import HostServer
+from devhost.insights.envelopes import COMMON, TABLES, ddl
+from devhost.insights.kql import QueryError, execute
+from devhost.insights.store import local_reader
+from devhost.insights.view import load_run, render_text
+from devhost.testing._replay import ReplayInputError, replay, validate
+from devhost.testing.process import CAPTURED_LOCALLY
+from devhost.worker.flush import FLUSH_SETTING
 
 PREFIX = "/_devhost/testing"
 

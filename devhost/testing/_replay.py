@@ -23,11 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..durable.actions import ENTITY_ACTIONS, ActionType, sequenced_actions
-from ..durable.history import ORCHESTRATION_STATUS, EventType, json_token
-from ..durable.protocol import call_orchestrator, episodes, trigger_payload
-from ..functions.app import FunctionInfo
-from ..functions.channel import Workers
+from devhost.durable.actions import ENTITY_ACTIONS, ActionType, sequenced_actions
+from devhost.durable.history import ORCHESTRATION_STATUS, EventType, json_token
+from devhost.durable.protocol import call_orchestrator, episodes, trigger_payload
+from devhost.host.app import FunctionInfo
+from devhost.host.channel import Workers
 
 Decision = tuple[str, Any, Any]
 _COMPLETED = ORCHESTRATION_STATUS["Completed"]

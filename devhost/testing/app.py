@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..durable.tracing import TraceParent
-from .process import (
+from devhost.durable.tracing import TraceParent
+from devhost.testing.process import (
     CAPTURED_LOCALLY,
     DevhostError,
     HostProcess,

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 import pytest
 
-from .app import DurableApp
-from .process import DevhostError
+from devhost.testing.app import DurableApp
+from devhost.testing.process import DevhostError
 
 MARKER = "durable_app"
 _KNOWN = {"module", "app_dir", "settings", "skip_timers"}

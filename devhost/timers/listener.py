@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..functions import typed
-from ..functions.app import AppIndex, FunctionInfo, source_location
-from ..nameresolver import UnresolvedName, resolve_whole_string
-from .ncrontab import Schedule, ScheduleError, parse
+from devhost.host import typed
+from devhost.host.app import AppIndex, FunctionInfo, source_location
+from devhost.host.nameresolver import UnresolvedName, resolve_whole_string
+from devhost.timers.ncrontab import Schedule, ScheduleError, parse
 
 log = logging.getLogger("devhost.timers")
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import grpc
 
-from .. import rpc
-from . import flush
-from .dispatcher import Dispatcher, RpcLogHandler, handle_in_background
+from devhost import rpc
+from devhost.worker import flush
+from devhost.worker.dispatcher import Dispatcher, RpcLogHandler, handle_in_background
 
 _CONNECT_TIMEOUT = 5.0
 log = logging.getLogger("devhost.worker")

@@ -18,9 +18,9 @@ from typing import Any
 
 import azure_functions_runtime as runtime
 
-from .. import rpc
-from . import flush
-from .paths import use_app_paths
+from devhost import rpc
+from devhost.worker import flush
+from devhost.worker.paths import use_app_paths
 
 # proxy_worker/logging.py is_system_log_category: the worker's, the runtime's and the SDK's
 # own loggers are System; everything else (the app, its libraries, the root) is User.

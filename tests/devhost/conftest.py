@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from devhost.cli.start import load_app
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.runtime import load_app
-from devhost.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost, HostServer
 
 APPS = Path(__file__).resolve().parent / "apps"
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from devhost.cli.start import load_app
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.runtime import load_app
-from devhost.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost, HostServer
 
 from .conftest import APPS, http, until
 

@@ -90,13 +90,13 @@ def test_recipe_telemetry_and_example_code_use_only_the_public_api() -> None:
     "import devhost",
     "import devhost.testing",
     "from devhost import testing",
-    "from devhost.runtime import load_app",
+    "from devhost.cli.start import load_app",
     "from devhost.testing.app import Run",
     "from devhost.testing import DurableApp, HostProcess",
     "from tests.devhost.conftest import http",
     "from tests.hosting import start",
     "from ..devhost.conftest import APPS",
-    'PROBE = """\nimport json\nfrom devhost.server import BackgroundHost\n"""',
+    'PROBE = """\nimport json\nfrom devhost.host.server import BackgroundHost\n"""',
     'PROBE = "import devhost.cli"',
 ])
 def test_the_guard_catches_internal_imports(source: str) -> None:

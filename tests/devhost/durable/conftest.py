@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from devhost.cli.start import load_app
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.functions.app import AppIndex
-from devhost.runtime import load_app
+from devhost.host.app import AppIndex
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from devhost.durable.api import client_payload
 from devhost.durable.engine import Engine
+from devhost.durable.httpapi.management import client_payload
 from devhost.durable.store import Store
-from devhost.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost, HostServer
 
 from ..conftest import http, serve_semantics_app
 
@@ -100,7 +100,7 @@ def test_status_codes_location_and_retry_after(host: BackgroundHost) -> None:
 
 def test_continued_as_new_is_still_202(host: BackgroundHost) -> None:
     """HandleGetStatusRequestAsync lists ContinuedAsNew with Running/Pending/Suspended."""
-    from devhost.durable.api import status_response
+    from devhost.durable.httpapi.management import status_response
 
     class Req:
         url = "http://h/x"

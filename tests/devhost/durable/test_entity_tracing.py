@@ -20,10 +20,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
+from devhost.cli.start import load_app
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer
-from devhost.runtime import load_app
 
 from .conftest import APPS, run
 

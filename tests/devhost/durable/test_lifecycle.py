@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from devhost.cli.start import load_app
 from devhost.durable.engine import Engine, Gone
 from devhost.durable.history import EventType
 from devhost.durable.store import Store
-from devhost.functions.app import AppIndex
-from devhost.runtime import load_app
+from devhost.host.app import AppIndex
 
 from .conftest import APPS, drive
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devhost.cli.start import durable_options
 from devhost.durable.taskhub import TaskHubError, task_hub_name
-from devhost.runtime import durable_options
 
 from ..conftest import APPS
 

@@ -13,7 +13,7 @@ from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.history import EventType, utcnow
 from devhost.durable.store import Store
 from devhost.durable.timeskip import DurableClock
-from devhost.functions.app import AppIndex
+from devhost.host.app import AppIndex
 
 from .conftest import run
 

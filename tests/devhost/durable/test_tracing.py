@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from devhost.durable.engine import Engine, EngineOptions, v2_tracing_active
 from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer, tracing_v2_enabled
-from devhost.functions.app import AppIndex
+from devhost.host.app import AppIndex
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 CALLER_TRACE = int("0af7651916cd43dd8448eb211c80319c", 16)
@@ -237,7 +237,7 @@ def test_raised_event_is_an_orchestration_event_producer(v2) -> None:  # type: i
     """TraceHelper.StartActivityForNewEventRaisedFromClient (called by TaskHubClient
     .RaiseEventAsync, what the raise-event handler runs): PRODUCER `orchestration_event:<name>`
     with `durabletask.event.target_instance_id`, under the caller's context."""
-    from devhost.durable.api import trace_event_raised
+    from devhost.durable.httpapi.management import trace_event_raised
 
     make, spans = v2
     engine = make()

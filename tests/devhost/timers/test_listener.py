@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from devhost.functions import typed
-from devhost.functions.app import AppIndex, Binding, FunctionInfo
-from devhost.functions.channel import Invocation
-from devhost.runtime import load_app
+from devhost.cli.start import load_app
+from devhost.host import typed
+from devhost.host.app import AppIndex, Binding, FunctionInfo
+from devhost.host.channel import Invocation
 from devhost.timers.listener import (
     ScheduleMonitor,
     Status,
@@ -195,7 +195,7 @@ def test_a_timer_invocation_gets_the_host_activitys_own_id(app: AppIndex,
     (no connection string here)."""
     from devhost.durable.engine import Engine
     from devhost.durable.store import Store
-    from devhost.server import BackgroundHost, HostServer
+    from devhost.host.server import BackgroundHost, HostServer
 
     from ..conftest import until
 

@@ -1,6 +1,6 @@
 """The worker's testing switch (devhost/worker/flush.py): off unless the plugin's host sets
 it, and its flush runs outside the invocation, so the exporter's own log lines are never
-filed as the function's (devhost/functions/hostlogs.py HostLogs.worker_log files only records
+filed as the function's (devhost/host/logs.py HostLogs.worker_log files only records
 that name an invocation it is running)."""
 
 from __future__ import annotations

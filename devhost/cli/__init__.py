@@ -1,0 +1,235 @@
+"""`python -m devhost …`: the local stand-in for `func start` and the Durable extension."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from devhost.cli.client import follow, send
+from devhost.cli.start import (
+    HostConfig,
+    flush_telemetry,
+    load,
+    local_insights_db,
+    run_sync,
+    script_file,
+    stop_workers,
+)
+from devhost.durable.engine import DurableError, Engine
+from devhost.durable.shutdown import DEFAULT_TIMEOUT_S
+from devhost.host import loaderrors
+from devhost.host.app import AppIndex, AppLoadError
+from devhost.host.logs import shutdown as shutdown_host_logs
+from devhost.host.processes import ProcessWorkers
+from devhost.host.server import BackgroundHost, HostServer, is_loopback
+from devhost.host.settings import SettingsError
+from devhost.insights.cli import register as register_insights
+from devhost.insights.view import load_run, render_text
+from devhost.timers.listener import timers_of
+
+
+class LoadFailure(Exception):
+    """Anything that stopped the app from loading (reported by loaderrors, exit 2)."""
+
+    def __init__(self, error: BaseException, app_dir: Path, script: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.app_dir = app_dir
+        self.script = script
+
+
+def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Engine]:
+    try:
+        index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+        if timers:
+            timers_of(index)  # a bad schedule is an indexing error, before anything serves
+    except Exception as exc:
+        raise LoadFailure(exc, args.app_dir, script_file(args.app)) from exc
+    return index, engine
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--app", default="function_app", help="app module (default: function_app)")
+    parser.add_argument("--app-dir", type=Path, default=Path("."), help="folder of the app")
+    parser.add_argument("--data-dir", type=Path, default=Path(".devhost"),
+                        help="durable store and local telemetry (default: .devhost)")
+    parser.add_argument("--tree", action="store_true",
+                        help="print the run's span tree from local insights at the end")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.input is not None:
+        try:
+            json.loads(args.input)
+        except json.JSONDecodeError as exc:
+            print(json.dumps({"error": f"--input is not valid JSON: {exc}", "field": "input"}),
+                  file=sys.stderr)
+            return 2
+    index, engine = _load(args)
+    try:
+        status = run_sync(engine, args.orchestrator, args.input, args.instance_id, args.timeout)
+    finally:
+        stop_workers(index)
+        flush_telemetry()
+    print(json.dumps(status, indent=2))
+    _show_run(args, status["instanceId"])
+    return 0 if status["runtimeStatus"] == "Completed" else 1
+
+
+def _show_run(args: argparse.Namespace, instance_id: str) -> None:
+    """Print the run as App Insights recorded it (only when it went to local insights)."""
+    if not getattr(args, "tree", False) or not local_insights_db(args.data_dir):
+        return
+    roots = load_run(local_insights_db(args.data_dir), instance_id)  # type: ignore[arg-type]
+    print("\nThe run as captured by local Application Insights "
+          f"({local_insights_db(args.data_dir)}):\n")
+    print(render_text(roots) if roots else "(no telemetry captured for this run)")
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    if not is_loopback(args.host) and not args.allow_remote:
+        print(json.dumps({"error": f"refusing to bind {args.host}: devhost serves the management "
+                          "API without keys; pass --allow-remote to do it anyway",
+                          "field": "host"}), file=sys.stderr)
+        return 2
+    if not is_loopback(args.host):
+        print(f"WARNING: binding {args.host}: anyone who can reach this address can start, "
+              "terminate and purge orchestrations.", file=sys.stderr)
+    index, engine = _load(args, timers=True)
+    server = HostServer(index, engine, args.host, args.port)
+    try:
+        return asyncio.run(_serve(server, args.shutdown_timeout))
+    finally:
+        stop_workers(index)
+
+
+async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S) -> int:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully (see durable/shutdown.py).
+    A second signal exits at once: every state change is one SQLite transaction, so
+    whatever was running is simply pending again at the next start."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            print("Second interrupt: exiting now. Unfinished work is stored and resumes at "
+                  "the next start.", file=sys.stderr, flush=True)
+            _exit_now(server, 130)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    routes = await server.start()
+    print(server.banner(routes), flush=True)
+    clean = True
+    try:
+        await stop.wait()
+        print("Application is shutting down: no new work is taken; running activities "
+              "finish and commit (press Ctrl+C again to exit at once).", flush=True)
+        clean = await server.drain(shutdown_timeout, lambda line: print(line, flush=True))
+    finally:
+        await server.stop()
+        if not clean:  # before the flush, which can take seconds
+            _kill_workers(server)
+        flush_telemetry()
+    if not clean:
+        # Abandoned activities still occupy worker threads, which the interpreter would
+        # join at exit: leave without waiting for them (their work items stay pending).
+        _exit_now(server, 0)
+    return 0
+
+
+def _exit_now(server: HostServer, code: int) -> None:
+    """Leave without `_cmd_start`'s `stop_workers`, which would wait for the workers: kill
+    them first (the host's WorkerProcess.Dispose kills its worker process too). A worker
+    left running would finish an activity the store still holds as pending, so the next
+    start would run it a second time, concurrently."""
+    _kill_workers(server)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _kill_workers(server: HostServer) -> None:
+    if isinstance(server.index.worker, ProcessWorkers):
+        server.index.worker.kill()
+
+
+def _cmd_call(args: argparse.Namespace) -> int:
+    """Serve the app (its workers included), send one request, follow the orchestration it
+    starts."""
+    body = args.body.encode() if args.body is not None else b""
+    index, engine = _load(args, timers=True)
+    try:
+        with BackgroundHost(HostServer(index, engine, port=0)) as host:
+            print(host.server.banner(host.routes), file=sys.stderr, flush=True)
+            status, reply = send(args.method, host.base_url + args.path, body)
+            print(json.dumps({"status": status, "body": reply}, indent=2))
+            final = None
+            if args.follow and isinstance(reply, dict) and "statusQueryGetUri" in reply:
+                final = follow(reply["statusQueryGetUri"], args.timeout)
+                print(json.dumps(final, indent=2))
+    finally:
+        stop_workers(index)
+    flush_telemetry()
+    if final is not None and final.get("instanceId"):
+        _show_run(args, final["instanceId"])
+    if final is not None:
+        return 0 if final.get("runtimeStatus") == "Completed" else 1
+    return 0 if status < 400 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one orchestration to completion and print its status")
+    run.add_argument("orchestrator")
+    run.add_argument("--input", help="orchestration input as JSON")
+    run.add_argument("--instance-id", help="instance id (default: a new GUID)")
+    run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+    _common(run)
+    run.set_defaults(handler=_cmd_run)
+    start = sub.add_parser("start", help="serve the app like `func start` (HTTP + Durable)")
+    start.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
+    start.add_argument("--port", type=int, default=7071)
+    start.add_argument("--allow-remote", action="store_true",
+                       help="allow binding a non-loopback address")
+    start.add_argument("--shutdown-timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                       help="seconds running activities get to finish on shutdown "
+                            f"(default {DEFAULT_TIMEOUT_S:g}, the host's process shutdown timeout)")
+    _common(start)
+    start.set_defaults(handler=_cmd_start)
+    register_insights(sub)
+    call = sub.add_parser("call", help="serve the app, send one HTTP request and "
+                          "follow the orchestration it starts to the end")
+    call.add_argument("method", type=str.upper)
+    call.add_argument("path", help="e.g. /api/start-sub-orchestration")
+    call.add_argument("--body", help="request body (sent as is)")
+    call.add_argument("--no-follow", dest="follow", action="store_false",
+                      help="do not poll statusQueryGetUri")
+    call.add_argument("--timeout", type=float, default=120.0)
+    _common(call)
+    call.set_defaults(handler=_cmd_call)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except LoadFailure as failure:
+        print(loaderrors.report(failure.error, failure.app_dir, failure.script),
+              file=sys.stderr)
+        return loaderrors.EXIT_CODE
+    except (AppLoadError, SettingsError, DurableError) as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl+C before the host installed its own handler
+        return 130
+    finally:
+        shutdown_host_logs()

@@ -1,0 +1,163 @@
+"""Wire the parts devhost stands in for: settings → app → durable store and engine."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devhost.durable.engine import Engine, EngineOptions
+from devhost.durable.store import Store
+from devhost.durable.taskhub import task_hub_name
+from devhost.durable.tracing import tracing_v2_enabled
+from devhost.host.app import AppIndex
+from devhost.host.inprocess import LocalWorkers
+from devhost.host.logs import HostLogs
+from devhost.host.processes import ProcessWorkers
+from devhost.host.settings import apply_local_settings
+from devhost.host.telemetry import configure_sampling, offline_if_loopback
+from devhost.insights.ingest import IngestionServer, connection_string
+from devhost.insights.serving import server_of
+
+
+@dataclass
+class HostConfig:
+    app_module: str = "function_app"
+    app_dir: Path = Path(".")
+    data_dir: Path = Path(".devhost")
+    local_insights: bool = True
+    # False: the worker's dispatcher and azure_functions_runtime run in this process (same
+    # messages, no process and no socket) — for benchmarks and tests that read telemetry
+    # in memory. True: worker processes over gRPC, like the Functions host.
+    worker_processes: bool = True
+
+
+def durable_options(app_dir: Path) -> EngineOptions:
+    """Concurrency and hub name from host.json, as the Durable extension reads them: the hub
+    name's `%SETTING%` tokens resolve from the app settings (applied to the environment)."""
+    path = app_dir / "host.json"
+    durable: dict[str, Any] = {}
+    if path.is_file():
+        durable = json.loads(path.read_text()).get("extensions", {}).get("durableTask", {})
+    return EngineOptions(
+        max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
+        max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
+        max_entity_operation_batch_size=int(durable.get("maxEntityOperationBatchSize", 5000)),
+        task_hub=task_hub_name(durable.get("hubName"), os.environ),
+        tracing_v2=tracing_v2_enabled(durable),
+    )
+
+
+_LOCAL_INSIGHTS: list[IngestionServer] = []
+_LOCAL_DB: list[Path] = []
+
+
+def local_insights(data_dir: Path) -> IngestionServer | None:
+    """Stand in for Application Insights unless the user configured a telemetry backend:
+    then their connection string / OTLP endpoint is left exactly as it is.
+
+    One process writes a database: when a devhost already serves this one (`devhost start`
+    in another shell), this process posts its telemetry there instead of opening the file."""
+    if _LOCAL_DB:
+        return _LOCAL_INSIGHTS[0] if _LOCAL_INSIGHTS else None
+    if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or \
+            os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+        return None
+    db = data_dir / "insights.duckdb"
+    serving_url = server_of(db)
+    if serving_url is not None:
+        os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = connection_string(db, serving_url)
+        offline_if_loopback(os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"])
+        _LOCAL_DB.append(db)
+        return None
+    server = IngestionServer(db).__enter__()
+    atexit.register(_close_at_exit, server)  # runs before the store's own close: LIFO
+    os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
+    offline_if_loopback(server.connection_string)  # before the workers inherit the environment
+    _LOCAL_INSIGHTS.append(server)
+    _LOCAL_DB.append(db)
+    return server
+
+
+def _close_at_exit(server: IngestionServer) -> None:
+    """What this process's exporters still hold is posted before the endpoint closes: their
+    own exit hooks run after this one, and would find nobody listening."""
+    try:
+        flush_telemetry(5_000)
+    finally:
+        server.close()
+
+
+def local_insights_db(data_dir: Path) -> Path | None:
+    """Where this process's telemetry is filed locally, if it is."""
+    return _LOCAL_DB[0] if _LOCAL_DB else None
+
+
+def script_file(app_module: str) -> str:
+    """`--app` names the script the worker indexes (PYTHON_SCRIPT_FILE_NAME on Azure)."""
+    return app_module if app_module.endswith(".py") else app_module + ".py"
+
+
+def load_app(app_module: str = "function_app", app_dir: Path = Path("."), *,
+             worker_processes: bool = True, count: int | None = None) -> AppIndex:
+    """Start the worker(s) on the app and return what they indexed. The index's `worker`
+    is how the host invokes; `index.worker.stop()` ends the processes."""
+    script = script_file(app_module)
+    if not worker_processes:
+        return LocalWorkers.for_app(app_dir, script).index
+    return ProcessWorkers(app_dir, HostLogs(), count=count,
+                          script_file=script).start()
+
+
+def load(config: HostConfig) -> tuple[AppIndex, Engine]:
+    """Apply settings, point telemetry at local insights, start the worker(s), which
+    import and index the app, then build the engine on the durable store."""
+    app_dir = config.app_dir.resolve()
+    apply_local_settings(app_dir)
+    os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
+    if config.local_insights:
+        local_insights(config.data_dir)
+    options = durable_options(app_dir)  # a host.json the host refuses stops it here
+    configure_sampling(app_dir)
+    index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes)
+    store = Store(config.data_dir / "durable.sqlite")
+    return index, Engine(index, store, options)
+
+
+def stop_workers(index: AppIndex) -> None:
+    """End the worker processes (in-process workers live as long as the process)."""
+    if index.worker is not None:
+        index.worker.stop()
+
+
+def flush_telemetry(timeout_ms: int = 10_000) -> None:
+    """Export what the app's providers still buffer, like the worker does on shutdown."""
+    from devhost.host.logs import flush as flush_host_logs
+    from devhost.host.telemetry import flush as flush_host
+    from devhost.worker.flush import flush_providers
+
+    flush_host(timeout_ms)
+    flush_host_logs(timeout_ms)
+    flush_providers(timeout_ms)
+
+
+async def run_orchestration(engine: Engine, name: str, input_json: str | None,
+                            instance_id: str | None, timeout: float) -> dict[str, Any]:
+    await engine.start()
+    try:
+        iid = engine.start_new(name, instance_id, input_json)
+        await engine.wait(iid, timeout)
+        status = engine.status(iid)
+        assert status is not None
+        return status
+    finally:
+        await engine.stop()
+
+
+def run_sync(engine: Engine, name: str, input_json: str | None = None,
+             instance_id: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    return asyncio.run(run_orchestration(engine, name, input_json, instance_id, timeout))

@@ -1,0 +1,1 @@
+"""Formats of .NET that the host, the Durable extension and Application Insights all read."""

@@ -1,0 +1,259 @@
+"""The host's side of a worker channel, whatever carries it: the requests it sends and the
+responses it matches back (azure-functions-host, src/WebJobs.Script.Grpc/Channel/
+GrpcWorkerChannel.cs: WorkerInitRequest with the app folder, FunctionsMetadataRequest, one
+FunctionLoadRequest per function, then InvocationRequests).
+
+Every channel runs on an event loop thread of its own, so callers on any loop (the HTTP
+server's, an engine test's `asyncio.run`) can `await invoke(...)`. A worker that goes away
+fails what it had in flight with `WorkerLost`, which the caller treats as the host does
+(HTTP: a failed invocation; Durable: the work item is delivered again — activities run at
+least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from devhost import rpc
+from devhost.host.app import AppIndex, AppLoadError, FunctionInfo, function_info
+
+log = logging.getLogger("devhost.host")
+T = TypeVar("T")
+
+HOST_VERSION = "4.1040.0-devhost"
+MAX_MESSAGE = 2_147_483_647
+START_TIMEOUT = float(os.environ.get("DEVHOST_WORKER_START_TIMEOUT", "60"))
+PROCESS_COUNT = "FUNCTIONS_WORKER_PROCESS_COUNT"
+SCRIPT_SETTING = "PYTHON_SCRIPT_FILE_NAME"  # the runtime's setting: which file to index
+
+class WorkerLost(Exception):
+    """The worker serving an invocation went away before answering."""
+
+
+@dataclass
+class Invocation:
+    fn: FunctionInfo
+    inputs: list[Any]  # ParameterBinding
+    traceparent: str = ""
+    tracestate: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    invocation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The `Reason` of the host's `Executing '…'` row (FunctionStartedMessage.FormatReason):
+    # triggers that give none, Durable's included, print "(null)" on Azure and in func start.
+    reason: str = "(null)"
+
+    def message(self) -> Any:
+        return rpc.StreamingMessage(invocation_request=rpc.InvocationRequest(
+            invocation_id=self.invocation_id, function_id=self.fn.function_id,
+            input_data=self.inputs,
+            trace_context=rpc.RpcTraceContext(trace_parent=self.traceparent,
+                                              trace_state=self.tracestate,
+                                              attributes=self.attributes)))
+        # No retry_context: the host sets one only for a function-level retry policy
+        # (ScriptInvocationContextExtensions.SetRetryContext reads the RetryContext that
+        # WebJobs' FunctionExecutorExtensions.TryExecuteAsync creates only with a
+        # RetryStrategy), which devhost does not apply; Durable's retries are new tasks.
+
+
+@dataclass
+class Outcome:
+    """An InvocationResponse as the host reads it."""
+
+    invocation_id: str
+    ok: bool
+    return_value: Any = None  # TypedData or None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    stack_trace: str = ""
+    worker_id: str = ""
+
+    def exception_parts(self) -> tuple[str, str]:
+        """(type, message) of the worker's RpcException, which says `<type>: <message>`
+        (azure_functions_runtime utils/tracing.py serialize_exception)."""
+        kind, sep, message = self.error.partition(": ")
+        return (kind, message) if sep and kind.isidentifier() else ("Exception", self.error)
+
+    def as_exception(self) -> Exception:
+        """The user's exception as the host knows it: its type's name and message, for
+        code that records exceptions on spans (the frames stay in `stack_trace`)."""
+        kind, message = self.exception_parts()
+        return type(kind, (Exception,), {"__module__": "builtins"})(message)
+
+    @classmethod
+    def of(cls, response: Any, worker_id: str) -> Outcome:
+        ok = response.result.status == rpc.StatusResult.Success
+        return cls(invocation_id=response.invocation_id, ok=ok,
+                   return_value=response.return_value
+                   if response.HasField("return_value") else None,
+                   outputs={b.name: b.data for b in response.output_data},
+                   error=response.result.exception.message,
+                   stack_trace=response.result.exception.stack_trace, worker_id=worker_id)
+
+
+
+
+def failure(result: Any, what: str, app_dir: Path | None = None) -> AppLoadError:
+    """The worker's failure as the host reports it: its exception's message, and where in
+    the app's own files it comes from (the last frame of the worker's traceback there)."""
+    exc = result.exception
+    error = AppLoadError(f"{what}: {exc.message}" if exc.message else what)
+    if app_dir is not None:
+        error.location = app_location(exc.stack_trace, app_dir)
+    return error
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def app_location(stack_trace: str, app_dir: Path) -> tuple[str | None, int | None]:
+    root = str(app_dir.resolve())
+    found: tuple[str | None, int | None] = (None, None)
+    for path, line in _FRAME.findall(stack_trace):
+        if path.startswith(root) and "site-packages" not in path:
+            found = (path, int(line))
+    return found
+
+
+class Loop:
+    """A private event loop on its own thread."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            coro, self.loop)  # type: ignore[arg-type]
+        return future.result(timeout)
+
+    async def call(self, coro: Awaitable[T]) -> T:
+        """Await `coro` on this loop from any other loop."""
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            coro, self.loop)  # type: ignore[arg-type]
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+class Workers:
+    """The interface the HTTP host and the Durable engine invoke through: a transport
+    implements `_invoke` on its own loop; callers on any loop (or none) reach it here."""
+
+    index: AppIndex
+    _loop: Loop
+
+    async def _invoke(self, invocation: Invocation) -> Outcome:
+        raise NotImplementedError
+
+    async def invoke(self, invocation: Invocation) -> Outcome:
+        return await self._loop.call(self._invoke(invocation))
+
+    def invoke_sync(self, invocation: Invocation) -> Outcome:
+        """For callers without an event loop (replaying recorded histories)."""
+        return self._loop.run(self._invoke(invocation))
+
+    async def outcome(self, invocation: Invocation) -> Outcome:
+        """The invocation as a trigger's host sees it: a worker that died with it is a
+        failed invocation, not an error of the host."""
+        try:
+            return await self.invoke(invocation)
+        except WorkerLost as exc:
+            return Outcome(invocation.invocation_id, ok=False, error=f"WorkerLost: {exc}")
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def description(self) -> str:
+        raise NotImplementedError
+
+
+class Peer:
+    """One worker's side of the conversation: requests out, responses matched back."""
+
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        self.pending: dict[str, asyncio.Future[Any]] = {}
+        self.in_flight = 0
+        self.ready = False
+        self.gone = False
+
+    def _key(self, message: Any) -> str:
+        kind = message.WhichOneof("content")
+        if kind == "invocation_request":
+            return "inv:" + message.invocation_request.invocation_id
+        if kind == "invocation_response":
+            return "inv:" + message.invocation_response.invocation_id
+        if kind == "function_load_request":
+            return "load:" + message.function_load_request.function_id
+        if kind == "function_load_response":
+            return "load:" + message.function_load_response.function_id
+        return str(kind).replace("_request", "").replace("_response", "").replace(
+            "functions_metadata", "function_metadata")
+
+    async def request(self, message: Any) -> Any:
+        if self.gone:
+            raise WorkerLost(f"worker {self.worker_id} is gone")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        key = self._key(message)
+        self.pending[key] = future
+        try:
+            await self.send(message)
+            return await future
+        finally:
+            self.pending.pop(key, None)
+
+    async def send(self, message: Any) -> None:
+        raise NotImplementedError
+
+    def receive(self, message: Any) -> None:
+        future = self.pending.get(self._key(message))
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    def lost(self, reason: str) -> None:
+        self.gone = True
+        self.ready = False
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(WorkerLost(f"worker {self.worker_id} {reason}"))
+
+
+async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str]:
+    """WorkerInitRequest → FunctionsMetadataRequest → FunctionLoadRequest per function."""
+    init = await peer.request(rpc.StreamingMessage(worker_init_request=rpc.WorkerInitRequest(
+        host_version=HOST_VERSION, function_app_directory=str(app_dir),
+        worker_directory=str(Path(__file__).resolve().parents[1] / "worker"))))
+    response = init.worker_init_response
+    if response.result.status != rpc.StatusResult.Success:
+        raise failure(response.result, "Worker failed to index functions", app_dir)
+    meta = (await peer.request(rpc.StreamingMessage(
+        functions_metadata_request=rpc.FunctionsMetadataRequest(
+            function_app_directory=str(app_dir))))).function_metadata_response
+    if meta.result.status != rpc.StatusResult.Success:
+        raise failure(meta.result, "Worker failed to index functions")
+    functions = [function_info(m) for m in meta.function_metadata_results]
+    if not functions:  # the host only warns; devhost has nothing to serve
+        raise AppLoadError(f"No job functions found in {app_dir}: the worker indexes the "
+                           f"script named by {SCRIPT_SETTING} (default function_app.py)")
+    for metadata in meta.function_metadata_results:
+        loaded = (await peer.request(rpc.StreamingMessage(
+            function_load_request=rpc.FunctionLoadRequest(
+                function_id=metadata.function_id, metadata=metadata)))).function_load_response
+        if loaded.result.status != rpc.StatusResult.Success:
+            raise failure(loaded.result, f"Worker failed to load function {metadata.name}")
+    worker_meta = response.worker_metadata
+    return functions, worker_meta.worker_version

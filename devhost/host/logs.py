@@ -1,0 +1,142 @@
+"""What the host does with logs: the worker's RpcLogs and its own Executing/Executed rows.
+
+Classic-mode Application Insights under the Functions host (azure-functions-host,
+src/WebJobs.Script/Diagnostics; Microsoft.Azure.WebJobs.Logging.ApplicationInsights
+ApplicationInsightsLogger): every log of a function invocation becomes a `traces` row whose
+customDimensions carry `Category` (`Function.<name>.User` for what the user's code logged,
+`Function.<name>` for the host's `Executing`/`Executed` lines), `LogLevel`, `InvocationId`,
+`ProcessId`, with the invocation's operation (operation_Id/operation_ParentId). The console
+shows what `func start` shows: the worker's User logs and the Executed line of each
+invocation, with the user's exception when it failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+from opentelemetry import _logs
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import Context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from devhost import rpc
+from devhost.host import console
+from devhost.host.telemetry import (
+    host_connection_string,
+    host_resource,
+    offline_if_loopback,
+    sync_export,
+)
+
+CATEGORY = "Category"
+LOG_LEVEL = "LogLevel"
+INVOCATION_ID = "InvocationId"
+PROCESS_ID = "ProcessId"
+_SEVERITY = {rpc.RpcLog.Trace: ("Trace", SeverityNumber.TRACE),
+             rpc.RpcLog.Debug: ("Debug", SeverityNumber.DEBUG),
+             rpc.RpcLog.Information: ("Information", SeverityNumber.INFO),
+             rpc.RpcLog.Warning: ("Warning", SeverityNumber.WARN),
+             rpc.RpcLog.Error: ("Error", SeverityNumber.ERROR),
+             rpc.RpcLog.Critical: ("Critical", SeverityNumber.FATAL)}
+_PROPAGATOR = TraceContextTextMapPropagator()
+_lock = threading.Lock()
+_provider: Any = None
+
+
+def host_logger_provider() -> Any:
+    """The host's own log pipeline: its own exporter to the connection string's resource
+    (as the host's App Insights logger is), else the process's global provider."""
+    global _provider
+    connection_string = host_connection_string()
+    if not connection_string:
+        return _logs.get_logger_provider()
+    offline_if_loopback(connection_string)
+    with _lock:
+        if _provider is None:
+            from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter
+            from opentelemetry.sdk._logs import LoggerProvider
+            from opentelemetry.sdk._logs.export import (
+                BatchLogRecordProcessor,
+                SimpleLogRecordProcessor,
+            )
+
+            _provider = LoggerProvider(resource=host_resource())
+            exporter = AzureMonitorLogExporter(connection_string=connection_string)
+            _provider.add_log_record_processor(SimpleLogRecordProcessor(exporter)
+                                               if sync_export()
+                                               else BatchLogRecordProcessor(exporter))
+        return _provider
+
+
+def flush(timeout_millis: int = 10_000) -> None:
+    if _provider is not None:
+        _provider.force_flush(timeout_millis)
+
+
+def shutdown() -> None:
+    """Export what is left and stop, while the local ingestion endpoint still serves: at
+    interpreter exit its thread pool no longer takes work."""
+    global _provider
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None
+
+
+class HostLogs:
+    """Files worker logs and invocation rows; knows which invocation is which function."""
+
+    def __init__(self) -> None:
+        self._logger = host_logger_provider().get_logger("Host.Function")
+        # id → (function, the invocation's context, parsed once for all its rows)
+        self._invocations: dict[str, tuple[str, Context | None]] = {}
+
+    def _emit(self, category: str, level: int, message: str, invocation_id: str,
+              context: Context | None) -> None:
+        text, number = _SEVERITY.get(level, ("Information", SeverityNumber.INFO))
+        self._logger.emit(_logs.LogRecord(
+            context=context, severity_text=text, severity_number=number, body=message,
+            attributes={CATEGORY: category, LOG_LEVEL: text, INVOCATION_ID: invocation_id,
+                        PROCESS_ID: os.getpid()}))
+
+    def _print(self, message: str) -> None:
+        print(f"{console.stamp()} {message}", file=sys.stderr, flush=True)
+
+    def executing(self, function: str, invocation_id: str, traceparent: str,
+                  reason: str) -> None:
+        context = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+        self._invocations[invocation_id] = (function, context)
+        self._emit(f"Function.{function}", rpc.RpcLog.Information,
+                   f"Executing 'Functions.{function}' (Reason='{reason}', Id={invocation_id})",
+                   invocation_id, context)
+
+    def executed(self, function: str, invocation_id: str, ok: bool, seconds: float) -> None:
+        """The row in traces; the console line of a failure (with the user's frames) is
+        devhost.host.console's, for every transport."""
+        _, context = self._invocations.pop(invocation_id, (function, None))
+        self._emit(f"Function.{function}", rpc.RpcLog.Information if ok else rpc.RpcLog.Error,
+                   f"Executed 'Functions.{function}' ({'Succeeded' if ok else 'Failed'}, "
+                   f"Id={invocation_id}, Duration={seconds * 1000:.0f}ms)",
+                   invocation_id, context)
+
+    def worker_log(self, entry: Any, worker_id: str) -> None:
+        """An RpcLog from a worker. User logs of an invocation go to traces under
+        `Function.<name>.User` and to the console; the worker's System logs are the
+        host's diagnostics (not the customer's App Insights), shown only when they warn."""
+        user = entry.log_category == rpc.RpcLog.User
+        if user:
+            self._print(entry.message)
+        elif entry.level >= rpc.RpcLog.Warning:  # the worker's own: its first line is enough,
+            self._print(entry.message.splitlines()[0] if entry.message else "")  # not frames
+        if not user:
+            return
+        function, context = self._invocations.get(entry.invocation_id, ("", None))
+        if not function:
+            # Outside any invocation (a library's thread, the app's own exporter reporting its
+            # posts): the console only, or every export would file rows about itself.
+            return
+        self._emit(f"Function.{function}.User", entry.level, entry.message, entry.invocation_id,
+                   context)
+

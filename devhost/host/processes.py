@@ -1,0 +1,320 @@
+"""Language workers in their own processes, over FunctionRpc gRPC — what `devhost start`,
+`devhost call` and `devhost run` use.
+
+Like the Functions host (GrpcWorkerChannel, RpcFunctionInvocationDispatcher):
+`FUNCTIONS_WORKER_PROCESS_COUNT` workers (default 1) are started with `--host --port
+--workerId --requestId --grpcMaxMessageLength`, each opens `EventStream` with a StartStream
+and gets the handshake; invocations go to the ready worker with the fewest in flight; a
+worker that exits is replaced. The host writes each invocation's Executing/Executed rows and
+the workers' RpcLogs through `HostLogs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shlex
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from devhost import rpc
+from devhost.host.app import AppIndex, AppLoadError, FunctionInfo
+from devhost.host.channel import (
+    MAX_MESSAGE,
+    PROCESS_COUNT,
+    SCRIPT_SETTING,
+    START_TIMEOUT,
+    Invocation,
+    Loop,
+    Outcome,
+    Peer,
+    WorkerLost,
+    Workers,
+    handshake,
+    log,
+)
+from devhost.host.logs import HostLogs
+
+EXECUTABLE_SETTING = "languageWorkers:python:defaultExecutablePath"
+ARGUMENTS_SETTING = "languageWorkers:python:arguments"
+
+
+def _setting(name: str) -> str:
+    """An app setting by its host name; environment variables spell `:` as `__`."""
+    return os.environ.get(name) or os.environ.get(name.replace(":", "__"), "")
+
+
+def worker_command(python: str) -> list[str]:
+    """`<executable> <arguments> -m devhost.worker`, as the host composes a worker's command
+    line from worker.config.json (defaultExecutablePath, arguments, defaultWorkerPath) and the
+    app settings that override them (`languageWorkers:python:defaultExecutablePath`,
+    `languageWorkers:python:arguments`). The host's interpreter by default, with its -S/-I
+    flags, so the worker sees the same packages as the host."""
+    flags = [f for f, on in (("-I", sys.flags.isolated), ("-S", sys.flags.no_site)) if on]
+    return [_setting(EXECUTABLE_SETTING) or python, *flags,
+            *shlex.split(_setting(ARGUMENTS_SETTING)), "-m", "devhost.worker"]
+
+
+class _ProcessPeer(Peer):
+    def __init__(self, worker_id: str) -> None:
+        super().__init__(worker_id)
+        self.outbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def send(self, message: Any) -> None:
+        self.outbox.put_nowait(message)
+
+    def lost(self, reason: str) -> None:
+        super().lost(reason)
+        self.outbox.put_nowait(None)
+        if not self.connected.done():
+            self.connected.set_exception(WorkerLost(f"worker {self.worker_id} {reason}"))
+
+
+class _Servicer(rpc.FunctionRpcServicer):
+    def __init__(self, pool: ProcessWorkers) -> None:
+        self.pool = pool
+
+    async def EventStream(self, request_iterator: Any, context: Any) -> Any:  # noqa: N802
+        first = await request_iterator.__anext__()
+        peer = self.pool.peers.get(first.start_stream.worker_id)
+        if peer is None or peer.gone:
+            return
+        sink = self.pool.logs.worker_log
+
+        async def read() -> None:
+            try:
+                async for message in request_iterator:
+                    if message.WhichOneof("content") == "rpc_log":
+                        sink(message.rpc_log, peer.worker_id)
+                    else:
+                        peer.receive(message)
+            except Exception:  # the stream broke: the process monitor says why
+                pass
+            finally:
+                peer.lost("closed its stream")
+
+        reader = asyncio.create_task(read())
+        peer.connected.set_result(None)
+        try:
+            while (message := await peer.outbox.get()) is not None:
+                yield message
+        finally:
+            reader.cancel()
+
+
+class ProcessWorkers(Workers):
+    """Language workers in their own processes, talking FunctionRpc over gRPC."""
+
+    def __init__(self, app_dir: Path, logs: HostLogs, count: int | None = None,
+                 script_file: str = "function_app.py", python: str = sys.executable) -> None:
+        self.app_dir = app_dir.resolve()
+        self.script_file = script_file
+        self.logs = logs
+        setting = os.environ.get(PROCESS_COUNT, "1") or "1"
+        if count is None and not setting.strip().isdigit():
+            raise AppLoadError(f"{PROCESS_COUNT} must be a whole number, not {setting!r}")
+        self.count = count or int(setting)
+        if not 1 <= self.count <= 10:
+            raise AppLoadError(f"{PROCESS_COUNT} must be between 1 and 10, not {self.count}")
+        self.python = python
+        self.peers: dict[str, _ProcessPeer] = {}
+        self.restarts = 0
+        self._failed_starts = 0  # in a row: a worker that cannot start is retried ever slower
+        self._ids = itertools.count(1)
+        self._stopping = False
+        self._stopped = False
+        self._loop = Loop("devhost-workers")
+        self._server: grpc.aio.Server | None = None
+        self._port = 0
+        self._ready: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.index = AppIndex(script_file="")
+
+    # -- lifecycle, on the pool's loop ----------------------------------------------------
+    def start(self) -> AppIndex:
+        try:
+            self._loop.run(self._start(), START_TIMEOUT * 2)
+        except BaseException:
+            self.stop()
+            raise
+        return self.index
+
+    async def _start(self) -> None:
+        self._ready = asyncio.Event()
+        self._server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE)])
+        rpc.add_FunctionRpcServicer_to_server(_Servicer(self), self._server)
+        self._port = self._server.add_insecure_port("127.0.0.1:0")
+        await self._server.start()
+        first = await self._spawn()
+        functions, version = await self._bring_up(first)
+        self.index.functions = functions
+        self.index.runtime_version = version
+        self.index.script_file = self.script_file
+        self.index.worker = self
+        await asyncio.gather(*(self._replace_until_up() for _ in range(self.count - 1)))
+
+    async def _spawn(self) -> _ProcessPeer:
+        worker_id = f"{next(self._ids)}-{uuid.uuid4().hex[:8]}"
+        peer = _ProcessPeer(worker_id)
+        self.peers[worker_id] = peer
+        peer.process = await asyncio.create_subprocess_exec(
+            *worker_command(self.python), "--host", "127.0.0.1",
+            "--port", str(self._port), "--workerId", worker_id,
+            "--requestId", uuid.uuid4().hex, "--grpcMaxMessageLength", str(MAX_MESSAGE),
+            cwd=str(self.app_dir), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "AzureWebJobsScriptRoot": str(self.app_dir),
+                 SCRIPT_SETTING: self.script_file})
+        self._spawn_task(self._watch(peer))
+        return peer
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch(self, peer: _ProcessPeer) -> None:
+        """Show the worker's console (its output before the stream opens, and crashes), and
+        replace it when it exits."""
+        assert peer.process is not None and peer.process.stdout is not None
+        async for line in peer.process.stdout:
+            print(f"[worker {peer.worker_id}] {line.decode(errors='replace').rstrip()}",
+                  file=sys.stderr, flush=True)
+        code = await peer.process.wait()
+        peer.lost(f"exited with code {code}")
+        self.peers.pop(peer.worker_id, None)
+        if not self._stopping and self.index.worker is self:
+            log.warning("worker %s exited with code %s: starting another", peer.worker_id, code)
+            self.restarts += 1
+            self._spawn_task(self._replace_until_up(delay=min(0.1 * 2 ** self._failed_starts,
+                                                              30.0)))
+
+    async def _bring_up(self, peer: _ProcessPeer) -> tuple[list[FunctionInfo], str]:
+        try:
+            await asyncio.wait_for(peer.connected, START_TIMEOUT)
+            result = await asyncio.wait_for(handshake(peer, self.app_dir), START_TIMEOUT)
+        except TimeoutError:
+            self._kill(peer)
+            raise AppLoadError(f"worker {peer.worker_id} did not start within "
+                               f"{START_TIMEOUT:.0f} s") from None
+        except WorkerLost as exc:
+            raise AppLoadError(f"worker process failed to start: {exc}") from exc
+        except AppLoadError:
+            self._kill(peer)
+            raise
+        peer.ready = True
+        assert self._ready is not None
+        self._ready.set()
+        return result
+
+    async def _replace_until_up(self, delay: float = 0.0) -> None:
+        """Start a worker; if it fails, its exit starts the next one after a longer delay."""
+        await asyncio.sleep(delay)
+        if self._stopping:  # killed or stopped while this replacement waited its turn
+            return
+        try:
+            await self._bring_up(await self._spawn())
+            self._failed_starts = 0
+        except AppLoadError as exc:
+            self._failed_starts += 1
+            log.error("%s", exc)
+
+    def _kill(self, peer: _ProcessPeer) -> None:
+        if peer.process is not None and peer.process.returncode is None:
+            peer.process.kill()
+
+    def kill(self) -> None:
+        """Kill every worker process now, from any thread: what the host's
+        WorkerProcess.Dispose does (`Process.Kill()`), for an exit that cannot wait for the
+        workers (a second Ctrl+C, the shutdown bound). A worker left behind would go on
+        running an abandoned activity while the next start runs it again."""
+        self._stopping = True  # its exit must not start a replacement
+        for peer in list(self.peers.values()):
+            process = peer.process
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = self._stopping = True
+        try:
+            self._loop.run(self._stop(), 15)
+        finally:
+            self._loop.close()
+
+    async def _stop(self) -> None:
+        for peer in list(self.peers.values()):
+            if not peer.gone:
+                await peer.send(rpc.StreamingMessage(worker_terminate=rpc.WorkerTerminate()))
+        for peer in list(self.peers.values()):
+            if peer.process is not None:
+                try:
+                    await asyncio.wait_for(peer.process.wait(), 5)
+                except TimeoutError:
+                    self._kill(peer)
+                    await peer.process.wait()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.stop(1)
+
+    # -- invoking -------------------------------------------------------------------------
+    @property
+    def pids(self) -> list[int]:
+        return [p.process.pid for p in self.peers.values() if p.process and p.ready]
+
+    def in_flight(self) -> dict[int, int]:
+        """Invocations each ready worker process is running now, by pid."""
+        return {p.process.pid: p.in_flight for p in self.peers.values()
+                if p.process and p.ready}
+
+    @property
+    def description(self) -> str:
+        return (f"{self.count} worker process(es) {self.pids}, azure-functions-runtime "
+                f"{self.index.runtime_version}")
+
+    async def _invoke(self, invocation: Invocation) -> Outcome:
+        peer = await self._pick()
+        peer.in_flight += 1
+        name, iid = invocation.fn.name, invocation.invocation_id
+        started = asyncio.get_running_loop().time()
+        self.logs.executing(name, iid, invocation.traceparent, invocation.reason)
+        outcome: Outcome | None = None
+        try:
+            response = await peer.request(invocation.message())
+            outcome = Outcome.of(response.invocation_response, peer.worker_id)
+        finally:
+            peer.in_flight -= 1
+            self.logs.executed(name, iid, outcome is not None and outcome.ok,
+                               asyncio.get_running_loop().time() - started)
+        return outcome
+
+    async def _pick(self) -> _ProcessPeer:
+        assert self._ready is not None
+        deadline = asyncio.get_running_loop().time() + START_TIMEOUT
+        while True:
+            ready = [p for p in self.peers.values() if p.ready and not p.gone]
+            if ready:
+                return min(ready, key=lambda p: p.in_flight)
+            if self._stopping:
+                raise WorkerLost("the host is stopping")
+            self._ready.clear()
+            timeout = deadline - asyncio.get_running_loop().time()
+            try:
+                await asyncio.wait_for(self._ready.wait(), max(timeout, 0.01))
+            except TimeoutError:
+                raise WorkerLost("no worker is running") from None

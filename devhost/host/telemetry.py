@@ -1,0 +1,285 @@
+"""The host's own telemetry pipeline, separate from the app's, as on Azure.
+
+The Functions host and the Durable extension export their rows (requests per invocation,
+Durable tracing V2 `orchestration:`/`activity:` spans) themselves, whether or not the app
+configured OpenTelemetry. devhost does the same when a connection string is set; without one
+it uses the process's global provider, which is where tests attach in-memory exporters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlsplit
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import SpanKind, StatusCode
+
+from devhost.host.sampling import HostSampler, SamplingSettings
+
+_IDS = RandomIdGenerator()
+
+log = logging.getLogger("devhost.telemetry")
+
+OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+                    "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+                    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}
+
+
+def host_connection_string() -> str:
+    """Where the host's own rows go: the connection string, or the legacy instrumentation key
+    alone (the host's App Insights logger takes either; TelemetryActivator checks both)."""
+    connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    key = os.environ.get("APPINSIGHTS_INSTRUMENTATIONKEY", "").strip()
+    return connection_string or (f"InstrumentationKey={key}" if key else "")
+
+
+def offline_if_loopback(connection_string: str) -> None:
+    """With a loopback endpoint, no statsbeat, SDK stats or control-plane calls (they would
+    go to Azure, or post after the endpoint closed). Set in the environment before any
+    exporter reads it, so the workers this process starts inherit it."""
+    host = urlparse(_endpoint(connection_string)).hostname or ""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        for key, value in OFFLINE_SWITCHES.items():
+            os.environ.setdefault(key, value)
+
+
+def host_resource() -> Resource:
+    """The host's cloud_RoleName: OTEL_SERVICE_NAME, else the site name, as on Azure."""
+    return Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME")
+                            or os.environ.get("WEBSITE_SITE_NAME") or "devhost"})
+
+
+def sync_export() -> bool:
+    """DEVHOST_SYNC_EXPORT=true: post each host item as it ends, so a kill -9 loses none."""
+    return os.environ.get("DEVHOST_SYNC_EXPORT", "").lower() == "true"
+
+
+_lock = threading.Lock()
+_provider: TracerProvider | None = None
+_sampling = SamplingSettings()
+
+
+def configure_sampling(app_dir: Path) -> SamplingSettings:
+    """Read host.json's samplingSettings before the host's pipeline is built (a bad value is
+    a clear error at start, like the host's options validation)."""
+    global _sampling
+    _sampling = SamplingSettings.from_app_dir(app_dir)
+    return _sampling
+export_failures = 0
+
+
+_host_export = threading.local()
+
+
+class _HostTrafficFilter(logging.Filter):
+    """Keeps the log records of devhost's own exports (the Azure SDK's HTTP request/response
+    lines, the exporter's own messages) out of the app's logging: on Azure the host's
+    exporter lives in another process, so an app never sees them. They go to devhost's own
+    logger at DEBUG instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(_host_export, "active", False):
+            log.debug("host exporter: %s", record.getMessage())
+            return False
+        return True
+
+
+_FILTER = _HostTrafficFilter()
+_SDK_LOGGER_PREFIXES = ("azure.core.pipeline", "azure.monitor.opentelemetry.exporter")
+
+
+def _quiet_host_traffic() -> None:
+    names = [n for n in logging.Logger.manager.loggerDict if n.startswith(_SDK_LOGGER_PREFIXES)]
+    for name in [*_SDK_LOGGER_PREFIXES, *names]:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+class ReportingExporter(SpanExporter):
+    """Says so when a batch does not reach the backend. The Azure Monitor exporter keeps
+    retryable batches on disk and retries them quietly; the host should not be quiet."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        global export_failures
+        _host_export.active = True
+        try:
+            result = self.inner.export(spans)
+        finally:
+            _host_export.active = False
+        if result is not SpanExportResult.SUCCESS:
+            export_failures += 1
+            log.warning("telemetry export failed for %d host spans (%d failed batches so far; "
+                        "retryable ones are kept on disk and sent again)", len(spans),
+                        export_failures)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+# Attributes the host sets on its own HTTP request row; read back when the row is shaped.
+HTTP_METHOD = "HttpMethod"
+HTTP_PATH = "HttpPath"
+HTTP_URL = "devhost.url"
+HTTP_STATUS = "devhost.response_code"
+_PRIVATE = (HTTP_URL, HTTP_STATUS)
+
+
+def dotnet_shape(span: ReadableSpan, envelope: Any) -> Any:
+    """Reshape the Python exporter's envelope into what the host's .NET App Insights SDK
+    sends for the same span (DurableTask.ApplicationInsights DurableTelemetryModule
+    .CreateTelemetry / CreateTelemetryCore):
+
+    - requests: `responseCode` "200", or "500" when the status is Error (the HTTP trigger's
+      row keeps its HTTP status); `success` = status is not Error;
+    - dependencies: `type` "DurableTask", or "InProc" for INTERNAL spans; no target, no
+      result code;
+    - properties: every tag as a string (`item.Value.ToString()`), standard-looking keys
+      included, which the Python exporter would otherwise drop.
+    """
+    data = envelope.data.base_data
+    attributes = dict(span.attributes or {})
+    failed = span.status.status_code is StatusCode.ERROR
+    properties = {k: str(v) for k, v in attributes.items()
+                  if k not in _PRIVATE and not k.startswith("_MS.")}
+    if span.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
+        code = attributes.get(HTTP_STATUS)
+        data.response_code = str(code) if code is not None else ("500" if failed else "200")
+        data.success = not failed
+        if HTTP_URL in attributes:
+            data.url = str(attributes[HTTP_URL])
+            for key in _APPLIED_TO_REQUEST:
+                properties.pop(key, None)
+    else:
+        data.type = "InProc" if span.kind is SpanKind.INTERNAL else "DurableTask"
+        data.target = None
+        data.result_code = None
+        data.success = not failed
+    data.properties = properties
+    return envelope
+
+
+class HostEnvelopeExporter:
+    """The Azure Monitor exporter (its transmission, retries and disk store unchanged) with
+    envelopes shaped the way the host's .NET SDK shapes them."""
+
+    @staticmethod
+    def create(connection_string: str, tracer_provider: TracerProvider) -> SpanExporter:
+        offline_if_loopback(connection_string)
+        from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+
+        class _Exporter(AzureMonitorTraceExporter):
+            def _span_to_envelope(self, span: ReadableSpan) -> Any:
+                return dotnet_shape(span, super()._span_to_envelope(span))
+
+        return _Exporter(connection_string=connection_string, tracer_provider=tracer_provider)
+
+
+# WebJobs function result state (Microsoft.Azure.WebJobs.Host FunctionResultState), which the
+# ApplicationInsightsLogger stamps on Activity.Current (ApplyFunctionResultActivityTags).
+RESULT_FORMAT = ("Result '{Name}' (started at={StartTime}, duration={Duration}, "
+                 "succeeded={Succeeded})")
+
+
+def function_result_tags(function_name: str, invocation_id: str | None, duration_ms: float,
+                         succeeded: bool, trigger_reason: str | None = None
+                         ) -> dict[str, str]:
+    """The tags a function invocation leaves on the host's current Activity: FullName
+    (the descriptor's ShortName, `Functions.<name>`), InvocationId, Name, TriggerReason
+    (when known), FunctionExecutionTimeMs, Succeeded, {OriginalFormat}, Category
+    Host.Results, LogLevel Information/Error (LoggerExtensions.LogFunctionResult)."""
+    tags = {"FullName": f"Functions.{function_name}", "Name": function_name,
+            "FunctionExecutionTimeMs": f"{duration_ms:g}", "Succeeded": str(succeeded),
+            "{OriginalFormat}": RESULT_FORMAT, "Category": "Host.Results",
+            "LogLevel": "Information" if succeeded else "Error"}
+    if invocation_id:
+        tags["InvocationId"] = invocation_id
+    if trigger_reason:
+        tags["TriggerReason"] = trigger_reason
+    return tags
+
+
+# WebJobsTelemetryInitializer.TryApplyProperty turns these into the row's own fields.
+_APPLIED_TO_REQUEST = ("Name", "Succeeded")
+HOST_CALL_REASON = "This function was programmatically called via the host APIs."
+
+
+def http_request_row(function_name: str, method: str, path: str, url: str
+                     ) -> tuple[str, dict[str, str]]:
+    """Name and attributes of the host's request row for an HTTP-triggered invocation: named
+    after the function, URL without its query (the host strips it so keys in `?code=` never
+    reach telemetry), HttpMethod/HttpPath in customDimensions (WebJobs ApplicationInsights
+    logger, Host.Results). No `http.*` keys: the Python exporter would rename the row."""
+    return function_name, {HTTP_METHOD: method, HTTP_PATH: path,
+                           HTTP_URL: urlsplit(url)._replace(query="", fragment="").geturl()}
+
+
+def invocation_traceparent(span: trace.Span, caller: Context | None = None) -> str:
+    """The `traceparent` the host hands the worker (`ScriptInvocationContext.Traceparent =
+    Activity.Current?.Id`, WorkerFunctionInvoker.cs). A .NET Activity takes its trace flags
+    from its parent (Activity.Create / TrySetTraceFlagsFromParent) and the classic App
+    Insights SDK never sets Recorded, so the flag is the caller's, or 00 without a caller —
+    whatever the host's own sampling later decides about its row. The Activity has an id of
+    its own whether or not anything records it: with no exporter (a span that only carries
+    its parent, or nothing) it still gets a fresh span id, in the caller's trace if any."""
+    own = span.get_span_context()
+    trace_id, span_id = own.trace_id, own.span_id
+    if not span.is_recording():
+        trace_id = trace_id if own.is_valid else _IDS.generate_trace_id()
+        span_id = _IDS.generate_span_id()
+    parent = trace.get_current_span(caller).get_span_context() if caller else None
+    flags = "01" if parent is not None and parent.is_valid and parent.trace_flags.sampled \
+        else "00"
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
+
+
+def _endpoint(connection_string: str) -> str:
+    parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
+    return parts.get("IngestionEndpoint", "")
+
+
+def host_tracer_provider() -> trace.TracerProvider:
+    global _provider
+    connection_string = host_connection_string()
+    if not connection_string:
+        return trace.get_tracer_provider()
+    with _lock:
+        if _provider is None:
+            # The host decides whatever flag the caller sent: its rows by host.json
+            # samplingSettings, Durable V2 rows always (DurableTelemetryModule: AllData).
+            _provider = TracerProvider(resource=host_resource(), sampler=HostSampler(_sampling))
+            # The exporter reads the resource from its tracer provider, the global one unless
+            # told: an app without OpenTelemetry has only the proxy there (no resource).
+            exporter = ReportingExporter(HostEnvelopeExporter.create(connection_string,
+                                                                     _provider))
+            _quiet_host_traffic()
+            _provider.add_span_processor(SimpleSpanProcessor(exporter) if sync_export()
+                                         else BatchSpanProcessor(exporter))
+        return _provider
+
+
+def flush(timeout_millis: int = 10_000) -> None:
+    if _provider is not None:
+        _provider.force_flush(timeout_millis)
