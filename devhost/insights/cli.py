@@ -18,7 +18,8 @@ def _query(args: argparse.Namespace) -> int:
     try:
         columns, rows = run_kql(args.db, args.kql)
     except (QueryError, FileNotFoundError, StoreBusyError) as exc:
-        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        field = {"field": exc.field} if isinstance(exc, QueryError) and exc.field else {}
+        print(json.dumps({"error": str(exc), **field}), file=sys.stderr)
         return 2
     if args.format == "json":
         print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str,

@@ -122,8 +122,8 @@ def remote_query(base_url: str, kql: str, timeout: float = REMOTE_TIMEOUT_S
         try:
             message = json.load(exc)["error"]["message"]
         except (ValueError, KeyError, TypeError):
-            message = f"HTTP {exc.code} from {base_url}"
-        raise QueryError(message) from exc
+            raise QueryError(f"HTTP {exc.code} from {base_url}") from exc
+        raise QueryError(message, "kql") from exc
     table = answer["tables"][0]
     kinds = [c["type"] for c in table["columns"]]
     return ([c["name"] for c in table["columns"]],
