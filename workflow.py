@@ -61,7 +61,8 @@ def _non_empty_string(value: Any, field: str) -> str:
 
 
 def parse_workflow_input(body: bytes) -> WorkflowInput:
-    """Empty body → defaults; a partial object fills the rest from the defaults."""
+    """Empty body → defaults; a partial object fills the rest from the defaults; anything
+    but an object (`null`, a list, a string, a number) is refused."""
     if len(body) > MAX_BODY_BYTES:
         raise InputError(413, f"body is larger than {MAX_BODY_BYTES} bytes", "body")
     if not body.strip():
@@ -70,6 +71,8 @@ def parse_workflow_input(body: bytes) -> WorkflowInput:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputError(400, f"body is not valid JSON: {exc}", "body") from exc
+    if not isinstance(data, dict):  # `null` too: only an empty body means "the defaults"
+        raise InputError(400, "body must be a JSON object", "body")
     return workflow_input(data, "body")
 
 

@@ -15,6 +15,8 @@ BAD = [
     (b"{not json", 400, "body"),
     (b"[1, 2]", 400, "body"),
     (b'"a string"', 400, "body"),
+    (b"null", 400, "body"),
+    (b"42", 400, "body"),
     (b'{"customer_id": 5}', 400, "customer_id"),
     (b'{"customer_id": ""}', 400, "customer_id"),
     (b'{"customer_id": "   "}', 400, "customer_id"),
@@ -60,3 +62,24 @@ def test_wrong_method_is_405(durable_app_module: DurableApp) -> None:
     reply = durable_app_module.http("GET", STARTER).response
     assert reply is not None
     assert reply.status == 405 and reply.json()["allowed"] == ["POST"]
+
+
+def test_a_valid_body_gets_202_and_the_check_status_response(
+        durable_app_module: DurableApp) -> None:
+    run = durable_app_module.http("POST", STARTER, json={"skus": ["X"]})
+    reply = run.response
+    assert reply is not None and reply.status == 202
+    # DurableOrchestrationClient.create_check_status_response's payload
+    assert {"id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
+            "purgeHistoryDeleteUri"} <= set(reply.json())
+    assert reply.json()["id"] == run.instance_id
+    final = run.wait()
+    assert final.output["customer"]["customerId"] == DEFAULT_INPUT["customer_id"]
+    assert final.output["inventory"]["skus"] == ["X"]
+
+
+def test_the_limits_are_inclusive() -> None:
+    assert len(parse_workflow_input(json.dumps({"skus": ["S"] * 1000}).encode())["skus"]) == 1000
+    body = json.dumps({"customer_id": "x" * (MAX_BODY_BYTES - 20)}).encode()
+    assert len(body) <= MAX_BODY_BYTES
+    assert parse_workflow_input(body)["customer_id"].startswith("x")
