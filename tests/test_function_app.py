@@ -150,3 +150,17 @@ def test_the_hosts_invocation_rows_sit_under_each_functions_request(
             assert record.parent_id == request.id and record.operation_id == request.operation_id
         assert executing.attributes["InvocationId"] == executed.attributes["InvocationId"]
         assert executing.timestamp <= executed.timestamp
+
+
+def test_the_console_shows_each_invocation_like_func_start(durable_app: DurableApp) -> None:
+    run = durable_app.http("POST", STARTER)
+    run.wait()
+    lines = durable_app.console().splitlines()
+    # FunctionExecutor's two lines per invocation (azure-functions-host), replays included
+    starter = [line for line in lines if "'Functions.start_sub_orchestration'" in line]
+    assert len(starter) == 2
+    assert "Executing 'Functions.start_sub_orchestration' (Reason=" in starter[0]
+    assert "Executed 'Functions.start_sub_orchestration' (Succeeded, Id=" in starter[1]
+    parent = [line for line in lines
+              if "Executed 'Functions.parent_workflow_orchestrator' (Succeeded" in line]
+    assert len(parent) >= 2  # the first episode and the one that completes

@@ -86,10 +86,16 @@ def shutdown() -> None:
 
 
 class HostLogs:
-    """Files worker logs and invocation rows; knows which invocation is which function."""
+    """Files worker logs and invocation rows; knows which invocation is which function.
 
-    def __init__(self) -> None:
+    The console shows what `func start` shows (its console logger sees the host's
+    `Function.<name>` category like every provider): an `Executing` and an `Executed` line per
+    invocation, orchestrator replays included. `invocations=False` (`devhost start --quiet`)
+    keeps only failures and the app's own logs there; the rows are filed either way."""
+
+    def __init__(self, *, invocations: bool = True) -> None:
         self._logger = host_logger_provider().get_logger("Host.Function")
+        self._console_invocations = invocations
         # id → (function, the invocation's context, parsed once for all its rows)
         self._invocations: dict[str, tuple[str, Context | None]] = {}
 
@@ -108,18 +114,21 @@ class HostLogs:
                   reason: str) -> None:
         context = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
         self._invocations[invocation_id] = (function, context)
-        self._emit(f"Function.{function}", rpc.RpcLog.Information,
-                   f"Executing 'Functions.{function}' (Reason='{reason}', Id={invocation_id})",
-                   invocation_id, context)
+        line = f"Executing 'Functions.{function}' (Reason='{reason}', Id={invocation_id})"
+        self._emit(f"Function.{function}", rpc.RpcLog.Information, line, invocation_id, context)
+        if self._console_invocations:
+            self._print(line)
 
     def executed(self, function: str, invocation_id: str, ok: bool, seconds: float) -> None:
-        """The row in traces; the console line of a failure (with the user's frames) is
-        devhost.host.console's, for every transport."""
+        """The row in traces and, on success, the console line; the console lines of a
+        failure (with the user's frames) are devhost.host.console's, for every transport."""
         _, context = self._invocations.pop(invocation_id, (function, None))
+        line = (f"Executed 'Functions.{function}' ({'Succeeded' if ok else 'Failed'}, "
+                f"Id={invocation_id}, Duration={seconds * 1000:.0f}ms)")
         self._emit(f"Function.{function}", rpc.RpcLog.Information if ok else rpc.RpcLog.Error,
-                   f"Executed 'Functions.{function}' ({'Succeeded' if ok else 'Failed'}, "
-                   f"Id={invocation_id}, Duration={seconds * 1000:.0f}ms)",
-                   invocation_id, context)
+                   line, invocation_id, context)
+        if ok and self._console_invocations:
+            self._print(line)
 
     def worker_log(self, entry: Any, worker_id: str) -> None:
         """An RpcLog from a worker. User logs of an invocation go to traces under
