@@ -83,11 +83,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _show_run(args: argparse.Namespace, instance_id: str) -> None:
     """Print the run as App Insights recorded it (only when it went to local insights)."""
-    if not getattr(args, "tree", False) or not local_insights_db(args.data_dir):
+    db = local_insights_db()
+    if not getattr(args, "tree", False) or not db:
         return
-    roots = load_run(local_insights_db(args.data_dir), instance_id)  # type: ignore[arg-type]
-    print("\nThe run as captured by local Application Insights "
-          f"({local_insights_db(args.data_dir)}):\n")
+    roots = load_run(db, instance_id)
+    print(f"\nThe run as captured by local Application Insights ({db}):\n")
     print(render_text(roots) if roots else "(no telemetry captured for this run)")
 
 

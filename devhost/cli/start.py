@@ -92,7 +92,7 @@ def _close_at_exit(server: IngestionServer) -> None:
         server.close()
 
 
-def local_insights_db(data_dir: Path) -> Path | None:
+def local_insights_db() -> Path | None:
     """Where this process's telemetry is filed locally, if it is."""
     return _LOCAL_DB[0] if _LOCAL_DB else None
 

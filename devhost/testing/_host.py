@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_timers:  # before the engine runs anything: no timer is scheduled yet
         engine.options = dataclasses.replace(engine.options, skip_timers=True)
         engine.clock.skip_timers = True
-    routes = TestingRoutes(engine, local_insights_db(args.data_dir))
+    routes = TestingRoutes(engine, local_insights_db())
     server = HostServer(index, engine, port=0, extra_routes=[routes.add])
     try:
         asyncio.run(serve(server, index, args.ready_file))
