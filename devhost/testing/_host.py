@@ -24,7 +24,14 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.cli.start import HostConfig, flush_telemetry, load, local_insights_db, stop_workers
+from devhost.cli.start import (
+    HostConfig,
+    flush_telemetry,
+    host_server,
+    load,
+    local_insights_db,
+    stop_workers,
+)
 from devhost.durable.engine import Engine
 from devhost.durable.store import Instance
 from devhost.host.app import AppIndex
@@ -278,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.options = dataclasses.replace(engine.options, skip_timers=True)
         engine.clock.skip_timers = True
     routes = TestingRoutes(engine, local_insights_db())
-    server = HostServer(index, engine, port=0, extra_routes=[routes.add])
+    server = host_server(index, engine, port=0, extra_routes=[routes.add])
     try:
         asyncio.run(serve(server, index, args.ready_file))
     finally:
