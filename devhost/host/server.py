@@ -67,6 +67,10 @@ HOST_BINDINGS = {"http", "httpTrigger"}
 
 @dataclass
 class HostServer:
+    """The Functions host for one app: its HTTP triggers under /api, and whatever its
+    extensions add (webhooks, input bindings, trigger listeners), started and stopped with it
+    as the WebJobs JobHost starts and stops its extensions' listeners."""
+
     index: AppIndex
     extensions: list[Extension] = field(default_factory=list)
     host: str = "127.0.0.1"

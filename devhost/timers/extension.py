@@ -11,7 +11,6 @@ a running invocation given the host's shutdown timeout (`TimerListener.StopAsync
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,9 @@ class TimerExtension:
 
     trigger_types = frozenset({TIMER_TRIGGER})
 
-    def __init__(self, index: AppIndex, data_dir: Path, zone: tzinfo | None = None) -> None:
+    def __init__(self, index: AppIndex, data_dir: Path) -> None:
         self.index = index
         self.data_dir = data_dir
-        self.zone = zone
         self.timers: TimerHost | None = None
         self._host: ExtensionHost | None = None
 
@@ -70,7 +68,7 @@ class TimerExtension:
         return []
 
     async def start(self) -> None:
-        self.timers = TimerHost(self.index, self._invoke, self.data_dir, self.zone)
+        self.timers = TimerHost(self.index, self._invoke, self.data_dir)
         await self.timers.start()
 
     async def drain(self, timeout: float, report: Callable[[str], None]) -> bool:
