@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from devhost.cli.client import send
-from devhost.cli.start import load_app
+from devhost.cli.start import host_server, load_app
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost
 
 from .conftest import QUICK
 
@@ -55,7 +55,7 @@ def test_http_latency(benchmark: Any, results: dict[str, Any], tmp_path: Path) -
     index = load_app("function_app", REPO, worker_processes=False)
     store = Store(tmp_path / "http.sqlite")
     latencies: list[float] = []
-    with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as host:
+    with BackgroundHost(host_server(index, Engine(index, store), port=0)) as host:
         url = host.base_url + "/api/start-sub-orchestration"
 
         def one() -> None:

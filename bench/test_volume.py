@@ -21,13 +21,13 @@ from devhost.cli.client import follow, send
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.settings import apply_local_settings
-from devhost.cli.start import durable_options, flush_telemetry, load_app
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.cli.start import durable_options, flush_telemetry, host_server, load_app
+from devhost.host.server import BackgroundHost
 apply_local_settings(Path("."))  # as the host does first: the task hub name comes from there
 index = load_app("function_app", Path("."), worker_processes=False)
 # host.json's options, Durable tracing V2 included: the host rows Azure would send count too.
 engine = Engine(index, Store(Path(sys.argv[1])), durable_options(Path(".")))
-with BackgroundHost(HostServer(index, engine, port=0)) as h:
+with BackgroundHost(host_server(index, engine, port=0)) as h:
     for _ in range(int(sys.argv[2])):
         _, started = send("POST", h.base_url + "/api/start-sub-orchestration")
         follow(started["statusQueryGetUri"], 30)

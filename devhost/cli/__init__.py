@@ -14,6 +14,7 @@ from devhost.cli.client import follow, send
 from devhost.cli.start import (
     HostConfig,
     flush_telemetry,
+    host_server,
     load,
     local_insights_db,
     run_sync,
@@ -83,11 +84,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _show_run(args: argparse.Namespace, instance_id: str) -> None:
     """Print the run as App Insights recorded it (only when it went to local insights)."""
-    if not getattr(args, "tree", False) or not local_insights_db(args.data_dir):
+    db = local_insights_db()
+    if not getattr(args, "tree", False) or not db:
         return
-    roots = load_run(local_insights_db(args.data_dir), instance_id)  # type: ignore[arg-type]
-    print("\nThe run as captured by local Application Insights "
-          f"({local_insights_db(args.data_dir)}):\n")
+    roots = load_run(db, instance_id)
+    print(f"\nThe run as captured by local Application Insights ({db}):\n")
     print(render_text(roots) if roots else "(no telemetry captured for this run)")
 
 
@@ -101,7 +102,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         print(f"WARNING: binding {args.host}: anyone who can reach this address can start, "
               "terminate and purge orchestrations.", file=sys.stderr)
     index, engine = _load(args, timers=True)
-    server = HostServer(index, engine, args.host, args.port)
+    server = host_server(index, engine, args.host, args.port)
     try:
         return asyncio.run(_serve(server, args.shutdown_timeout))
     finally:
@@ -166,7 +167,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
     body = args.body.encode() if args.body is not None else b""
     index, engine = _load(args, timers=True)
     try:
-        with BackgroundHost(HostServer(index, engine, port=0)) as host:
+        with BackgroundHost(host_server(index, engine, port=0)) as host:
             print(host.server.banner(host.routes), file=sys.stderr, flush=True)
             status, reply = send(args.method, host.base_url + args.path, body)
             print(json.dumps({"status": status, "body": reply}, indent=2))

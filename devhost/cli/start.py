@@ -1,4 +1,7 @@
-"""Wire the parts devhost stands in for: settings → app → durable store and engine."""
+"""Wire the parts devhost stands in for, as `func start` does: settings → local insights →
+workers (which index the app) → the extensions (the Durable engine on its store, timers) →
+the host's HTTP server. The host (devhost/host/) knows no extension: this is the one place
+that names them, as Core Tools' extension bundle decides which extensions the host loads."""
 
 from __future__ import annotations
 
@@ -6,22 +9,29 @@ import asyncio
 import atexit
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from devhost.durable.engine import Engine, EngineOptions
+from devhost.durable.extension import DurableExtension
 from devhost.durable.store import Store
 from devhost.durable.taskhub import task_hub_name
 from devhost.durable.tracing import tracing_v2_enabled
 from devhost.host.app import AppIndex
+from devhost.host.extensions import Extension
 from devhost.host.inprocess import LocalWorkers
 from devhost.host.logs import HostLogs
 from devhost.host.processes import ProcessWorkers
+from devhost.host.server import HostServer
 from devhost.host.settings import apply_local_settings
 from devhost.host.telemetry import configure_sampling, offline_if_loopback
 from devhost.insights.ingest import IngestionServer, connection_string
 from devhost.insights.serving import server_of
+from devhost.timers.extension import TimerExtension
 
 
 @dataclass
@@ -92,7 +102,7 @@ def _close_at_exit(server: IngestionServer) -> None:
         server.close()
 
 
-def local_insights_db(data_dir: Path) -> Path | None:
+def local_insights_db() -> Path | None:
     """Where this process's telemetry is filed locally, if it is."""
     return _LOCAL_DB[0] if _LOCAL_DB else None
 
@@ -126,6 +136,24 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes)
     store = Store(config.data_dir / "durable.sqlite")
     return index, Engine(index, store, options)
+
+
+def extensions(index: AppIndex, engine: Engine, data_dir: Path | None = None
+               ) -> list[Extension]:
+    """The extensions the host runs the app with, in start order: Durable (its engine on its
+    store), then timers, whose listeners may bind a durable client. Timer schedule status
+    goes under `data_dir` (default: the durable store's folder)."""
+    return [DurableExtension(engine),
+            TimerExtension(index, data_dir or engine.store.path.parent)]
+
+
+def host_server(index: AppIndex, engine: Engine, host: str = "127.0.0.1", port: int = 7071,
+                *, data_dir: Path | None = None,
+                extra_routes: list[Callable[[web.Application], None]] | None = None
+                ) -> HostServer:
+    """The Functions host serving the app's functions with devhost's extensions."""
+    return HostServer(index, extensions(index, engine, data_dir), host, port,
+                      extra_routes=list(extra_routes or []))
 
 
 def stop_workers(index: AppIndex) -> None:

@@ -38,8 +38,9 @@ _CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[A-Za-z]+",
                 "double": r"-?\d+(?:\.\d+)?", "float": r"-?\d+(?:\.\d+)?"}
 _PARAM = re.compile(r"\{(\*?)(\w+)(?::(\w+))?(\?)?\}")
 
-# Other input bindings the HTTP host fills in for a function, by binding type: TypedData.
-InputProvider = Callable[[FunctionInfo, web.Request], Any]
+# The function's other input bindings (ParameterBindings), as the host's extensions supply
+# them (see devhost/host/extensions.py).
+InputBindings = Callable[[FunctionInfo], list[Any]]
 
 
 LITERAL = "__literal"  # prefix of the placeholders that match route literals
@@ -140,10 +141,10 @@ class HttpTriggers:
     """Serves the app's HTTP-triggered functions and records a request span per call,
     as the Functions host does."""
 
-    def __init__(self, index: AppIndex, providers: dict[str, InputProvider],
+    def __init__(self, index: AppIndex, input_bindings: InputBindings,
                  max_body: int = 100 * 1024 * 1024) -> None:
         self.index = index
-        self.providers = providers
+        self.input_bindings = input_bindings
         self.max_body = max_body
         self.tracer = host_tracer_provider().get_tracer("devhost.host")
 
@@ -170,11 +171,8 @@ class HttpTriggers:
                 name, context=parent, kind=SpanKind.SERVER, attributes=attributes,
                 record_exception=False, set_status_on_exception=False,
             ) as span:
-                inputs = [typed.binding(fn.trigger.name, rpc_http(request, body))]
-                for binding in fn.bindings:
-                    if binding.direction != "out" and binding.type in self.providers:
-                        inputs.append(typed.binding(
-                            binding.name, self.providers[binding.type](fn, request)))
+                inputs = [typed.binding(fn.trigger.name, rpc_http(request, body)),
+                          *self.input_bindings(fn)]
                 invocation = Invocation(fn, inputs, invocation_traceparent(span, parent),
                     request.headers.get("tracestate", ""), reason=HOST_CALL_REASON)
                 response, failure, elapsed_ms = await self._invoke(fn, invocation)

@@ -1,30 +1,31 @@
-"""The devhost HTTP server: Functions routes, the Durable management API and (when asked)
-the local Application Insights ingestion endpoint, on one aiohttp app — like `func start`."""
+"""The devhost HTTP server: Functions routes, the extensions' webhooks and bindings, and
+(when asked) the local Application Insights ingestion endpoint, on one aiohttp app — like
+`func start`.
+
+The host knows its extensions only through `devhost.host.extensions.Extension` (WebJobs'
+IExtensionConfigProvider): which ones run is decided where the host is composed,
+`devhost/cli/start.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from devhost.durable.engine import Engine
-from devhost.durable.httpapi.management import ManagementApi, client_payload
 from devhost.host import console, typed
 from devhost.host.app import AppIndex, FunctionInfo
 from devhost.host.channel import Invocation
+from devhost.host.extensions import Extension
 from devhost.host.http import HttpTriggers
 from devhost.host.telemetry import host_tracer_provider, invocation_traceparent
-from devhost.timers.listener import Timer, TimerHost, fired_reason, next_occurrences
 
 log = logging.getLogger("devhost")
 
@@ -60,17 +61,27 @@ async def json_errors(request: web.Request,
                                   "detail": f"{type(exc).__name__}: {exc}"}, status=500)
 
 
+# What the host itself binds: HTTP triggers and their http output.
+HOST_BINDINGS = {"http", "httpTrigger"}
+
+
 @dataclass
 class HostServer:
+    """The Functions host for one app: its HTTP triggers under /api, and whatever its
+    extensions add (webhooks, input bindings, trigger listeners), started and stopped with it
+    as the WebJobs JobHost starts and stops its extensions' listeners."""
+
     index: AppIndex
-    engine: Engine
+    extensions: list[Extension] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 7071
     extra_routes: list[Callable[[web.Application], None]] = field(default_factory=list)
-    data_dir: Path | None = None
     _runner: web.AppRunner | None = None
     draining: bool = False
-    timers: TimerHost | None = None
+
+    def __post_init__(self) -> None:
+        for extension in self.extensions:  # the job host initializes its extensions first
+            extension.initialize(self)
 
     @property
     def base_url(self) -> str:
@@ -80,10 +91,9 @@ class HostServer:
     def build_app(self) -> tuple[web.Application, list[tuple[FunctionInfo, str, list[str]]]]:
         app = web.Application(middlewares=[json_errors, self._refuse_while_draining],
                               client_max_size=100 * 1024 * 1024)
-        ManagementApi(self.engine, lambda _request: self.base_url).add_routes(app)
-
-        routes = HttpTriggers(self.index, {"durableClient": lambda _fn, _request:
-                                           self._durable_client()}).add_routes(app)
+        for extension in self.extensions:
+            extension.add_routes(app)
+        routes = HttpTriggers(self.index, self.input_bindings).add_routes(app)
         for add in self.extra_routes:
             add(app)
         return app, routes
@@ -96,31 +106,33 @@ class HostServer:
         await site.start()
         if self.port == 0:
             self.port = int(self._runner.addresses[0][1])
-        await self.engine.start()
-        self.timers = TimerHost(self.index, self._invoke_timer,
-                                self.data_dir or self.engine.store.path.parent)
-        await self.timers.start()
+        for extension in self.extensions:
+            await extension.start()
         return routes
 
-    def _durable_client(self) -> Any:
-        # The extension binds durableClient to a JSON string for out-of-proc workers.
-        return typed.string(json.dumps(client_payload(self.engine, self.base_url)))
+    def input_bindings(self, fn: FunctionInfo) -> list[Any]:
+        """The ParameterBindings of `fn`'s input bindings that extensions supply (the
+        binding rules' BindToInput), in the function's binding order."""
+        supplied = {kind: bind for extension in self.extensions
+                    for kind, bind in extension.input_bindings().items()}
+        return [typed.binding(binding.name, supplied[binding.type](fn))
+                for binding in fn.bindings
+                if binding.direction != "out" and binding.type in supplied]
 
-    async def _invoke_timer(self, fn: FunctionInfo, trigger: Any) -> Any:
-        """A timer invocation: the durable client binding like an HTTP trigger gets it, a
-        request span like the host records for every invocation, a console line on failure."""
-        inputs = [trigger]
-        for binding in fn.bindings:
-            if binding.direction != "out" and binding.type == "durableClient":
-                inputs.append(typed.binding(binding.name, self._durable_client()))
+    async def invoke(self, fn: FunctionInfo, trigger: Any, reason: str,
+                     faas_trigger: str) -> Any:
+        """An invocation an extension's trigger asks for (ITriggeredFunctionExecutor): the
+        input bindings extensions supply, like an HTTP trigger gets them, a request span like
+        the host records for every invocation, a console line on failure."""
+        inputs = [trigger, *self.input_bindings(fn)]
         tracer = host_tracer_provider().get_tracer("devhost.host")
         started = time.perf_counter()
         with tracer.start_as_current_span(
                 fn.name, kind=SpanKind.SERVER,
-                attributes={"faas.trigger": "timer", "faas.name": fn.name}) as span:
-            # A timer has no caller: the host's Activity starts a trace (flags 00).
+                attributes={"faas.trigger": faas_trigger, "faas.name": fn.name}) as span:
+            # Such a trigger has no caller: the host's Activity starts a trace (flags 00).
             invocation = Invocation(fn, inputs, invocation_traceparent(span), "",
-                                    reason=fired_reason())
+                                    reason=reason)
             outcome = await self.index.invoker.outcome(invocation)
             if not outcome.ok:
                 error = outcome.as_exception()
@@ -137,80 +149,84 @@ class HostServer:
                                      handler: Callable[[web.Request],
                                                        Awaitable[web.StreamResponse]]
                                      ) -> web.StreamResponse:
-        """New function invocations are refused once shutdown began; the management API
-        stays up so running functions can still use their durable client."""
+        """New function invocations are refused once shutdown began; the extensions'
+        webhooks (the Durable management API) stay up so running functions can still use
+        their durable client."""
         if self.draining and request.path.lower().startswith("/api/"):
             return web.json_response({"error": "the host is shutting down", "path": request.path},
                                      status=503, headers={"Retry-After": "1"})
         return await handler(request)
 
     async def drain(self, timeout: float, report: Callable[[str], None]) -> bool:
+        """Shutdown's first step, extensions in the reverse order of their start, all within
+        one `timeout` (the host's process shutdown timeout). True when none cut work off."""
         self.draining = True
         started = time.monotonic()
-        timers_clean = await self.timers.stop(timeout, report) if self.timers else True
-        remaining = max(timeout - (time.monotonic() - started), 0.0)
-        return await self.engine.drain(remaining, report) and timers_clean
+        clean = True
+        for extension in reversed(self.extensions):
+            remaining = max(timeout - (time.monotonic() - started), 0.0)
+            clean = await extension.drain(remaining, report) and clean
+        return clean
 
     async def stop(self) -> None:
-        if self.timers:
-            await self.timers.stop()
-        await self.engine.stop()
+        for extension in reversed(self.extensions):
+            await extension.stop()
         if self._runner:
             await self._runner.cleanup()
 
+    def close(self) -> None:
+        """Release what the extensions hold past `stop`, once nothing runs on the loop."""
+        for extension in self.extensions:
+            extension.close()
+
     def banner(self, routes: list[tuple[FunctionInfo, str, list[str]]]) -> str:
-        """`func start`'s function list: each function with its trigger, its route or durable
-        name or schedule, and a clear mark on what devhost does not run."""
+        """`func start`'s function list: each function with its trigger, its route or what
+        its extension says of it (durable name, schedule), and a clear mark on what devhost
+        does not run; then what the extensions add (their endpoints)."""
         worker = self.index.worker
         lines = ["", f"Worker: {worker.description if worker else 'none'}",
                  f"Indexed {len(self.index.functions)} functions of "
                  f"{self.index.script_file} with azure-functions-runtime "
                  f"{self.index.runtime_version}", "", "Functions:", ""]
         http = {fn.name: (route, methods) for fn, route, methods in routes}
-        timers = {t.name: t for t in (self.timers.timers if self.timers else [])}
         for fn in self.index.functions:
-            lines.append(f"        {fn.name}: {self._describe(fn, http, timers)}")
-        lines += ["", f"Durable management API: {self.base_url}/runtime/webhooks/durabletask/",
-                  f"Task hub: {self.engine.options.task_hub}  "
-                  f"store: {self.engine.store.path}", ""]
+            lines.append(f"        {fn.name}: {self._describe(fn, http)}")
+        for extension in self.extensions:
+            extra = extension.banner_lines()
+            if extra:
+                lines += ["", *extra]
+        lines.append("")
         return "\n".join(lines)
 
-    def _describe(self, fn: FunctionInfo, http: dict[str, tuple[str, list[str]]],
-                  timers: dict[str, Timer]) -> str:
+    def _supported_bindings(self) -> set[str]:
+        supported = set(HOST_BINDINGS)
+        for extension in self.extensions:
+            supported |= {*extension.trigger_types, *extension.input_bindings()}
+        return supported
+
+    def _describe(self, fn: FunctionInfo, http: dict[str, tuple[str, list[str]]]) -> str:
         kind = fn.trigger.type
+        described = None
         if kind == "httpTrigger" and fn.name in http:
             route, methods = http[fn.name]
             auth = str(fn.trigger.settings.get("authLevel", "function")).lower()
-            text = (f"[{','.join(methods)}] {self.base_url}/api/{route}  "
-                    f"(authLevel: {auth}; keys are not checked locally)")
-        elif kind in DURABLE_TRIGGERS:
-            label = DURABLE_TRIGGERS[kind]
-            text = f"{kind}  ({label}: {fn.durable_name})" if fn.durable_name != fn.name \
-                else kind
-        elif kind == "timerTrigger" and fn.name in timers:
-            timer = timers[fn.name]
-            upcoming = next_occurrences(timer, 1, self.timers.zone if self.timers else None)
-            text = (f"timerTrigger  (schedule: {timer.schedule.expression}, "
-                    f"{self.timers.zone if self.timers else 'UTC'}; next: "
-                    f"{upcoming[0].isoformat()}"
-                    + ("; runOnStartup" if timer.run_on_startup else "")
-                    + ("" if timer.use_monitor else "; no schedule monitor") + ")")
-        else:
+            described = (f"[{','.join(methods)}] {self.base_url}/api/{route}  "
+                         f"(authLevel: {auth}; keys are not checked locally)")
+        for extension in self.extensions:
+            if described is None and kind in extension.trigger_types:
+                described = extension.describe(fn)
+        if described is None:
             return f"{kind}  NOT RUN by devhost: this trigger needs its Azure service"
+        text = described
+        supported = self._supported_bindings()
         missing = sorted({b.type for b in fn.bindings
-                          if b is not fn.trigger and b.type not in SUPPORTED_BINDINGS})
+                          if b is not fn.trigger and b.type not in supported})
         if missing:
             text += (f"  NOT RUNNABLE by devhost: binding {', '.join(missing)} needs its "
                      "Azure service")
         if fn.retry_policy:
             text += "  retry policy NOT APPLIED by devhost: a failure is not retried"
         return text
-
-
-DURABLE_TRIGGERS = {"orchestrationTrigger": "durable name", "activityTrigger": "durable name",
-                    "entityTrigger": "entity name"}
-SUPPORTED_BINDINGS = {"http", "durableClient", "httpTrigger", "timerTrigger",
-                      *DURABLE_TRIGGERS}
 
 
 class BackgroundHost:
@@ -232,7 +248,7 @@ class BackgroundHost:
         self.call(self.server.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
-        self.server.engine.store.close()  # the host's store lives as long as the host
+        self.server.close()  # what the extensions hold (a store) lives as long as the host
 
     @property
     def base_url(self) -> str:

@@ -24,7 +24,14 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.cli.start import HostConfig, flush_telemetry, load, local_insights_db, stop_workers
+from devhost.cli.start import (
+    HostConfig,
+    flush_telemetry,
+    host_server,
+    load,
+    local_insights_db,
+    stop_workers,
+)
 from devhost.durable.engine import Engine
 from devhost.durable.store import Instance
 from devhost.host.app import AppIndex
@@ -277,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_timers:  # before the engine runs anything: no timer is scheduled yet
         engine.options = dataclasses.replace(engine.options, skip_timers=True)
         engine.clock.skip_timers = True
-    routes = TestingRoutes(engine, local_insights_db(args.data_dir))
-    server = HostServer(index, engine, port=0, extra_routes=[routes.add])
+    routes = TestingRoutes(engine, local_insights_db())
+    server = host_server(index, engine, port=0, extra_routes=[routes.add])
     try:
         asyncio.run(serve(server, index, args.ready_file))
     finally:

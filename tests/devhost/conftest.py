@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from devhost.cli.start import load_app
+from devhost.cli.start import host_server, load_app
 from devhost.durable.engine import Engine
+from devhost.durable.extension import DurableExtension
 from devhost.durable.store import Store
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost
 
 APPS = Path(__file__).resolve().parent / "apps"
 
@@ -53,6 +54,12 @@ def until(check: Callable[[], Any], timeout: float = 15) -> Any:
     raise AssertionError("condition not met in time")
 
 
+def engine_of(host: BackgroundHost) -> Engine:
+    """The engine a background host runs: its Durable extension's."""
+    return next(extension.engine for extension in host.server.extensions
+                if isinstance(extension, DurableExtension))
+
+
 def serve_semantics_app(tmp_path_factory: Any) -> Iterator[BackgroundHost]:
     """devhost's test app on a background host (a module's `host` fixture), workers stopped
     after."""
@@ -60,7 +67,7 @@ def serve_semantics_app(tmp_path_factory: Any) -> Iterator[BackgroundHost]:
     index = load_app("semantics_app", APPS)
     store = Store(Path(tmp_path_factory.mktemp("store")) / "durable.sqlite")
     try:
-        with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as background:
+        with BackgroundHost(host_server(index, Engine(index, store), port=0)) as background:
             yield background
     finally:
         index.invoker.stop()

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from devhost.cli.start import load_app
+from devhost.cli.start import host_server, load_app
 from devhost.durable.engine import Engine
 from devhost.durable.history import EventType
 from devhost.durable.store import Store
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost
 
-from .conftest import APPS, http, until
+from .conftest import APPS, engine_of, http, until
 
 ENTITIES = "/runtime/webhooks/durabletask/entities"
 
@@ -32,7 +32,7 @@ ENTITIES = "/runtime/webhooks/durabletask/entities"
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:
     index = load_app("entity_counter_app", APPS)
     store = Store(Path(tmp_path_factory.mktemp("store")) / "durable.sqlite")
-    with BackgroundHost(HostServer(index, Engine(index, store), port=0)) as background:
+    with BackgroundHost(host_server(index, Engine(index, store), port=0)) as background:
         yield background
 
 
@@ -59,7 +59,7 @@ def test_orchestration_calls_and_signals_the_entity(host: BackgroundHost) -> Non
     assert final["output"] == {"value": 15, "error": "cannot divide", "after": 15}
     sent = [e for e in final["historyEvents"] if e["EventType"] == "EventSent"]
     assert [e["InstanceId"] for e in sent] == ["@counter@o1"] * 5
-    engine = host.server.engine
+    engine = engine_of(host)
     raw = [e for e in engine.store.history(started["id"])
            if e["EventType"] == EventType.EVENT_SENT]
     assert [e["EventId"] for e in raw] == [0, 1, 2, 3, 4]  # the SDK's task ids

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from devhost.cli.start import load_app
+from devhost.cli.start import host_server, load_app
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost
 
 from .conftest import APPS, http, until
 
@@ -27,8 +27,8 @@ STATUS = "/runtime/webhooks/durabletask/instances/"
 @contextmanager
 def _host(app: str, tmp_path: Path) -> Iterator[BackgroundHost]:
     index = load_app(app, APPS)
-    server = HostServer(index, Engine(index, Store(tmp_path / "durable.sqlite")), port=0,
-                        data_dir=tmp_path)
+    server = host_server(index, Engine(index, Store(tmp_path / "durable.sqlite")), port=0,
+                         data_dir=tmp_path)
     with BackgroundHost(server) as host:
         yield host
 

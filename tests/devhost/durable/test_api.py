@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from devhost.cli.start import host_server
 from devhost.durable.engine import Engine
 from devhost.durable.httpapi.management import client_payload
 from devhost.durable.store import Store
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost
 
-from ..conftest import http, serve_semantics_app
+from ..conftest import engine_of, http, serve_semantics_app
 
 JSON = {"Content-Type": "application/json"}
 
@@ -189,7 +190,7 @@ def test_client_binding_payload_fields(host: BackgroundHost) -> None:
     httpBaseUrl serialized as null, requiredQueryStringParameters only the webhook key query
     (none locally), creation URLs with that query only, management URLs with taskHub and
     connection."""
-    payload = client_payload(host.server.engine, host.base_url)
+    payload = client_payload(engine_of(host), host.base_url)
     assert payload["connectionName"] is None and payload["httpBaseUrl"] is None
     assert payload["requiredQueryStringParameters"] == ""
     assert payload["creationUrls"]["createNewInstancePostUri"].endswith("[/{instanceId}]?")
@@ -254,7 +255,7 @@ def test_raise_event_over_http_emits_the_producer_span(semantics_index: Any, tmp
     engine = Engine(semantics_index, Store(tmp_path / "ev.sqlite"), EngineOptions(tracing_v2=True),
                     tracer=HostTracer(enabled=True, provider=provider))
     caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    with BackgroundHost(HostServer(semantics_index, engine, port=0)) as background:
+    with BackgroundHost(host_server(semantics_index, engine, port=0)) as background:
         api = _api(background)
         http("POST", f"{api}/orchestrators/approval/ev-tr", headers=JSON)
         _until(background, "ev-tr", "Running")

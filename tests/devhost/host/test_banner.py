@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devhost.cli.start import load_app
+from devhost.cli.start import host_server, load_app
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost
 
 from ..conftest import APPS
 
 
 def test_banner_names_triggers_durable_names_routes_and_what_is_not_run(tmp_path: Path) -> None:
     index = load_app("banner_app", APPS)
-    server = HostServer(index, Engine(index, Store(tmp_path / "d.sqlite")), port=0,
-                        data_dir=tmp_path)
+    server = host_server(index, Engine(index, Store(tmp_path / "d.sqlite")), port=0,
+                         data_dir=tmp_path)
     with BackgroundHost(server) as host:
         routes = [(fn, str(fn.trigger.settings.get("route")), ["GET"])
                   for fn in index.http_functions]

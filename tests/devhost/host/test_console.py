@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from devhost.cli.start import load_app
+from devhost.cli.start import host_server, load_app
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost
 
 from ..conftest import APPS, http
 
@@ -75,8 +75,8 @@ def test_failures_without_details_never_end_in_none(engine: Engine) -> None:
 def test_http_500_prints_the_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     os.environ.setdefault("LIFECYCLE_MARKS_DIR", str(tmp_path / "marks"))
     index = load_app("lifecycle_app", APPS)
-    with BackgroundHost(HostServer(index, Engine(index, Store(tmp_path / "d.sqlite")),
-                                   port=0)) as host:
+    with BackgroundHost(host_server(index, Engine(index, Store(tmp_path / "d.sqlite")),
+                                    port=0)) as host:
         status, _, _ = http("GET", f"{host.base_url}/api/Boom/x")
     assert status == 500
     err = capsys.readouterr().err
@@ -90,8 +90,8 @@ def test_routes_match_case_insensitively_and_keep_parameter_case(
     case-insensitively (azure-functions-host WebJobsRouter / ASP.NET TemplateMatcher)."""
     os.environ.setdefault("LIFECYCLE_MARKS_DIR", str(tmp_path / "marks"))
     index = load_app("lifecycle_app", APPS)
-    with BackgroundHost(HostServer(index, Engine(index, Store(tmp_path / "d.sqlite")),
-                                   port=0)) as host:
+    with BackgroundHost(host_server(index, Engine(index, Store(tmp_path / "d.sqlite")),
+                                    port=0)) as host:
         for path in ("/api/Boom/MiXed", "/api/boom/MiXed", "/api/BOOM/MiXed"):
             status, body, _ = http("GET", host.base_url + path)
             # The host answers a failed invocation 500 with an empty body; the function's

@@ -10,7 +10,7 @@ import pytest
 
 from devhost.host.server import BackgroundHost
 
-from ..conftest import http, serve_semantics_app
+from ..conftest import engine_of, http, serve_semantics_app
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_start_honours_traceparent_header(host: BackgroundHost) -> None:
         headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
                  "Content-Type": "application/json"})
     assert status == 202
-    inst = host.server.engine.store.get_instance("tp-1")
+    inst = engine_of(host).store.get_instance("tp-1")
     # TaskHubClient.CreateOrchestrationInstanceAsync → TraceHelper
     # .StartActivityForNewOrchestration: the orchestration hangs under the PRODUCER span,
     # which hangs under the caller; the trace is the caller's.

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from devhost.cli.start import load_app, stop_workers
+from devhost.cli.start import host_server, load_app, stop_workers
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer
-from devhost.host.server import BackgroundHost, HostServer
+from devhost.host.server import BackgroundHost
 
 from ..conftest import APPS, http
 
@@ -41,7 +41,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     EngineOptions(tracing_v2=True),
                     tracer=HostTracer(enabled=True, provider=TracerProvider()))
     try:
-        with BackgroundHost(HostServer(index, engine, port=0)) as background:
+        with BackgroundHost(host_server(index, engine, port=0)) as background:
             yield background.base_url
     finally:
         stop_workers(index)

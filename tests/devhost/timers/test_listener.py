@@ -193,14 +193,15 @@ def test_a_timer_invocation_gets_the_host_activitys_own_id(app: AppIndex,
     """WorkerFunctionInvoker hands the worker `Activity.Current?.Id`: a timer's Activity has
     no caller, so it starts a trace, flags 00, and has its id even when nothing records it
     (no connection string here)."""
+    from devhost.cli.start import host_server
     from devhost.durable.engine import Engine
     from devhost.durable.store import Store
-    from devhost.host.server import BackgroundHost, HostServer
+    from devhost.host.server import BackgroundHost
 
     from ..conftest import until
 
-    server = HostServer(app, Engine(app, Store(tmp_path / "d.sqlite")), port=0,
-                        data_dir=tmp_path / "data")
+    server = host_server(app, Engine(app, Store(tmp_path / "d.sqlite")), port=0,
+                         data_dir=tmp_path / "data")
     with BackgroundHost(server):
         path = tmp_path / "records" / "on_startup.traceparent"
         until(path.exists, 30)
