@@ -75,8 +75,8 @@ def launch(app_dir: Path, app: str, data_dir: Path, port: int, log: Path, env: d
     raise AssertionError("devhost did not start")
 
 
-def start(tmp: Path, app_dir: Path, app: str = "function_app", **env: str) -> Host:
+def start(tmp: Path, app_dir: Path, app: str = "function_app", *args: str, **env: str) -> Host:
     port = free_port()
     log = tmp / "devhost.log"
-    proc = launch(app_dir, app, tmp / "data", port, log, devhost_env(**env))
+    proc = launch(app_dir, app, tmp / "data", port, log, devhost_env(**env), *args)
     return Host(proc, f"http://127.0.0.1:{port}", tmp / "data", log)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from devhost.cli.start import (
     run_sync,
     script_file,
     stop_workers,
+    telemetry_destination,
 )
 from devhost.durable.engine import DurableError, Engine
 from devhost.durable.shutdown import DEFAULT_TIMEOUT_S
@@ -44,9 +46,46 @@ class LoadFailure(Exception):
         self.script = script
 
 
-def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Engine]:
+class UsageError(Exception):
+    """A flag or argument that cannot work: one JSON line naming it, exit 2, nothing done."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _check_app(args: argparse.Namespace) -> None:
+    """`--app` names a script in `--app-dir`: say which one is missing before any worker
+    starts (the worker would only find no functions, naming neither)."""
+    if not args.app_dir.is_dir():
+        raise UsageError(f"--app-dir {args.app_dir} is not a folder", "app_dir")
+    script = script_file(args.app)
+    if not (args.app_dir / script).is_file():
+        raise UsageError(f"--app {args.app}: no {script} in {args.app_dir.resolve()}", "app")
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port another process listens on is refused before anything is loaded or written,
+    with the flag that changes it (aiohttp's bind, later, would end in a traceback)."""
     try:
-        index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir))
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: {exc.strerror}", "host") from exc
+    for family, kind, proto, _name, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise UsageError(f"port {port} on {host} is in use ({exc.strerror}): "
+                                 "pass --port to use another", "port") from exc
+
+
+def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Engine]:
+    _check_app(args)
+    try:
+        index, engine = load(HostConfig(args.app, args.app_dir, args.data_dir,
+                                        console_invocations=not getattr(args, "quiet", False)))
         if timers:
             timers_of(index)  # a bad schedule is an indexing error, before anything serves
     except Exception as exc:
@@ -101,6 +140,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"WARNING: binding {args.host}: anyone who can reach this address can start, "
               "terminate and purge orchestrations.", file=sys.stderr)
+    _check_port(args.host, args.port)
     index, engine = _load(args, timers=True)
     server = host_server(index, engine, args.host, args.port)
     try:
@@ -125,8 +165,13 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    routes = await server.start()
-    print(server.banner(routes), flush=True)
+    try:
+        routes = await server.start()
+    except OSError as exc:  # taken between _check_port and now
+        await server.stop()
+        raise UsageError(f"port {server.port} on {server.host} is in use ({exc.strerror}): "
+                         "pass --port to use another", "port") from exc
+    print(server.banner(routes), telemetry_destination(), "", sep="\n", flush=True)
     clean = True
     try:
         await stop.wait()
@@ -175,6 +220,12 @@ def _cmd_call(args: argparse.Namespace) -> int:
             if args.follow and isinstance(reply, dict) and "statusQueryGetUri" in reply:
                 final = follow(reply["statusQueryGetUri"], args.timeout)
                 print(json.dumps(final, indent=2))
+                if final.get("runtimeStatus") in ("Pending", "Running"):
+                    print(json.dumps({
+                        "error": f"timed out after {args.timeout:g}s: instance "
+                                 f"{final.get('instanceId')} is still "
+                                 f"{final.get('runtimeStatus')} (its last status is above)",
+                        "field": "timeout"}), file=sys.stderr)
     finally:
         stop_workers(index)
     flush_telemetry()
@@ -200,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--port", type=int, default=7071)
     start.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
+    start.add_argument("--quiet", action="store_true",
+                       help="no Executing/Executed line per invocation on the console")
     start.add_argument("--shutdown-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                        help="seconds running activities get to finish on shutdown "
                             f"(default {DEFAULT_TIMEOUT_S:g}, the host's process shutdown timeout)")
@@ -213,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--body", help="request body (sent as is)")
     call.add_argument("--no-follow", dest="follow", action="store_false",
                       help="do not poll statusQueryGetUri")
-    call.add_argument("--timeout", type=float, default=120.0)
+    call.add_argument("--timeout", type=float, default=120.0,
+                      help="seconds to follow the orchestration (default 120)")
     _common(call)
     call.set_defaults(handler=_cmd_call)
     return parser
@@ -223,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
+    except UsageError as exc:
+        print(json.dumps({"error": str(exc), "field": exc.field}), file=sys.stderr)
+        return 2
     except LoadFailure as failure:
         print(loaderrors.report(failure.error, failure.app_dir, failure.script),
               file=sys.stderr)

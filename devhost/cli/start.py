@@ -44,6 +44,8 @@ class HostConfig:
     # messages, no process and no socket) — for benchmarks and tests that read telemetry
     # in memory. True: worker processes over gRPC, like the Functions host.
     worker_processes: bool = True
+    # The Executing/Executed console line of every invocation (`devhost start --quiet`: off).
+    console_invocations: bool = True
 
 
 def durable_options(app_dir: Path) -> EngineOptions:
@@ -107,19 +109,34 @@ def local_insights_db() -> Path | None:
     return _LOCAL_DB[0] if _LOCAL_DB else None
 
 
+def telemetry_destination() -> str:
+    """The banner's line on where the run's telemetry goes, and how to look at a run."""
+    db = local_insights_db()
+    if db is not None:
+        return (f"Telemetry: local Application Insights, {db}\n"
+                "  see a run: python -m devhost insights run <instanceId>   "
+                "query: python -m devhost insights query '<KQL>'")
+    if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip():
+        return "Telemetry: your Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)"
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+        return f"Telemetry: OTLP at {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT'].strip()}"
+    return "Telemetry: not captured (no connection string, no OTLP endpoint)"
+
+
 def script_file(app_module: str) -> str:
     """`--app` names the script the worker indexes (PYTHON_SCRIPT_FILE_NAME on Azure)."""
     return app_module if app_module.endswith(".py") else app_module + ".py"
 
 
 def load_app(app_module: str = "function_app", app_dir: Path = Path("."), *,
-             worker_processes: bool = True, count: int | None = None) -> AppIndex:
+             worker_processes: bool = True, count: int | None = None,
+             console_invocations: bool = True) -> AppIndex:
     """Start the worker(s) on the app and return what they indexed. The index's `worker`
     is how the host invokes; `index.worker.stop()` ends the processes."""
     script = script_file(app_module)
     if not worker_processes:
         return LocalWorkers.for_app(app_dir, script).index
-    return ProcessWorkers(app_dir, HostLogs(), count=count,
+    return ProcessWorkers(app_dir, HostLogs(invocations=console_invocations), count=count,
                           script_file=script).start()
 
 
@@ -133,7 +150,8 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
         local_insights(config.data_dir)
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)
-    index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes)
+    index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes,
+                     console_invocations=config.console_invocations)
     store = Store(config.data_dir / "durable.sqlite")
     return index, Engine(index, store, options)
 

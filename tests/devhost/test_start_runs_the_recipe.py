@@ -147,3 +147,22 @@ def test_logs_carry_the_same_keys_and_are_parented_to_their_span(
                     attr.ROLE, attr.TASK_NAME):
             assert _dims(record)[key] == _dims(span)[key], (message, key)
     assert str(_dims(records["Built inventory snapshot"])["sku_count"]) == "2"
+
+
+def test_the_banner_says_where_telemetry_goes_and_how_to_see_a_run(runs: dict[str, Any]
+                                                                  ) -> None:
+    console = runs["console"]
+    assert f"Telemetry: local Application Insights, {runs['db']}" in console
+    assert "python -m devhost insights run <instanceId>" in console
+    # and, like func start, a line per invocation
+    assert "Executed 'Functions.start_sub_orchestration' (Succeeded, Id=" in console
+
+
+def test_quiet_keeps_only_failures_on_the_console(tmp_path: Path) -> None:
+    host = start(tmp_path, REPO, "function_app", "--quiet")
+    try:
+        _start_and_wait(host)
+    finally:
+        console = host.stop()
+    assert "Executing 'Functions." not in console and "Executed 'Functions." not in console
+    assert "Telemetry: local Application Insights" in console

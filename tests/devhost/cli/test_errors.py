@@ -1,0 +1,73 @@
+"""A mistake on the command line is one JSON line naming the flag, exit 2, and nothing done:
+no worker started, no data folder written, no traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.cli import main
+
+APPS = Path(__file__).resolve().parents[1] / "apps"
+
+
+def _one_line(capfd: pytest.CaptureFixture[str]) -> dict[str, str]:
+    err = capfd.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return dict(json.loads(err))
+
+
+@pytest.fixture()
+def busy_port() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_a_busy_port_names_the_port_and_the_flag(busy_port: int, tmp_path: Path,
+                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert main(["start", "--app-dir", str(APPS), "--app", "semantics_app",
+                 "--port", str(busy_port), "--data-dir", str(data)]) == 2
+    line = _one_line(capfd)
+    assert line["field"] == "port" and f"port {busy_port}" in line["error"]
+    assert "--port" in line["error"]
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("command", [["start"], ["call", "GET", "/api/x"], ["run", "x"]])
+def test_an_unknown_app_names_the_module_it_looked_for(
+        command: list[str], tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert main([*command, "--app-dir", str(APPS), "--app", "nope_module",
+                 "--data-dir", str(data)]) == 2
+    line = _one_line(capfd)
+    assert line == {"error": f"--app nope_module: no nope_module.py in {APPS}", "field": "app"}
+    assert not data.exists()
+
+
+def test_a_missing_app_folder_is_named(tmp_path: Path,
+                                       capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", "GET", "/api/x", "--app-dir", str(tmp_path / "nope")]) == 2
+    assert _one_line(capfd)["field"] == "app_dir"
+
+
+def test_call_says_it_timed_out_and_the_last_status(tmp_path: Path) -> None:
+    # a process of its own: `call` applies settings and local insights to its environment
+    done = subprocess.run(
+        [sys.executable, "-m", "devhost", "call", "POST", "/api/approvals", "--app-dir",
+         str(APPS), "--app", "approval_app", "--data-dir", str(tmp_path / "data"),
+         "--timeout", "0.2"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    last = [json.loads(line) for line in done.stderr.splitlines()
+            if line.startswith('{"error"')]
+    assert len(last) == 1 and last[0]["field"] == "timeout"
+    assert "timed out after 0.2s" in last[0]["error"] and "still Running" in last[0]["error"]
+    assert '"runtimeStatus": "Running"' in done.stdout
