@@ -1,10 +1,18 @@
+"""`devhost …` (the console script) and `python -m devhost …`."""
+
 import sys
 
-if sys.argv[1:2] == ["insights"]:
-    from devhost.insights.cli import main as insights_main
 
-    sys.exit(insights_main(sys.argv[2:]))
+def main() -> int:
+    # `insights` reads the captured tables only: it needs none of the host's imports.
+    if sys.argv[1:2] == ["insights"]:
+        from devhost.insights.cli import main as insights_main
 
-from devhost.cli import main
+        return insights_main(sys.argv[2:])
+    from devhost.cli import main as cli_main
 
-sys.exit(main())
+    return cli_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,5 @@
-"""`python -m devhost …`: the local stand-in for `func start` and the Durable extension."""
+"""`devhost …` (or `python -m devhost …`): the local stand-in for `func start` and the Durable
+extension."""
 
 from __future__ import annotations
 
@@ -237,7 +238,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    parser = argparse.ArgumentParser(prog="devhost", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one orchestration to completion and print its status")
     run.add_argument("orchestrator")

@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def main(argv: list[str]) -> int:
     """`python -m devhost insights …` on its own: reading the tables needs none of the host,
     so this path skips importing it (about half of a query's wall time)."""
-    parser = argparse.ArgumentParser(prog="python -m devhost")
+    parser = argparse.ArgumentParser(prog="devhost")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["insights", *argv])
     return int(args.handler(args))
