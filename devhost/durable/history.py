@@ -62,12 +62,6 @@ def execution_started(name: str, instance_id: str, execution_id: str, input_json
                  ParentInstance=parent)
 
 
-def is_scheduling(ev: Event) -> bool:
-    """Events that consume an orchestration sequence number (the SDK's task ids)."""
-    return ev["EventType"] in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED,
-                               EventType.TIMER_CREATED, EventType.EVENT_SENT)
-
-
 # DurableTask.Core/History/EventType.cs names, as the status API spells them.
 DTF_NAMES = {
     EventType.EXECUTION_STARTED: "ExecutionStarted",
