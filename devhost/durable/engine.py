@@ -31,6 +31,7 @@ from devhost.durable.actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, seq
 from devhost.durable.history import (
     Event,
     EventType,
+    RuntimeStatus,
     event,
     execution_completed,
     execution_started,
@@ -39,7 +40,7 @@ from devhost.durable.history import (
     utcnow,
 )
 from devhost.durable.protocol import call_orchestrator, trigger_payload
-from devhost.durable.store import InboxMessage, Instance, Store, WorkItem
+from devhost.durable.store import TERMINAL, InboxMessage, Instance, Store, WorkItem
 from devhost.durable.timeskip import DurableClock
 from devhost.durable.tracing import (
     HostTracer,
@@ -60,6 +61,9 @@ _MIN_LINGER = 0.002  # seconds: below this, batching is not worth the added late
 _MAX_LINGER = 0.25
 _WORKER_RETRY = 0.2  # seconds before work a dead worker held is delivered again
 _FAILED_TO_PARENT = (EventType.SUB_ORCHESTRATION_FAILED, EventType.TASK_FAILED)
+# Statuses a new start with the same id is refused in (the dedupe statuses of the default
+# OverridableExistingInstanceStates: see httpapi/management.py's _already_exists).
+_DEDUPE = (RuntimeStatus.PENDING, RuntimeStatus.RUNNING, RuntimeStatus.SUSPENDED)
 
 
 class DurableError(Exception):
@@ -182,7 +186,7 @@ class Engine:
                                caller.state if caller else None)
         with self.store.transaction():
             existing = self.store.get_instance(instance_id)
-            if existing and existing.runtime_status in ("Pending", "Running", "Suspended"):
+            if existing and existing.runtime_status in _DEDUPE:
                 raise Conflict(f"an instance with id {instance_id!r} is already "
                                f"{existing.runtime_status.lower()}")
             execution_id = self._create_instance(instance_id, name, input_json, producer,
@@ -208,7 +212,7 @@ class Engine:
             self._history.pop(instance_id, None)
         self.store.put_instance(Instance(
             instance_id=instance_id, name=name, execution_id=execution_id,
-            runtime_status="Pending", input=input_json, output=None, custom_status=None,
+            runtime_status=RuntimeStatus.PENDING, input=input_json, output=None, custom_status=None,
             created_time=now, last_updated_time=now,
             parent_instance_id=parent.instance_id if parent else None,
             parent_task_id=parent_task_id, trace_id=trace_id, span_id=span_id,
@@ -241,7 +245,7 @@ class Engine:
 
     def rewind(self, instance_id: str, reason: str | None) -> None:
         inst = self._existing(instance_id)
-        if inst.runtime_status != "Failed":
+        if inst.runtime_status != RuntimeStatus.FAILED:
             raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}: the rewind "
                        "operation is only supported on failed orchestration instances")
         retried = lifecycle.retried_failures(self.store, inst)
@@ -267,8 +271,7 @@ class Engine:
 
     def purge_many(self, statuses: list[str] | None, created_from: str | None,
                    created_to: str | None) -> int:
-        terminal = [s for s in (statuses or ["Completed", "Failed", "Terminated"])
-                    if s in ("Completed", "Failed", "Terminated")]
+        terminal = [s for s in (statuses or TERMINAL) if s in TERMINAL]
         victims = self.store.query_instances(terminal, created_from, created_to)
         with self.store.transaction():
             for inst in victims:
@@ -307,7 +310,7 @@ class Engine:
             "createdTime": inst.created_time[:19] + "Z",
             "lastUpdatedTime": inst.last_updated_time[:19] + "Z",
         }
-        if show_history and inst.runtime_status != "Pending":
+        if show_history and inst.runtime_status != RuntimeStatus.PENDING:
             body["historyEvents"] = public_history(self.store.history(inst.instance_id),
                                                    show_history_output, show_input)
         return body
@@ -434,7 +437,7 @@ class Engine:
             self.store.append_history(inst.instance_id, len(history), [
                 event(EventType.EXECUTION_TERMINATED, Input=reason)])
             self.store.delete_messages([m.id for m in messages])
-            inst.runtime_status = "Terminated"
+            inst.runtime_status = RuntimeStatus.TERMINATED
             inst.output = reason
             inst.last_updated_time = iso(utcnow())
             self.store.put_instance(inst)
@@ -458,7 +461,7 @@ class Engine:
 
     def _after_terminal(self, inst: Instance, error: str | None = None) -> None:
         """Post-commit: emit the orchestration span once, wake the parent and waiters."""
-        if inst.runtime_status == "Failed":
+        if inst.runtime_status == RuntimeStatus.FAILED:
             reason, details = console.split_failure(error or "")
             console.orchestration_failed(inst.name, inst.instance_id, reason, details)
         self._replay_cost.pop(inst.instance_id, None)
@@ -696,19 +699,19 @@ class Episode:
         done = error is None and state is not None and bool(state.get("isDone"))
         self.appended.append(event(EventType.ORCHESTRATOR_COMPLETED))
         if error is not None:
-            inst.runtime_status = "Failed"
+            inst.runtime_status = RuntimeStatus.FAILED
             inst.output = json.dumps(f"Orchestrator function '{inst.name}' failed: {error}")
-            self.appended.append(execution_completed("Failed", inst.output,
+            self.appended.append(execution_completed(RuntimeStatus.FAILED, inst.output,
                                                      failure=json.loads(inst.output)))
         elif continue_as_new is not None:
-            inst.runtime_status = "Running"
+            inst.runtime_status = RuntimeStatus.RUNNING
         elif done:
-            inst.runtime_status = "Completed"
+            inst.runtime_status = RuntimeStatus.COMPLETED
             output = (state or {}).get("output")
             inst.output = json.dumps(output)
-            self.appended.append(execution_completed("Completed", inst.output))
+            self.appended.append(execution_completed(RuntimeStatus.COMPLETED, inst.output))
         else:
-            inst.runtime_status = "Running"
+            inst.runtime_status = RuntimeStatus.RUNNING
         inst.last_updated_time = iso(self.now)
         with self.store.transaction():
             current = self.store.get_instance(inst.instance_id)
@@ -735,12 +738,12 @@ class Episode:
                 self._start_child(child_id, name, input_json, task_id)
             for target, ev, visible_at in self.messages:
                 self.store.send(target, ev, visible_at)
-            if inst.runtime_status == "Failed":
+            if inst.runtime_status == RuntimeStatus.FAILED:
                 reason, details = console.split_failure(error or "")
                 engine._tell_parent(inst, failed=True, reason=reason,
                                     details=details or f"Instance '{inst.instance_id}' failed; "
                                     "its history has the details.")
-            elif inst.runtime_status == "Completed":
+            elif inst.runtime_status == RuntimeStatus.COMPLETED:
                 engine._tell_parent(inst, failed=False, result=inst.output)
         if continue_as_new is None and not inst.is_terminal:
             engine._history[inst.instance_id] = history + new_events + self.appended
@@ -870,7 +873,7 @@ def emit_orchestration_span(tracer: HostTracer, inst: Instance) -> None:
     if span is None or not tracer.enabled:
         return
     failure = None
-    if inst.runtime_status == "Failed":
+    if inst.runtime_status == RuntimeStatus.FAILED:
         output = _json_or_none(inst.output)
         failure = output if isinstance(output, str) else inst.output
     parent = span.child(inst.parent_span_id) if inst.parent_span_id else None

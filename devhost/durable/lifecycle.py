@@ -28,6 +28,7 @@ from devhost.durable.history import (
     ORCHESTRATION_STATUS,
     Event,
     EventType,
+    RuntimeStatus,
     event,
     iso,
     utcnow,
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from devhost.durable.engine import Engine
 
 CONTROL = (EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED)
-SUSPENDED = "Suspended"
 
 
 def send_control(engine: Engine, instance_id: str, suspending: bool, reason: str | None
@@ -65,11 +65,11 @@ def apply_control(engine: Engine, inst: Instance, messages: list[InboxMessage]
         appended: list[Event] = []
         for message in control:
             suspending = message.event["EventType"] == EventType.EXECUTION_SUSPENDED
-            if suspending and inst.runtime_status != SUSPENDED:
-                inst.runtime_status = SUSPENDED
+            if suspending and inst.runtime_status != RuntimeStatus.SUSPENDED:
+                inst.runtime_status = RuntimeStatus.SUSPENDED
                 appended.append(message.event)
-            elif not suspending and inst.runtime_status == SUSPENDED:
-                inst.runtime_status = "Running"
+            elif not suspending and inst.runtime_status == RuntimeStatus.SUSPENDED:
+                inst.runtime_status = RuntimeStatus.RUNNING
                 appended.append(message.event)
         inst.last_updated_time = iso(utcnow())
         with engine.store.transaction():
@@ -78,7 +78,7 @@ def apply_control(engine: Engine, inst: Instance, messages: list[InboxMessage]
             engine.store.delete_messages([m.id for m in control])
             engine.store.put_instance(inst)
         engine._history.pop(inst.instance_id, None)
-    if inst.runtime_status == SUSPENDED:
+    if inst.runtime_status == RuntimeStatus.SUSPENDED:
         terminating = any(m.event["EventType"] == EventType.EXECUTION_TERMINATED for m in rest)
         return rest if terminating else None
     return rest
@@ -104,7 +104,7 @@ def retried_failures(store: Store, inst: Instance) -> list[str]:
                             == EventType.SUB_ORCHESTRATION_CREATED
                             and e["EventId"] == ev.get("TaskScheduledId")), None)
             child = store.get_instance(created["InstanceId"]) if created else None
-            if child is not None and child.runtime_status == "Failed":
+            if child is not None and child.runtime_status == RuntimeStatus.FAILED:
                 found += retried_failures(store, child)
     return sorted(set(found))
 
@@ -143,12 +143,12 @@ def _rewind_history(engine: Engine, inst: Instance, reason: str | None,
             if created is not None:
                 created["Reason"] = "Rewound: SubOrchestrationInstanceCreated"
                 child = store.get_instance(created["InstanceId"])
-                if child is not None and child.runtime_status == "Failed":
+                if child is not None and child.runtime_status == RuntimeStatus.FAILED:
                     failed_child = True
                     restart += _rewind_history(engine, child, reason, work)
         elif kind == EventType.EXECUTION_FAILED or (
                 kind == EventType.EXECUTION_COMPLETED
-                and ev.get("OrchestrationStatus") == ORCHESTRATION_STATUS["Failed"]):
+                and ev.get("OrchestrationStatus") == ORCHESTRATION_STATUS[RuntimeStatus.FAILED]):
             # DurableTask.Core records a failed execution as ExecutionCompleted (Failed).
             _mark_generic(ev)
     store.clear_history(inst.instance_id)
@@ -159,7 +159,7 @@ def _rewind_history(engine: Engine, inst: Instance, reason: str | None,
         for task_id, name, input_json in again])
     work += [store.add_work_item(inst.instance_id, inst.execution_id, task_id, name, input_json)
              for task_id, name, input_json in again]
-    inst.runtime_status = "Pending"
+    inst.runtime_status = RuntimeStatus.PENDING
     inst.output = None
     inst.last_updated_time = iso(utcnow())
     # The failed run's orchestration span was exported when it failed; the rewound run
