@@ -62,6 +62,9 @@ def execution_started(name: str, instance_id: str, execution_id: str, input_json
                  ParentInstance=parent)
 
 
+# The results that tell an orchestration a task it scheduled failed (and drive its retry).
+FAILURES = (EventType.SUB_ORCHESTRATION_FAILED, EventType.TASK_FAILED)
+
 # DurableTask.Core/History/EventType.cs names, as the status API spells them.
 DTF_NAMES = {
     EventType.EXECUTION_STARTED: "ExecutionStarted",
@@ -121,6 +124,11 @@ def execution_completed(status: RuntimeStatus, result_json: str | None,
         fields["FailureDetails"] = {"ErrorType": "OrchestrationFailureException",
                                     "ErrorMessage": failure}
     return event(EventType.EXECUTION_COMPLETED, **fields)
+
+
+def json_or_none(text: str | None) -> Any:
+    """A stored JSON text (input, output, custom status) as its value; no text is None."""
+    return None if text is None else json.loads(text)
 
 
 def json_token(text: Any) -> Any:
