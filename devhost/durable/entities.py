@@ -27,19 +27,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from devhost.durable.dispatcher import Dispatcher
 from devhost.durable.history import Event, EventType, event, iso, utcnow
-from devhost.durable.store import InboxMessage, Store
+from devhost.durable.store import InboxMessage, Instance, Store
 from devhost.durable.tracing import TraceParent, orchestration_context
 from devhost.host import console, typed
 from devhost.host.app import FunctionInfo
 from devhost.host.channel import Invocation, Workers
-
-if TYPE_CHECKING:
-    from devhost.durable.engine import Engine, Episode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -91,17 +90,17 @@ def ensure_schema(store: Store) -> None:
     store.db.executescript(SCHEMA)
 
 
-def entity_functions(engine: Engine) -> dict[str, FunctionInfo]:
-    return engine.index.entities
+def entity_functions(dispatcher: Dispatcher) -> dict[str, FunctionInfo]:
+    return dispatcher.index.entities
 
 
-def validate(engine: Engine, ref: EntityRef) -> None:
+def validate(dispatcher: Dispatcher, ref: EntityRef) -> None:
     """As `DurableClient.SignalEntityAsyncInternal`: key characters, then the function."""
     if not ref.key or any(c in _INVALID_KEY_CHARS or ord(c) < 32 for c in ref.key):
         raise EntityError("Entity keys must not be empty or contain /, \\, #, ?, or control "
                           "characters.")
-    if ref.name not in entity_functions(engine):
-        known = ", ".join(sorted(entity_functions(engine))) or "none"
+    if ref.name not in entity_functions(dispatcher):
+        known = ", ".join(sorted(entity_functions(dispatcher))) or "none"
         raise EntityError(f"The function '{ref.name}' doesn't exist, is disabled, or is not an "
                           f"entity function. Entity functions in this app: {known}.")
 
@@ -139,38 +138,39 @@ def operation_message(req: dict[str, Any]) -> Event:
     return event(EventType.EVENT_RAISED, Name=OPERATION_EVENT, Input=json.dumps(req))
 
 
-def signal_from_client(engine: Engine, ref: EntityRef, op: str, input_json: str | None,
+def signal_from_client(dispatcher: Dispatcher, ref: EntityRef, op: str, input_json: str | None,
                        traceparent: str | None = None, tracestate: str | None = None) -> None:
-    validate(engine, ref)
+    validate(dispatcher, ref)
     req = request(op, input_json, request_id=str(uuid.uuid4()), signal=True,
                   trace_context=TraceParent.parse(traceparent, tracestate))
-    with engine.store.transaction():
-        engine.store.send(ref.scheduler_id, operation_message(req))
-    engine._notify(ref.scheduler_id)
+    with dispatcher.store.transaction():
+        dispatcher.store.send(ref.scheduler_id, operation_message(req))
+    dispatcher.notify(ref.scheduler_id)
 
 
-def schedule_from_orchestration(episode: Episode, raw: dict[str, Any], task_id: int,
-                                signal: bool) -> None:
-    """A call_entity / signal_entity action of an orchestrator episode: record EventSent
-    (EventId = task id, Input = the request) and send the request to the entity."""
-    inst = episode.inst
+def schedule_from_orchestration(inst: Instance, raw: dict[str, Any], task_id: int, *,
+                                signal: bool, known: Mapping[str, FunctionInfo]
+                                ) -> tuple[Event, tuple[str, Event, float] | None]:
+    """A call_entity / signal_entity action of an orchestrator episode: the EventSent to
+    record (EventId = task id, Input = the request) and the message the episode commits with
+    it: the request to the entity, or — when `known` (the app's entity functions) has no such
+    entity — a call's failed response to the orchestration itself (None for a signal)."""
     target = str(raw.get("instanceId") or "")
     request_id = str(uuid.uuid5(_REQUEST_IDS, f"{inst.instance_id}:{inst.execution_id}:{task_id}"))
     req = request(str(raw.get("operation") or ""), raw.get("input"), request_id=request_id,
                   signal=signal, parent=None if signal else inst.instance_id,
                   parent_execution=None if signal else inst.execution_id,
                   trace_context=orchestration_context(inst))
-    episode.appended.append(event(EventType.EVENT_SENT, task_id, Name=OPERATION_EVENT,
-                                  InstanceId=target, Input=json.dumps(req)))
-    if not is_entity(target) or EntityRef.parse(target).name \
-            not in entity_functions(episode.engine):
-        if not signal:
-            name = EntityRef.parse(target).name if is_entity(target) else target
-            episode.messages.append((inst.instance_id, _response(
-                request_id, json.dumps(f"The function '{name}' doesn't exist, is disabled, or "
-                                       "is not an entity function."), failed=True), 0.0))
-        return
-    episode.messages.append((target, operation_message(req), 0.0))
+    sent = event(EventType.EVENT_SENT, task_id, Name=OPERATION_EVENT, InstanceId=target,
+                 Input=json.dumps(req))
+    if not is_entity(target) or EntityRef.parse(target).name not in known:
+        if signal:
+            return sent, None
+        name = EntityRef.parse(target).name if is_entity(target) else target
+        return sent, (inst.instance_id, _response(
+            request_id, json.dumps(f"The function '{name}' doesn't exist, is disabled, or "
+                                   "is not an entity function."), failed=True), 0.0)
+    return sent, (target, operation_message(req), 0.0)
 
 
 def _response(request_id: str, result: str | None, *, failed: bool) -> Event:
@@ -216,16 +216,16 @@ def list_entities(store: Store, name: str | None, with_state: bool
     return out
 
 
-async def run_batch(engine: Engine, scheduler_id: str) -> bool:
+async def run_batch(dispatcher: Dispatcher, scheduler_id: str) -> bool:
     """Run everything queued for one entity as one batch. True when more is deliverable."""
-    store = engine.store
+    store = dispatcher.store
     queued = store.inbox(scheduler_id, time.time())
     if not queued:
         return False
     # DurableTaskExtension: a batch holds at most MaxEntityOperationBatchSize operations.
-    messages = queued[:max(engine.options.max_entity_operation_batch_size, 1)]
+    messages = queued[:max(dispatcher.options.max_entity_operation_batch_size, 1)]
     ref = EntityRef.parse(scheduler_id)
-    fn = entity_functions(engine).get(ref.name)
+    fn = entity_functions(dispatcher).get(ref.name)
     requests = [_parse_request(m) for m in messages]
     row = read(store, scheduler_id)
     started = utcnow()
@@ -236,21 +236,21 @@ async def run_batch(engine: Engine, scheduler_id: str) -> bool:
         outcome: dict[str, Any] = {"entityExists": row.exists, "entityState": row.state,
                                    "results": results, "signals": []}
     else:
-        outcome = await _invoke(engine.index.invoker, fn, ref, row, requests)
-    _commit(engine, ref, fn, messages, requests, outcome)
-    _trace(engine, ref, requests, outcome, started)
+        outcome = await _invoke(dispatcher.index.invoker, fn, ref, row, requests)
+    _commit(dispatcher, ref, fn, messages, requests, outcome)
+    _trace(dispatcher, ref, requests, outcome, started)
     return len(messages) < len(queued)
 
 
-def _trace(engine: Engine, ref: EntityRef, requests: list[dict[str, Any]],
+def _trace(dispatcher: Dispatcher, ref: EntityRef, requests: list[dict[str, Any]],
            outcome: dict[str, Any], started: datetime) -> None:
-    if not engine.tracer.enabled:
+    if not dispatcher.tracer.enabled:
         return
     ended = utcnow()
     for req, result in zip(requests, outcome["results"], strict=True):
         requested = req.get("timestamp")
         carried = req.get(TRACE_KEY) or {}
-        engine.tracer.entity_operation(
+        dispatcher.tracer.entity_operation(
             # TaskEntityDispatcher: EntityId.FromString(instanceId).Name, the lowercased name
             entity_name=ref.name, scheduler_id=ref.scheduler_id,
             op=str(req.get("op")), signal=bool(req.get("signal")),
@@ -298,10 +298,10 @@ def _failed_batch(row: Any, requests: list[dict[str, Any]], message: str) -> dic
             "results": [{"isError": True, "result": json.dumps(message)} for _ in requests]}
 
 
-def _commit(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
+def _commit(dispatcher: Dispatcher, ref: EntityRef, fn: FunctionInfo | None,
             messages: list[InboxMessage], requests: list[dict[str, Any]],
             outcome: dict[str, Any]) -> None:
-    store = engine.store
+    store = dispatcher.store
     wake: list[str] = []
     with store.transaction():
         store.db.execute(
@@ -334,7 +334,7 @@ def _commit(engine: Engine, ref: EntityRef, fn: FunctionInfo | None,
                 str(req.get("id")), float(result.get("duration") or 0),
                 _text(result.get("result")))
     for target in wake:
-        engine._notify(target)
+        dispatcher.notify(target)
 
 
 def _text(result: str | None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 Event = dict[str, Any]
@@ -62,11 +62,8 @@ def execution_started(name: str, instance_id: str, execution_id: str, input_json
                  ParentInstance=parent)
 
 
-def is_scheduling(ev: Event) -> bool:
-    """Events that consume an orchestration sequence number (the SDK's task ids)."""
-    return ev["EventType"] in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED,
-                               EventType.TIMER_CREATED, EventType.EVENT_SENT)
-
+# The results that tell an orchestration a task it scheduled failed (and drive its retry).
+FAILURES = (EventType.SUB_ORCHESTRATION_FAILED, EventType.TASK_FAILED)
 
 # DurableTask.Core/History/EventType.cs names, as the status API spells them.
 DTF_NAMES = {
@@ -93,13 +90,31 @@ DTF_NAMES = {
     EventType.EXECUTION_RESUMED: "ExecutionResumed",
     EventType.EXECUTION_REWOUND: "ExecutionRewound",
 }
-# DurableTask.Core/OrchestrationStatus.cs
-ORCHESTRATION_STATUS = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3,
-                        "Canceled": 4, "Terminated": 5, "Pending": 6, "Suspended": 7}
+
+
+class RuntimeStatus(StrEnum):
+    """An instance's runtime status, named as DurableTask.Core/OrchestrationStatus.cs names
+    them (the extension's OrchestrationRuntimeStatus and the status API's `runtimeStatus`
+    spell them the same). A StrEnum, so the store's `runtime_status` column and every JSON
+    body hold exactly the text they held as plain strings."""
+
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    CONTINUED_AS_NEW = "ContinuedAsNew"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+    TERMINATED = "Terminated"
+    PENDING = "Pending"
+    SUSPENDED = "Suspended"
+
+
+# DurableTask.Core/OrchestrationStatus.cs values, in the enum's (and the file's) order. Keyed
+# by str: a RuntimeStatus is one, and so is a name read from a request.
+ORCHESTRATION_STATUS: dict[str, int] = {s: value for value, s in enumerate(RuntimeStatus)}
 _STATUS_NAMES = {v: k for k, v in ORCHESTRATION_STATUS.items()}
 
 
-def execution_completed(status: str, result_json: str | None,
+def execution_completed(status: RuntimeStatus, result_json: str | None,
                         failure: str | None = None) -> Event:
     """ExecutionCompletedEvent: how DurableTask.Core records the end of an execution, failed
     ones included (OrchestrationStatus Failed, FailureDetails), never ExecutionFailed."""
@@ -109,6 +124,11 @@ def execution_completed(status: str, result_json: str | None,
         fields["FailureDetails"] = {"ErrorType": "OrchestrationFailureException",
                                     "ErrorMessage": failure}
     return event(EventType.EXECUTION_COMPLETED, **fields)
+
+
+def json_or_none(text: str | None) -> Any:
+    """A stored JSON text (input, output, custom status) as its value; no text is None."""
+    return None if text is None else json.loads(text)
 
 
 def json_token(text: Any) -> Any:

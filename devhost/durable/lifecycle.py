@@ -21,13 +21,13 @@ under its original task id, so the orchestrator picks up where it failed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from devhost.durable.dispatcher import Dispatcher
 from devhost.durable.history import (
     DTF_NAMES,
     ORCHESTRATION_STATUS,
     Event,
     EventType,
+    RuntimeStatus,
     event,
     iso,
     utcnow,
@@ -35,24 +35,20 @@ from devhost.durable.history import (
 from devhost.durable.store import InboxMessage, Instance, Store, WorkItem
 from devhost.durable.tracing import random_span_id
 
-if TYPE_CHECKING:
-    from devhost.durable.engine import Engine
-
 CONTROL = (EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED)
-SUSPENDED = "Suspended"
 
 
-def send_control(engine: Engine, instance_id: str, suspending: bool, reason: str | None
+def send_control(dispatcher: Dispatcher, instance_id: str, suspending: bool, reason: str | None
                  ) -> None:
     """Queue a suspend or resume for a (non-terminal) instance."""
     kind = EventType.EXECUTION_SUSPENDED if suspending else EventType.EXECUTION_RESUMED
     ev = event(kind, Reason=reason)
-    with engine.store.transaction():
-        engine.store.send(instance_id, ev)
-    engine._notify(instance_id)
+    with dispatcher.store.transaction():
+        dispatcher.store.send(instance_id, ev)
+    dispatcher.notify(instance_id)
 
 
-def apply_control(engine: Engine, inst: Instance, messages: list[InboxMessage]
+def apply_control(dispatcher: Dispatcher, inst: Instance, messages: list[InboxMessage]
                   ) -> list[InboxMessage] | None:
     """Apply pending suspend/resume messages, in the order they were sent.
 
@@ -65,20 +61,20 @@ def apply_control(engine: Engine, inst: Instance, messages: list[InboxMessage]
         appended: list[Event] = []
         for message in control:
             suspending = message.event["EventType"] == EventType.EXECUTION_SUSPENDED
-            if suspending and inst.runtime_status != SUSPENDED:
-                inst.runtime_status = SUSPENDED
+            if suspending and inst.runtime_status != RuntimeStatus.SUSPENDED:
+                inst.runtime_status = RuntimeStatus.SUSPENDED
                 appended.append(message.event)
-            elif not suspending and inst.runtime_status == SUSPENDED:
-                inst.runtime_status = "Running"
+            elif not suspending and inst.runtime_status == RuntimeStatus.SUSPENDED:
+                inst.runtime_status = RuntimeStatus.RUNNING
                 appended.append(message.event)
         inst.last_updated_time = iso(utcnow())
-        with engine.store.transaction():
-            history = engine.store.history(inst.instance_id)
-            engine.store.append_history(inst.instance_id, len(history), appended)
-            engine.store.delete_messages([m.id for m in control])
-            engine.store.put_instance(inst)
-        engine._history.pop(inst.instance_id, None)
-    if inst.runtime_status == SUSPENDED:
+        with dispatcher.store.transaction():
+            history = dispatcher.store.history(inst.instance_id)
+            dispatcher.store.append_history(inst.instance_id, len(history), appended)
+            dispatcher.store.delete_messages([m.id for m in control])
+            dispatcher.store.put_instance(inst)
+        dispatcher.histories.forget(inst.instance_id)
+    if inst.runtime_status == RuntimeStatus.SUSPENDED:
         terminating = any(m.event["EventType"] == EventType.EXECUTION_TERMINATED for m in rest)
         return rest if terminating else None
     return rest
@@ -104,26 +100,26 @@ def retried_failures(store: Store, inst: Instance) -> list[str]:
                             == EventType.SUB_ORCHESTRATION_CREATED
                             and e["EventId"] == ev.get("TaskScheduledId")), None)
             child = store.get_instance(created["InstanceId"]) if created else None
-            if child is not None and child.runtime_status == "Failed":
+            if child is not None and child.runtime_status == RuntimeStatus.FAILED:
                 found += retried_failures(store, child)
     return sorted(set(found))
 
 
-def rewind(engine: Engine, inst: Instance, reason: str | None) -> list[str]:
+def rewind(dispatcher: Dispatcher, inst: Instance, reason: str | None) -> list[str]:
     """Rewind a failed instance; returns the ids of the instances that run again first."""
     work: list[WorkItem] = []
-    with engine.store.transaction():
-        restart = _rewind_history(engine, inst, reason, work)
+    with dispatcher.store.transaction():
+        restart = _rewind_history(dispatcher, inst, reason, work)
     for item in work:
-        engine._spawn(engine._run_activity(item))
+        dispatcher.dispatch_activity(item)
     for iid in restart:
-        engine._notify(iid)
+        dispatcher.notify(iid)
     return restart
 
 
-def _rewind_history(engine: Engine, inst: Instance, reason: str | None,
+def _rewind_history(dispatcher: Dispatcher, inst: Instance, reason: str | None,
                     work: list[WorkItem]) -> list[str]:
-    store = engine.store
+    store = dispatcher.store
     history = store.history(inst.instance_id)
     by_id = {(e["EventType"], e.get("EventId")): e for e in history}
     again: list[tuple[int, str, str | None]] = []
@@ -143,23 +139,23 @@ def _rewind_history(engine: Engine, inst: Instance, reason: str | None,
             if created is not None:
                 created["Reason"] = "Rewound: SubOrchestrationInstanceCreated"
                 child = store.get_instance(created["InstanceId"])
-                if child is not None and child.runtime_status == "Failed":
+                if child is not None and child.runtime_status == RuntimeStatus.FAILED:
                     failed_child = True
-                    restart += _rewind_history(engine, child, reason, work)
+                    restart += _rewind_history(dispatcher, child, reason, work)
         elif kind == EventType.EXECUTION_FAILED or (
                 kind == EventType.EXECUTION_COMPLETED
-                and ev.get("OrchestrationStatus") == ORCHESTRATION_STATUS["Failed"]):
+                and ev.get("OrchestrationStatus") == ORCHESTRATION_STATUS[RuntimeStatus.FAILED]):
             # DurableTask.Core records a failed execution as ExecutionCompleted (Failed).
             _mark_generic(ev)
     store.clear_history(inst.instance_id)
     store.append_history(inst.instance_id, 0, history)
-    engine._history.pop(inst.instance_id, None)
+    dispatcher.histories.forget(inst.instance_id)
     store.append_history(inst.instance_id, len(history), [
         event(EventType.TASK_SCHEDULED, task_id, Name=name, Input=input_json)
         for task_id, name, input_json in again])
     work += [store.add_work_item(inst.instance_id, inst.execution_id, task_id, name, input_json)
              for task_id, name, input_json in again]
-    inst.runtime_status = "Pending"
+    inst.runtime_status = RuntimeStatus.PENDING
     inst.output = None
     inst.last_updated_time = iso(utcnow())
     # The failed run's orchestration span was exported when it failed; the rewound run

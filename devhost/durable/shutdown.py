@@ -13,33 +13,25 @@ that finished must have its result committed, or the next start runs it again. S
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from devhost.durable.engine import Engine
+from devhost.durable.dispatcher import Draining
 
 DEFAULT_TIMEOUT_S = 10.0  # WorkerProcessCountOptions.ProcessShutdownTimeout
 _REPORT_EVERY_S = 2.0
 
 
-def describe(engine: Engine) -> str:
+def describe(engine: Draining) -> str:
     items = engine.running_activities
     return ", ".join(f"{i.name} (instance {i.instance_id}, task {i.task_id})" for i in items)
 
 
-async def drain(engine: Engine, timeout: float, report: Callable[[str], None]) -> bool:
-    engine._stopping = True
-    if engine._timer_task:
-        engine._timer_task.cancel()
+async def drain(engine: Draining, timeout: float, report: Callable[[str], None]) -> bool:
+    engine.stop_taking_work()
     deadline = time.monotonic() + timeout
     next_report = 0.0
-    while True:
-        busy = [t for t in engine._tasks if not t.done()]
-        if not busy:
-            return True
+    while engine.busy:
         now = time.monotonic()
         if now >= deadline:
             running = describe(engine)
@@ -53,4 +45,5 @@ async def drain(engine: Engine, timeout: float, report: Callable[[str], None]) -
                    f"{len(engine.running_activities)} running activities to finish: "
                    f"{describe(engine)}")
             next_report = now + _REPORT_EVERY_S
-        await asyncio.wait(busy, timeout=min(0.1, max(deadline - now, 0.0)))
+        await engine.settle(min(0.1, max(deadline - now, 0.0)))
+    return True

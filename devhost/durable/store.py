@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devhost.durable.history import Event
+from devhost.durable.history import Event, RuntimeStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS work_items (
 );
 """
 
-TERMINAL = ("Completed", "Failed", "Terminated")
+TERMINAL = (RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED)
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Instance:
     instance_id: str
     name: str
     execution_id: str
-    runtime_status: str
+    runtime_status: RuntimeStatus
     input: str | None
     output: str | None
     custom_status: str | None
@@ -166,6 +166,7 @@ class Store:
         values = dict(zip(_INSTANCE_COLUMNS, row, strict=True))
         values["retries"] = json.loads(values["retries"] or "{}")
         values["sampled"] = bool(values["sampled"])
+        values["runtime_status"] = RuntimeStatus(values["runtime_status"])
         return Instance(**values)
 
     def put_instance(self, inst: Instance) -> None:

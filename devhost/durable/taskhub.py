@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from devhost.durable.engine import DurableError
+from devhost.durable.errors import DurableError
 from devhost.host.nameresolver import try_resolve_whole_string
 
 DEFAULT_HUB_NAME = "TestHubName"  # DurableTaskOptions.DefaultHubName

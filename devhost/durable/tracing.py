@@ -53,6 +53,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from devhost.durable.history import RuntimeStatus
 from devhost.durable.schema import (
     ACTIVITY,
     CREATE_ORCHESTRATION,
@@ -324,10 +325,10 @@ class HostTracer:
                       STATUS: status}
         if version:
             attributes[VERSION] = version
-        if status in ("Completed", "ContinuedAsNew"):
+        if status in (RuntimeStatus.COMPLETED, RuntimeStatus.CONTINUED_AS_NEW):
             outcome = Outcome(True, status)
-        elif status == "Terminated":
-            outcome = Outcome(False, "Terminated")
+        elif status == RuntimeStatus.TERMINATED:
+            outcome = Outcome(False, RuntimeStatus.TERMINATED)
         else:
             outcome = Outcome(False, failure or status)
         self._emit(span_name(ORCHESTRATION, name, version), SpanKind.SERVER, parent,

@@ -45,7 +45,7 @@ class LocalWorkers(Workers):
         key = (str(app_dir.resolve()), script_file)
         if key not in cls._shared:
             workers = cls(app_dir.resolve(), script_file)
-            workers._start()
+            workers.start()
             cls._shared[key] = workers
         return cls._shared[key]
 
@@ -57,7 +57,9 @@ class LocalWorkers(Workers):
         self._peer = _LocalPeer(Dispatcher("127.0.0.1", uuid.uuid4().hex, "in-process"))
         self.index = AppIndex(script_file=script_file)
 
-    def _start(self) -> None:
+    def start(self) -> AppIndex:
+        """Handshake with the in-process worker and index the app (as ProcessWorkers.start
+        does with its first process); `for_app` calls it once per app."""
         previous = os.environ.get(SCRIPT_SETTING)
         os.environ[SCRIPT_SETTING] = self.index.script_file  # the runtime reads it at init
         try:
@@ -71,6 +73,7 @@ class LocalWorkers(Workers):
         self.index.functions = functions
         self.index.runtime_version = version
         self.index.worker = self
+        return self.index
 
     @property
     def description(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.durable.engine import DurableError
+from devhost.durable.errors import DurableError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from devhost.durable.engine import Conflict, Engine, NotFound
-from devhost.durable.history import ORCHESTRATION_STATUS, iso, utcnow
+from devhost.durable.history import ORCHESTRATION_STATUS, RuntimeStatus, iso, utcnow
 from devhost.durable.httpapi.entities import EntitiesApi
 from devhost.durable.httpapi.errors import error, flag, guarded
 from devhost.durable.httpapi.lifecycle import LifecycleApi
@@ -35,7 +35,8 @@ WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
 # OrchestrationRuntimeStatus by value too (Enum.TryParse accepts names and numbers).
 _BY_VALUE = {str(v): k for k, v in ORCHESTRATION_STATUS.items()}
-_STILL_RUNNING = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+_STILL_RUNNING = (RuntimeStatus.PENDING, RuntimeStatus.RUNNING, RuntimeStatus.CONTINUED_AS_NEW,
+                  RuntimeStatus.SUSPENDED)
 # HttpApiHandler.HandleRequestAsync's last catch: CreateErrorResponse(InternalServerError, …, e)
 _SOMETHING_WENT_WRONG = "Something went wrong while processing your request"
 _ALREADY_EXISTS = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
@@ -198,7 +199,7 @@ def status_response(request: web.Request, body: dict[str, Any] | None,
     if state in _STILL_RUNNING:
         return web.json_response(body, status=202, headers={"Location": str(request.url),
                                                             "Retry-After": "5"})
-    failed = state == "Failed" and internal_error_on_failure
+    failed = state == RuntimeStatus.FAILED and internal_error_on_failure
     return web.json_response(body, status=500 if failed else 200)
 
 
@@ -267,7 +268,7 @@ class ManagementApi:
         last one: 500 with the exception (no .NET StackTrace here). The SDK's `start_new`
         raises an Exception holding this body."""
         inst = self.engine.store.get_instance(instance_id)
-        status = inst.runtime_status if inst is not None else "Running"
+        status = inst.runtime_status if inst is not None else RuntimeStatus.RUNNING
         return web.json_response({
             "Message": _SOMETHING_WENT_WRONG,
             "ExceptionMessage": f"An Orchestration instance with the status {status} "
@@ -285,7 +286,7 @@ class ManagementApi:
                           exception=f"Total timeout {timeout} should be bigger than retry "
                                     f"timeout {interval}")
         inst = await self.engine.wait(iid, max(timeout, 0.0))
-        if inst.runtime_status == "Completed":
+        if inst.runtime_status == RuntimeStatus.COMPLETED:
             return web.json_response(self.engine.status_of(inst)["output"], status=200)
         if inst.is_terminal:
             return status_response(request, self.engine.status_of(inst), False)

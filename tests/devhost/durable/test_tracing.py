@@ -328,10 +328,10 @@ def test_orchestration_span_starts_at_the_first_episode_not_at_creation(v2) -> N
     engine = make()
 
     async def main() -> None:
-        notify = engine._notify
-        engine._notify = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        notify = engine.notify
+        engine.notify = lambda *args, **kwargs: None  # type: ignore[method-assign]
         engine.start_new("fan_out", "late", "1", traceparent=TRACEPARENT)
-        engine._notify = notify  # type: ignore[method-assign]
+        engine.notify = notify  # type: ignore[method-assign]
         await asyncio.sleep(0.4)  # created, no worker yet: start() finds it in the store
         await engine.start()
         try:
