@@ -115,4 +115,5 @@ lock: install
 	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
 
 clean:
-	rm -rf $(VENV) .devhost dist .wheelhouse dashboards/tools/node_modules devhost/rpc/*_pb2*.py
+	rm -rf $(VENV) .devhost dist .wheelhouse dashboards/tools/node_modules devhost/rpc/*_pb2*.py \
+  devhost/rpc/*_pb2*.pyi

@@ -93,7 +93,7 @@ class HostLogs:
         # id → (function, the invocation's context, parsed once for all its rows)
         self._invocations: dict[str, tuple[str, Context | None]] = {}
 
-    def _emit(self, category: str, level: int, message: str, invocation_id: str,
+    def _emit(self, category: str, level: rpc.RpcLog.Level, message: str, invocation_id: str,
               context: Context | None) -> None:
         text, number = _SEVERITY.get(level, ("Information", SeverityNumber.INFO))
         self._logger.emit(_logs.LogRecord(
