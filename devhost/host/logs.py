@@ -121,7 +121,7 @@ class HostLogs:
                    f"Id={invocation_id}, Duration={seconds * 1000:.0f}ms)",
                    invocation_id, context)
 
-    def worker_log(self, entry: Any, worker_id: str) -> None:
+    def worker_log(self, entry: rpc.RpcLog, worker_id: str) -> None:
         """An RpcLog from a worker. User logs of an invocation go to traces under
         `Function.<name>.User` and to the console; the worker's System logs are the
         host's diagnostics (not the customer's App Insights), shown only when they warn."""
