@@ -94,6 +94,7 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy function_app.py workflow.py telemetry devhost deploy bench tests
 	for example in examples/*/; do $(PY) -m mypy "$$example" || exit 1; done
+	$(VENV)/bin/lint-imports
 
 bench: install local.settings.json
 	$(PY) -m pytest bench -q -p no:randomly --benchmark-disable-gc --benchmark-columns=median,rounds
