@@ -88,9 +88,13 @@ demo: install local.settings.json
 test: install $(NODE_TOOLS) browser $(PACKAGE) $(WHEELHOUSE)
 	$(PY) -m pytest -q
 
+# Each example is a user's project of its own (its own function_app module, which would clash
+# with the recipe's in one mypy run), so each is checked on its own.
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m mypy function_app.py workflow.py telemetry devhost deploy bench
+	$(PY) -m mypy function_app.py workflow.py telemetry devhost deploy bench tests
+	for example in examples/*/; do $(PY) -m mypy "$$example" || exit 1; done
+	$(VENV)/bin/lint-imports
 
 bench: install local.settings.json
 	$(PY) -m pytest bench -q -p no:randomly --benchmark-disable-gc --benchmark-columns=median,rounds
@@ -115,4 +119,5 @@ lock: install
 	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
 
 clean:
-	rm -rf $(VENV) .devhost dist .wheelhouse dashboards/tools/node_modules devhost/rpc/*_pb2*.py
+	rm -rf $(VENV) .devhost dist .wheelhouse dashboards/tools/node_modules devhost/rpc/*_pb2*.py \
+  devhost/rpc/*_pb2*.pyi

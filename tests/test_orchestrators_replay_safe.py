@@ -21,6 +21,7 @@ def test_replaying_every_episode_emits_nothing(durable_app: DurableApp) -> None:
     final = run.wait()
     assert final.runtime_status == "Completed"
     root = run.instance_id
+    assert root is not None
     instances = [root, f"{root}:customer-sync", f"{root}:inventory-sync"]
     assert sorted(run.instances()) == sorted(instances)
     for instance in instances:

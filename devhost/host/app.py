@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from devhost import rpc
     from devhost.host.channel import Workers
 
 
@@ -124,7 +125,7 @@ def _binding(raw: str) -> Binding:
                    direction=direction, settings=settings)
 
 
-def function_info(metadata: Any) -> FunctionInfo:
+def function_info(metadata: rpc.RpcFunctionMetadata) -> FunctionInfo:
     """RpcFunctionMetadata → FunctionInfo, from its raw bindings."""
     bindings = tuple(_binding(raw) for raw in metadata.raw_bindings)
     trigger = next((b for b in bindings if b.type.lower().endswith("trigger")), None)

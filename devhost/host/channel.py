@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from devhost import rpc
 from devhost.host.app import AppIndex, AppLoadError, FunctionInfo, function_info
@@ -43,7 +43,7 @@ class WorkerLost(Exception):
 @dataclass
 class Invocation:
     fn: FunctionInfo
-    inputs: list[Any]  # ParameterBinding
+    inputs: list[rpc.ParameterBinding]
     traceparent: str = ""
     tracestate: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
@@ -52,7 +52,7 @@ class Invocation:
     # triggers that give none, Durable's included, print "(null)" on Azure and in func start.
     reason: str = "(null)"
 
-    def message(self) -> Any:
+    def message(self) -> rpc.StreamingMessage:
         return rpc.StreamingMessage(invocation_request=rpc.InvocationRequest(
             invocation_id=self.invocation_id, function_id=self.fn.function_id,
             input_data=self.inputs,
@@ -71,8 +71,8 @@ class Outcome:
 
     invocation_id: str
     ok: bool
-    return_value: Any = None  # TypedData or None
-    outputs: dict[str, Any] = field(default_factory=dict)
+    return_value: rpc.TypedData | None = None
+    outputs: dict[str, rpc.TypedData] = field(default_factory=dict)
     error: str = ""
     stack_trace: str = ""
     worker_id: str = ""
@@ -90,7 +90,7 @@ class Outcome:
         return type(kind, (Exception,), {"__module__": "builtins"})(message)
 
     @classmethod
-    def of(cls, response: Any, worker_id: str) -> Outcome:
+    def of(cls, response: rpc.InvocationResponse, worker_id: str) -> Outcome:
         ok = response.result.status == rpc.StatusResult.Success
         return cls(invocation_id=response.invocation_id, ok=ok,
                    return_value=response.return_value
@@ -102,7 +102,7 @@ class Outcome:
 
 
 
-def failure(result: Any, what: str, app_dir: Path | None = None) -> AppLoadError:
+def failure(result: rpc.StatusResult, what: str, app_dir: Path | None = None) -> AppLoadError:
     """The worker's failure as the host reports it: its exception's message, and where in
     the app's own files it comes from (the last frame of the worker's traceback there)."""
     exc = result.exception
@@ -186,12 +186,12 @@ class Peer:
 
     def __init__(self, worker_id: str) -> None:
         self.worker_id = worker_id
-        self.pending: dict[str, asyncio.Future[Any]] = {}
+        self.pending: dict[str, asyncio.Future[rpc.StreamingMessage]] = {}
         self.in_flight = 0
         self.ready = False
         self.gone = False
 
-    def _key(self, message: Any) -> str:
+    def _key(self, message: rpc.StreamingMessage) -> str:
         kind = message.WhichOneof("content")
         if kind == "invocation_request":
             return "inv:" + message.invocation_request.invocation_id
@@ -204,10 +204,10 @@ class Peer:
         return str(kind).replace("_request", "").replace("_response", "").replace(
             "functions_metadata", "function_metadata")
 
-    async def request(self, message: Any) -> Any:
+    async def request(self, message: rpc.StreamingMessage) -> rpc.StreamingMessage:
         if self.gone:
             raise WorkerLost(f"worker {self.worker_id} is gone")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[rpc.StreamingMessage] = asyncio.get_running_loop().create_future()
         key = self._key(message)
         self.pending[key] = future
         try:
@@ -216,10 +216,10 @@ class Peer:
         finally:
             self.pending.pop(key, None)
 
-    async def send(self, message: Any) -> None:
+    async def send(self, message: rpc.StreamingMessage) -> None:
         raise NotImplementedError
 
-    def receive(self, message: Any) -> None:
+    def receive(self, message: rpc.StreamingMessage) -> None:
         future = self.pending.get(self._key(message))
         if future is not None and not future.done():
             future.set_result(message)

@@ -113,7 +113,7 @@ def _params(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in request.match_info.items() if not k.startswith(LITERAL)}
 
 
-def rpc_http(request: web.Request, body: bytes) -> Any:
+def rpc_http(request: web.Request, body: bytes) -> rpc.TypedData:
     return rpc.TypedData(http=rpc.RpcHttp(
         method=request.method, url=str(request.url),
         headers={k.lower(): v for k, v in request.headers.items()},

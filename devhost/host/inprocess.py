@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from devhost import rpc
 from devhost.host.app import AppIndex
 from devhost.host.channel import (
     SCRIPT_SETTING,
@@ -28,7 +29,7 @@ class _LocalPeer(Peer):
         super().__init__("in-process")
         self.dispatcher = dispatcher
 
-    async def send(self, message: Any) -> None:
+    async def send(self, message: rpc.StreamingMessage) -> None:
         reply = await self.dispatcher.handle(message)
         if reply is not None:
             self.receive(reply)

@@ -99,7 +99,7 @@ class HostLogs:
         # id → (function, the invocation's context, parsed once for all its rows)
         self._invocations: dict[str, tuple[str, Context | None]] = {}
 
-    def _emit(self, category: str, level: int, message: str, invocation_id: str,
+    def _emit(self, category: str, level: rpc.RpcLog.Level, message: str, invocation_id: str,
               context: Context | None) -> None:
         text, number = _SEVERITY.get(level, ("Information", SeverityNumber.INFO))
         self._logger.emit(_logs.LogRecord(
@@ -130,7 +130,7 @@ class HostLogs:
         if ok and self._console_invocations:
             self._print(line)
 
-    def worker_log(self, entry: Any, worker_id: str) -> None:
+    def worker_log(self, entry: rpc.RpcLog, worker_id: str) -> None:
         """An RpcLog from a worker. User logs of an invocation go to traces under
         `Function.<name>.User` and to the console; the worker's System logs are the
         host's diagnostics (not the customer's App Insights), shown only when they warn."""

@@ -65,11 +65,11 @@ def worker_command(python: str) -> list[str]:
 class _ProcessPeer(Peer):
     def __init__(self, worker_id: str) -> None:
         super().__init__(worker_id)
-        self.outbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.outbox: asyncio.Queue[rpc.StreamingMessage | None] = asyncio.Queue()
         self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.process: asyncio.subprocess.Process | None = None
 
-    async def send(self, message: Any) -> None:
+    async def send(self, message: rpc.StreamingMessage) -> None:
         self.outbox.put_nowait(message)
 
     def lost(self, reason: str) -> None:

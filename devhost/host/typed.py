@@ -6,26 +6,27 @@ the raw body bytes when the worker announced RawHttpBodyBytes)."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from devhost import rpc
 
 
-def string(value: str) -> Any:
+def string(value: str) -> rpc.TypedData:
     return rpc.TypedData(string=value)
 
 
-def json_data(value: str) -> Any:
+def json_data(value: str) -> rpc.TypedData:
     return rpc.TypedData(json=value)
 
 
-def binding(name: str, data: Any) -> Any:
+def binding(name: str, data: rpc.TypedData) -> rpc.ParameterBinding:
     return rpc.ParameterBinding(name=name, data=data)
 
 
-def text(data: Any) -> str | None:
+def text(data: rpc.TypedData | None) -> str | None:
     """The text of a returned value (json/string/bytes), None when there is none."""
-    kind = data.WhichOneof("data") if data is not None else None
+    if data is None:
+        return None
+    kind = data.WhichOneof("data")
     if kind in ("json", "string"):
         return str(getattr(data, kind))
     if kind in ("bytes", "stream"):
@@ -37,7 +38,7 @@ def text(data: Any) -> str | None:
     return None
 
 
-def body_bytes(data: Any) -> bytes:
+def body_bytes(data: rpc.TypedData | None) -> bytes:
     kind = data.WhichOneof("data") if data is not None else None
     if kind in ("bytes", "stream"):
         return bytes(getattr(data, kind))

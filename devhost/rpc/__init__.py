@@ -4,12 +4,12 @@ azure-functions-runtime receives this module in `request.properties["protos"]` a
 its responses with it (`protos.InvocationResponse(...)`), exactly as Azure's proxy worker
 hands it its own compiled protocol. The code is generated from the .proto files here by the
 package build (setup.py, grpcio-tools): every wheel carries it, an editable install writes it
-next to them (`make install`), `make proto` redoes it. It is never committed.
+next to them (`make install`), `make proto` redoes it. It is never committed. The build
+writes the messages' type stubs beside it (*_pb2.pyi), so mypy sees every name imported here
+with its type.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 try:
     from devhost.rpc.FunctionRpc_pb2 import *  # noqa: F403
@@ -25,8 +25,5 @@ except ModuleNotFoundError as exc:
     # a checkout used without installing it
     raise ImportError("devhost/rpc/FunctionRpc.proto is not compiled: install the project "
                       f"(`make install`, or pip), or run `make proto` ({exc})") from exc
-
-if TYPE_CHECKING:  # generated code is not type-checked: its messages are Any to mypy
-    def __getattr__(name: str) -> Any: ...
 
 __all__ = ["FunctionRpcServicer", "FunctionRpcStub", "add_FunctionRpcServicer_to_server"]

@@ -15,7 +15,7 @@ import atexit
 import logging
 import os
 import sys
-from typing import Any
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -42,12 +42,12 @@ async def serve(args: argparse.Namespace) -> None:
     options = [("grpc.max_receive_message_length", args.grpc_max_msg_len),
                ("grpc.max_send_message_length", args.grpc_max_msg_len)]
     loop = asyncio.get_running_loop()
-    outbox: asyncio.Queue[Any] = asyncio.Queue()
+    outbox: asyncio.Queue[rpc.StreamingMessage] = asyncio.Queue()
 
-    def send(message: Any) -> None:  # from any thread (the runtime's pool logs too)
+    def send(message: rpc.StreamingMessage) -> None:  # from any thread (the runtime's pool too)
         loop.call_soon_threadsafe(outbox.put_nowait, message)
 
-    async def outgoing() -> Any:
+    async def outgoing() -> AsyncIterator[rpc.StreamingMessage]:
         yield rpc.StreamingMessage(request_id=args.request_id,
                                    start_stream=rpc.StartStream(worker_id=args.worker_id))
         while True:

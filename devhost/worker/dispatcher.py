@@ -49,7 +49,7 @@ def current_invocation_id() -> str | None:
     return runtime.invocation_id_cv.get() or _task_invocation.get()
 
 
-def rpc_log(record: logging.LogRecord, message: str) -> Any:
+def rpc_log(record: logging.LogRecord, message: str) -> rpc.RpcLog:
     level = next((lvl for threshold, lvl in _LEVELS if record.levelno >= threshold),
                  getattr(rpc.RpcLog, "None"))
     system = record.name.startswith(SYSTEM_PREFIXES)
@@ -65,7 +65,7 @@ class RpcLogHandler(logging.Handler):
     """The root handler the worker installs: every record goes to the host as an RpcLog
     (proxy_worker AsyncLoggingHandler → Dispatcher.on_logging)."""
 
-    def __init__(self, send: Callable[[Any], None]) -> None:
+    def __init__(self, send: Callable[[rpc.RpcLog], None]) -> None:
         super().__init__()
         self.send = send
 
@@ -88,7 +88,7 @@ class Dispatcher:
     def _props(self) -> dict[str, Any]:
         return {"protos": rpc, "host": self.host}
 
-    async def handle(self, message: Any) -> Any | None:
+    async def handle(self, message: rpc.StreamingMessage) -> rpc.StreamingMessage | None:
         """One request in, one StreamingMessage out (None for what the worker ignores)."""
         kind = message.WhichOneof("content")
         if kind == "worker_init_request":
@@ -120,7 +120,7 @@ class Dispatcher:
         log.error("Unknown StreamingMessage content type: %s", kind)
         return None
 
-    def _reply(self, **content: Any) -> Any:
+    def _reply(self, **content: Any) -> rpc.StreamingMessage:
         return rpc.StreamingMessage(request_id=self.request_id, **content)
 
     @staticmethod
@@ -128,8 +128,8 @@ class Dispatcher:
         runtime.stop_threadpool_executor()
 
 
-async def handle_in_background(dispatcher: Dispatcher, message: Any,
-                               send: Callable[[Any], None]) -> None:
+async def handle_in_background(dispatcher: Dispatcher, message: rpc.StreamingMessage,
+                               send: Callable[[rpc.StreamingMessage], None]) -> None:
     """Requests run concurrently, like the proxy worker's one task per request."""
     reply = await dispatcher.handle(message)
     if reply is not None:

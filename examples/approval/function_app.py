@@ -80,13 +80,13 @@ def approval_orchestrator(context: df.DurableOrchestrationContext
 
 @app.activity_trigger(input_name="order")
 @telemetry.activity
-def ship_order(order: dict, context: func.Context) -> str:  # type: ignore[type-arg]
+def ship_order(order: dict, context: func.Context) -> str:
     log.info("Shipped order", order_id=order["order_id"], decision=order["decision"])
     return "shipped"
 
 
 @app.activity_trigger(input_name="order")
 @telemetry.activity
-def escalate_order(order: dict, context: func.Context) -> str:  # type: ignore[type-arg]
+def escalate_order(order: dict, context: func.Context) -> str:
     log.warning("Escalated order", order_id=order["order_id"], decision=order["decision"])
     return "escalated"

@@ -46,6 +46,12 @@ def test_no_devhost_or_test_tools() -> None:
     assert not tools & set(REQUIREMENTS), sorted(tools & set(REQUIREMENTS))
 
 
+def test_the_app_imports_nothing_of_devhost() -> None:
+    """function_app.py and workflow.py, wherever the import stands: import-linter's roots are
+    packages only, so its contract ([tool.importlinter]) covers telemetry/ and not these."""
+    assert not sorted(m for m in imported_modules() if m.split(".")[0] == "devhost")
+
+
 def test_every_import_is_a_declared_pinned_dependency() -> None:
     declared = {normalize(r.name) for r in direct_dependencies()}
     needed = {distribution_of(module) for module in imported_modules()}

@@ -4,6 +4,7 @@ local.settings.json.example (what `func start` and devhost get) and the README's
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from .bicep import BicepFile, block, object_keys
 from .requirements import APP_SOURCES, REPO
 
-SITE_PACKAGES = Path(__import__("azure_functions_runtime").__file__).resolve().parents[1]
+SITE_PACKAGES = Path(inspect.getfile(__import__("azure_functions_runtime"))).resolve().parents[1]
 
 # Read by the Python packages the app ships (checked in their installed source below).
 LIBRARY_READ = {

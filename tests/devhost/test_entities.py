@@ -104,7 +104,7 @@ def test_queued_operations_run_as_one_batch_and_entity_signals_reach_other_entit
 
     # In this process (the same runtime and messages), so the test can read the app's BATCHES.
     index = load_app("entity_counter_app", APPS, worker_processes=False)
-    import entity_counter_app  # type: ignore[import-not-found]
+    import entity_counter_app
 
     engine = Engine(index, Store(tmp_path / "d.sqlite"))
     entity_counter_app.BATCHES.clear()
@@ -150,7 +150,7 @@ def test_batches_hold_at_most_max_entity_operation_batch_size(tmp_path: Path) ->
 
     # In this process (the same runtime and messages), so the test can read the app's BATCHES.
     index = load_app("entity_counter_app", APPS, worker_processes=False)
-    import entity_counter_app  # type: ignore[import-not-found]
+    import entity_counter_app
 
     engine = Engine(index, Store(tmp_path / "d.sqlite"))
     engine.options = dataclasses.replace(engine.options, max_entity_operation_batch_size=2)

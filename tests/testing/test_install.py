@@ -79,8 +79,8 @@ def test_pip_install_then_plain_pytest_runs_a_users_test(tmp_path: Path) -> None
         f"no wheelhouse at {wheelhouse}: run `make wheelhouse` (make test does)")
     source = tmp_path / "source"
     built = _committed_tree(source)
-    assert not list((source / "devhost" / "rpc").glob("*_pb2*.py")), (
-        "generated protocol modules are committed: the build must make them")
+    assert not list((source / "devhost" / "rpc").glob("*_pb2*.py*")), (
+        "generated protocol modules or stubs are committed: the build must make them")
     env = _clean_env()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env,
@@ -91,6 +91,9 @@ def test_pip_install_then_plain_pytest_runs_a_users_test(tmp_path: Path) -> None
          f"{source}[devhost]", "pytest"],
         env=env, capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, f"building {built}:\n{install.stderr[-3000:]}"
+    stubs = sorted(path.name for path in venv.glob("lib/python*/site-packages/devhost/rpc/*.pyi"))
+    assert stubs == ["FunctionRpc_pb2.pyi", "NullableTypes_pb2.pyi"], (
+        f"the wheel carries the messages' type stubs: {stubs}")
     user = tmp_path / "user"
     user.mkdir()
     shutil.copy2(USER_APP, user / "function_app.py")

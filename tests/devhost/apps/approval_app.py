@@ -13,7 +13,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
 @app.orchestration_trigger(context_name="context")
-def approval_workflow(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def approval_workflow(context: df.DurableOrchestrationContext):
     context.set_custom_status("waiting for approval")
     deadline = context.current_utc_datetime + timedelta(minutes=5)
     approval = context.wait_for_external_event("Approval")

@@ -9,7 +9,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
 @app.orchestration_trigger(context_name="context", orchestration="HelloCities")
-def hello_cities(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def hello_cities(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("SayHello", "Tokyo"))
 
 

@@ -59,12 +59,13 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient
 
 
 @app.orchestration_trigger(context_name="context")
-def counter_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def counter_orchestrator(context: df.DurableOrchestrationContext):
     key = context.get_input()
     entity = df.EntityId("Counter", key)
     context.signal_entity(entity, "add", 10)
     yield context.call_entity(entity, "add", 5)
     value = yield context.call_entity(entity, "get")
+    error: str | None
     try:
         yield context.call_entity(entity, "fail", "divide")
     except Exception as exc:  # the entity's exception reaches the caller
@@ -76,7 +77,7 @@ def counter_orchestrator(context: df.DurableOrchestrationContext):  # type: igno
 
 
 @app.orchestration_trigger(context_name="context")
-def calls_missing_entity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def calls_missing_entity(context: df.DurableOrchestrationContext):
     return (yield context.call_entity(df.EntityId("Nope", "k"), "get"))
 
 

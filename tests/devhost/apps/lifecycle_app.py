@@ -31,7 +31,7 @@ def slow_step(seconds: float) -> str:
 
 
 @app.orchestration_trigger(context_name="context")
-def slow_once(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def slow_once(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("slow_step", context.get_input()))
 
 
@@ -41,7 +41,7 @@ def add_one(value: int) -> int:
 
 
 @app.orchestration_trigger(context_name="context")
-def two_steps_with_event(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def two_steps_with_event(context: df.DurableOrchestrationContext):
     first = yield context.call_activity("add_one", 1)
     approved = yield context.wait_for_external_event("Approval")
     second = yield context.call_activity("add_one", first)
@@ -57,7 +57,7 @@ def fails_first_time(key: str) -> str:
 
 
 @app.orchestration_trigger(context_name="context")
-def rewindable(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def rewindable(context: df.DurableOrchestrationContext):
     key = context.get_input()
     first = yield context.call_activity("add_one", 1)
     second = yield context.call_activity("fails_first_time", key)
@@ -65,12 +65,12 @@ def rewindable(context: df.DurableOrchestrationContext):  # type: ignore[no-unty
 
 
 @app.orchestration_trigger(context_name="context")
-def rewindable_child(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def rewindable_child(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("fails_first_time", context.get_input()))
 
 
 @app.orchestration_trigger(context_name="context")
-def rewindable_parent(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def rewindable_parent(context: df.DurableOrchestrationContext):
     key = context.get_input()
     done = yield context.call_activity("add_one", 1)
     child = yield context.call_sub_orchestrator("rewindable_child", key,
@@ -84,7 +84,7 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @app.orchestration_trigger(context_name="context")
-def calls_missing_activity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def calls_missing_activity(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("not_there", None))
 
 
@@ -97,13 +97,13 @@ def fails_twice(key: str) -> str:
 
 
 @app.orchestration_trigger(context_name="context")
-def rewindable_with_retry(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def rewindable_with_retry(context: df.DurableOrchestrationContext):
     options = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=2)
     return (yield context.call_activity_with_retry("fails_twice", options, context.get_input()))
 
 
 @app.orchestration_trigger(context_name="context")
-def gated(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def gated(context: df.DurableOrchestrationContext):
     """Holds its first episode until the test opens the gate: a purge can land mid-episode.
     (Waiting on a file is not replay-safe; it is here only to pin that moment.)"""
     gate = _MARKS / f"{context.instance_id}.gate"

@@ -33,7 +33,7 @@ def check_job(attempt: int) -> bool:
 
 
 @app.orchestration_trigger(context_name="context")
-def job_monitor(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def job_monitor(context: df.DurableOrchestrationContext):
     checks = context.get_input()["checks"]
     for attempt in range(checks):
         if (yield context.call_activity("check_job", attempt)):

@@ -19,5 +19,5 @@ def greet(name: str) -> str:
 
 
 @app.orchestration_trigger(context_name="context")
-def greeting(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def greeting(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("greet", context.get_input()))

@@ -15,19 +15,19 @@ _FIXED = Path(os.environ.get("REWIND_FIXED_FLAG", "/tmp/devhost-rewind-fixed"))
 
 
 @app.activity_trigger(input_name="order")
-def reserve_stock(order: dict) -> str:  # type: ignore[type-arg]
+def reserve_stock(order: dict) -> str:
     return f"reserved {order['sku']}"
 
 
 @app.activity_trigger(input_name="order")
-def charge_card(order: dict) -> str:  # type: ignore[type-arg]
+def charge_card(order: dict) -> str:
     if not _FIXED.exists():
         raise ConnectionError("payment provider unreachable")
     return f"charged {order['amount']}"
 
 
 @app.orchestration_trigger(context_name="context")
-def order_workflow(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def order_workflow(context: df.DurableOrchestrationContext):
     order = context.get_input()
     reserved = yield context.call_activity("reserve_stock", order)
     charged = yield context.call_activity("charge_card", order)

@@ -29,7 +29,7 @@ def nap(value: int) -> int:
 
 
 @app.orchestration_trigger(context_name="context")
-def napping_children(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def napping_children(context: df.DurableOrchestrationContext):
     count = context.get_input()
     tasks = [context.call_sub_orchestrator("napping_child", i, f"{context.instance_id}:n{i}")
              for i in range(count)]
@@ -37,7 +37,7 @@ def napping_children(context: df.DurableOrchestrationContext):  # type: ignore[n
 
 
 @app.orchestration_trigger(context_name="context")
-def napping_child(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def napping_child(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("nap", context.get_input()))
 
 
@@ -59,14 +59,14 @@ def explode(message: str) -> None:
 
 
 @app.orchestration_trigger(context_name="context")
-def fan_out(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def fan_out(context: df.DurableOrchestrationContext):
     count = context.get_input()
     results = yield context.task_all([context.call_activity("double", i) for i in range(count)])
     return sum(results)
 
 
 @app.orchestration_trigger(context_name="context")
-def fan_out_children(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def fan_out_children(context: df.DurableOrchestrationContext):
     count = context.get_input()
     tasks = [context.call_sub_orchestrator("one_child", i, f"{context.instance_id}:c{i}")
              for i in range(count)]
@@ -75,12 +75,12 @@ def fan_out_children(context: df.DurableOrchestrationContext):  # type: ignore[n
 
 
 @app.orchestration_trigger(context_name="context")
-def one_child(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def one_child(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("double", context.get_input()))
 
 
 @app.orchestration_trigger(context_name="context")
-def retrying(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def retrying(context: df.DurableOrchestrationContext):
     options = df.RetryOptions(first_retry_interval_in_milliseconds=200, max_number_of_attempts=3)
     first = yield context.call_activity_with_retry("flaky", options, context.get_input())
     second = yield context.call_activity("double", 21)
@@ -88,7 +88,7 @@ def retrying(context: df.DurableOrchestrationContext):  # type: ignore[no-untype
 
 
 @app.orchestration_trigger(context_name="context")
-def retry_exhausted(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def retry_exhausted(context: df.DurableOrchestrationContext):
     options = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=2)
     try:
         yield context.call_activity_with_retry("explode", options, "always")
@@ -98,7 +98,7 @@ def retry_exhausted(context: df.DurableOrchestrationContext):  # type: ignore[no
 
 
 @app.orchestration_trigger(context_name="context")
-def retried_child_without_id(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def retried_child_without_id(context: df.DurableOrchestrationContext):
     options = df.RetryOptions(first_retry_interval_in_milliseconds=20, max_number_of_attempts=2)
     try:
         yield context.call_sub_orchestrator_with_retry("failing_child", options, "twice")
@@ -108,14 +108,14 @@ def retried_child_without_id(context: df.DurableOrchestrationContext):  # type: 
 
 
 @app.orchestration_trigger(context_name="context")
-def timer_then_activity(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def timer_then_activity(context: df.DurableOrchestrationContext):
     seconds = context.get_input()
     yield context.create_timer(context.current_utc_datetime + timedelta(seconds=seconds))
     return (yield context.call_activity("double", 5))
 
 
 @app.orchestration_trigger(context_name="context")
-def approval(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def approval(context: df.DurableOrchestrationContext):
     context.set_custom_status({"stage": "waiting"})
     decision = yield context.wait_for_external_event("Approval")
     context.set_custom_status({"stage": "decided"})
@@ -123,7 +123,7 @@ def approval(context: df.DurableOrchestrationContext):  # type: ignore[no-untype
 
 
 @app.orchestration_trigger(context_name="context")
-def approval_or_timeout(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def approval_or_timeout(context: df.DurableOrchestrationContext):
     deadline = context.current_utc_datetime + timedelta(seconds=context.get_input())
     timer = context.create_timer(deadline)
     event = context.wait_for_external_event("Approval")
@@ -135,7 +135,7 @@ def approval_or_timeout(context: df.DurableOrchestrationContext):  # type: ignor
 
 
 @app.orchestration_trigger(context_name="context")
-def counter(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def counter(context: df.DurableOrchestrationContext):
     state: dict[str, Any] = context.get_input()
     value = yield context.call_activity("double", state["value"])
     if state["rounds"] > 1:
@@ -145,7 +145,7 @@ def counter(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped
 
 
 @app.orchestration_trigger(context_name="context")
-def failing_parent(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def failing_parent(context: df.DurableOrchestrationContext):
     try:
         yield context.call_sub_orchestrator("failing_child", "boom",
                                             f"{context.instance_id}:child")
@@ -155,18 +155,18 @@ def failing_parent(context: df.DurableOrchestrationContext):  # type: ignore[no-
 
 
 @app.orchestration_trigger(context_name="context")
-def failing_child(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def failing_child(context: df.DurableOrchestrationContext):
     yield context.call_activity("explode", context.get_input())
     return "unreachable"
 
 
 @app.orchestration_trigger(context_name="context")
-def uncaught_parent(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def uncaught_parent(context: df.DurableOrchestrationContext):
     return (yield context.call_sub_orchestrator("failing_child", "deep"))
 
 
 @app.orchestration_trigger(context_name="context")
-def slow(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def slow(context: df.DurableOrchestrationContext):
     yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
     return "late"
 

@@ -17,8 +17,10 @@ def _record(name: str, timer: func.TimerRequest) -> None:
     out = Path(os.environ["TIMER_RECORD_DIR"]) / f"{name}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as handle:
+        # func.TimerRequest is the abstract class, which declares past_due only; the worker
+        # hands the concrete azure.functions.timer.TimerRequest, which has the status too.
         handle.write(json.dumps({"past_due": timer.past_due,
-                                 "status": timer.schedule_status}) + "\n")
+                                 "status": timer.schedule_status}) + "\n")  # type: ignore[attr-defined]
 
 
 @app.timer_trigger(schedule="%HOURLY_SCHEDULE%", arg_name="timer")

@@ -20,5 +20,5 @@ def activity_trace_context(unused: str, context: func.Context) -> str:
 
 
 @app.orchestration_trigger(context_name="context")
-def trace_flags(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def trace_flags(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("activity_trace_context", ""))

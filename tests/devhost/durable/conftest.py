@@ -27,7 +27,7 @@ def semantics_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppInd
 
 
 @pytest.fixture()
-def engine_factory(semantics_index: AppIndex, tmp_path: Path) -> Iterator[object]:
+def engine_factory(semantics_index: AppIndex, tmp_path: Path) -> Iterator[Callable[[], Engine]]:
     engines: list[Engine] = []
 
     def make() -> Engine:

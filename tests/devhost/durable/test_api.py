@@ -266,6 +266,7 @@ def test_raise_event_over_http_emits_the_producer_span(semantics_index: Any, tmp
                if s.name == "orchestration_event:Approval"]
     assert event.kind is SpanKind.PRODUCER
     assert event.parent is not None and f"{event.parent.span_id:016x}" == "b7ad6b7169203331"
+    assert event.attributes is not None
     assert event.attributes["durabletask.event.target_instance_id"] == "ev-tr"
 
 

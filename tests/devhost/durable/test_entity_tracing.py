@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -58,7 +59,8 @@ def test_call_and_signal_entity_spans(tmp_path: Path, provider: TracerProvider,
             await engine.stop()
 
     asyncio.run(main())
-    finished = spans.get_finished_spans()
+    # ReadableSpans, read as finished ones: every span here has its parent and attributes
+    finished: tuple[Any, ...] = spans.get_finished_spans()
     orchestration = next(s for s in finished if s.name == "orchestration:counter_orchestrator")
     entity = [s for s in finished if s.name.startswith("entity:counter:")]
     assert Counter((s.name, s.kind) for s in entity) == Counter([

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from devhost.durable.actions import sequenced_actions
 from devhost.durable.engine import Engine
@@ -23,7 +24,8 @@ def _record(engine: Engine, name: str, payload: str | None, iid: str) -> None:
     asyncio.run(main())
 
 
-def test_every_episode_replays_to_the_recorded_actions(engine_factory) -> None:  # type: ignore[no-untyped-def]
+def test_every_episode_replays_to_the_recorded_actions(
+        engine_factory: Callable[[], Engine]) -> None:
     engine = engine_factory()
     _record(engine, "retrying", json.dumps("replay-key"), "rp")
     inst = engine.store.get_instance("rp")
@@ -39,7 +41,7 @@ def test_every_episode_replays_to_the_recorded_actions(engine_factory) -> None: 
     assert [a.function_name for a in sequenced_actions(final["actions"])] == ["flaky", "double"]
 
 
-def test_replay_detects_a_changed_orchestrator(engine_factory) -> None:  # type: ignore[no-untyped-def]
+def test_replay_detects_a_changed_orchestrator(engine_factory: Callable[[], Engine]) -> None:
     engine = engine_factory()
     _record(engine, "fan_out", "3", "fo")
     inst = engine.store.get_instance("fo")

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from devhost.durable.engine import Engine, EngineOptions, v2_tracing_active
 from devhost.durable.store import Store
@@ -29,8 +29,7 @@ CALLER_SPAN = int("b7ad6b7169203331", 16)
 
 
 @pytest.fixture()
-def v2(semantics_index: AppIndex, tmp_path: Path
-       ) -> Iterator[tuple[Callable[[], Engine], InMemorySpanExporter]]:
+def v2(semantics_index: AppIndex, tmp_path: Path) -> Iterator[V2]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=ALWAYS_ON)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -73,14 +72,44 @@ def drive(engine: Engine, *starts: tuple[str, str | None, str],
     return asyncio.run(main())
 
 
-def by_name(spans: InMemorySpanExporter) -> dict[str, list[ReadableSpan]]:
-    out: dict[str, list[ReadableSpan]] = {}
-    for span in spans.get_finished_spans():
+class Finished(Protocol):
+    """A finished span as these tests read it. The SDK's ReadableSpan types its context,
+    parent, times and attributes as optional (a span being built, a root); every span these
+    tests look at has them, and one that did not would fail its test where it is read."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> SpanKind: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def context(self) -> SpanContext: ...
+    @property
+    def parent(self) -> SpanContext: ...
+    @property
+    def attributes(self) -> Mapping[str, Any]: ...
+    @property
+    def start_time(self) -> int: ...
+    @property
+    def end_time(self) -> int: ...
+
+
+V2 = tuple[Callable[[], Engine], InMemorySpanExporter]
+
+
+def finished(spans: InMemorySpanExporter) -> list[Finished]:
+    return cast(list[Finished], list(spans.get_finished_spans()))
+
+
+def by_name(spans: InMemorySpanExporter) -> dict[str, list[Finished]]:
+    out: dict[str, list[Finished]] = {}
+    for span in finished(spans):
         out.setdefault(span.name, []).append(span)
     return out
 
 
-def test_create_orchestration_producer_then_orchestration_server(v2) -> None:  # type: ignore[no-untyped-def]
+def test_create_orchestration_producer_then_orchestration_server(v2: V2) -> None:
     """TraceHelper.StartActivityForNewOrchestration (PRODUCER, tags type/name/instance_id/
     execution_id) and StartTraceActivityForOrchestrationExecution (SERVER, child of it,
     status tag, no execution id); SetOrchestrationActivityStatus: OK "Completed"."""
@@ -107,7 +136,7 @@ def test_create_orchestration_producer_then_orchestration_server(v2) -> None:  #
     assert server.start_time >= producer.start_time
 
 
-def test_activity_client_then_server_with_task_id(v2) -> None:  # type: ignore[no-untyped-def]
+def test_activity_client_then_server_with_task_id(v2: V2) -> None:
     """TaskOrchestrationDispatcher.ProcessScheduleTaskDecision stores a client span id;
     TraceHelper.StartTraceActivityForSchedulingTask emits `activity:<name>` CLIENT with it
     (from TaskScheduled's time); TraceHelper.StartTraceActivityForTaskExecution emits the
@@ -137,7 +166,7 @@ def test_activity_client_then_server_with_task_id(v2) -> None:  # type: ignore[n
     assert len({s.context.trace_id for s in spans.get_finished_spans()}) == 1
 
 
-def test_failed_activity_client_and_server_are_errors(v2) -> None:  # type: ignore[no-untyped-def]
+def test_failed_activity_client_and_server_are_errors(v2: V2) -> None:
     """TraceHelper.EmitTraceActivityForTaskFailed: CLIENT Error with TaskFailedEvent.Reason;
     TaskActivityDispatcher sets the SERVER span Error with the exception's message;
     SetOrchestrationActivityStatus: a Failed orchestration is Error with its failure text."""
@@ -147,8 +176,10 @@ def test_failed_activity_client_and_server_are_errors(v2) -> None:  # type: igno
     named = by_name(spans)
     client = next(s for s in named["activity:explode"] if s.kind is SpanKind.CLIENT)
     server = next(s for s in named["activity:explode"] if s.kind is SpanKind.SERVER)
-    assert client.status.status_code is StatusCode.ERROR and "kaboom" in client.status.description
-    assert server.status.status_code is StatusCode.ERROR and "kaboom" in server.status.description
+    assert client.status.status_code is StatusCode.ERROR
+    assert "kaboom" in (client.status.description or "")
+    assert server.status.status_code is StatusCode.ERROR
+    assert "kaboom" in (server.status.description or "")
     assert (server.attributes["Succeeded"], server.attributes["LogLevel"]) == ("False", "Error")
     [orch] = named["orchestration:failing_child"]
     assert orch.status.status_code is StatusCode.ERROR
@@ -156,7 +187,7 @@ def test_failed_activity_client_and_server_are_errors(v2) -> None:  # type: igno
     assert orch.status.description == status["output"]
 
 
-def test_sub_orchestration_client_is_the_child_server_parent(v2) -> None:  # type: ignore[no-untyped-def]
+def test_sub_orchestration_client_is_the_child_server_parent(v2: V2) -> None:
     """TaskOrchestrationDispatcher.ProcessCreateSubOrchestrationInstanceDecision (ClientSpanId
     → child's parent trace context) and TraceHelper
     .CreateTraceActivityForSchedulingSubOrchestration (CLIENT `orchestration:<child>`, the
@@ -176,7 +207,7 @@ def test_sub_orchestration_client_is_the_child_server_parent(v2) -> None:  # typ
     assert "create_orchestration:one_child" not in named  # only clients produce those
 
 
-def test_timer_internal_span_with_fire_at(v2) -> None:  # type: ignore[no-untyped-def]
+def test_timer_internal_span_with_fire_at(v2: V2) -> None:
     """TraceHelper.EmitTraceActivityForTimer: `orchestration:<name>:timer`, INTERNAL,
     `durabletask.fire_at` and the timer id as task id, from creation to processing."""
     make, spans = v2
@@ -190,7 +221,7 @@ def test_timer_internal_span_with_fire_at(v2) -> None:  # type: ignore[no-untype
     assert (timer.end_time - timer.start_time) / 1e9 >= 0.25
 
 
-def test_one_server_span_across_episodes_and_continue_as_new(v2) -> None:  # type: ignore[no-untyped-def]
+def test_one_server_span_across_episodes_and_continue_as_new(v2: V2) -> None:
     """TaskOrchestrationDispatcher: the span id is kept in the ExecutionStarted parent trace
     context across episodes and copied into the continue-as-new execution
     (SetParentTraceContext), and stopped only at completion (ResetDistributedTraceActivity)."""
@@ -204,7 +235,7 @@ def test_one_server_span_across_episodes_and_continue_as_new(v2) -> None:  # typ
     assert orch.start_time <= min(c.start_time for c in clients)
 
 
-def test_restart_of_the_host_keeps_the_span_id(v2, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_restart_of_the_host_keeps_the_span_id(v2: V2, tmp_path: Path) -> None:
     """The id lives in the store (DistributedTraceContext in ExecutionStarted): an engine
     started afresh on the same store finishes the instance under the same span id."""
     make, spans = v2
@@ -233,7 +264,7 @@ def test_restart_of_the_host_keeps_the_span_id(v2, tmp_path: Path) -> None:  # t
     assert f"{orch.context.span_id:016x}" == stored.span_id
 
 
-def test_raised_event_is_an_orchestration_event_producer(v2) -> None:  # type: ignore[no-untyped-def]
+def test_raised_event_is_an_orchestration_event_producer(v2: V2) -> None:
     """TraceHelper.StartActivityForNewEventRaisedFromClient (called by TaskHubClient
     .RaiseEventAsync, what the raise-event handler runs): PRODUCER `orchestration_event:<name>`
     with `durabletask.event.target_instance_id`, under the caller's context."""
@@ -261,7 +292,7 @@ def test_raised_event_is_an_orchestration_event_producer(v2) -> None:  # type: i
                                       "durabletask.event.target_instance_id": "e1"}
 
 
-def test_unsampled_caller_still_gets_host_spans_and_keeps_its_flag(v2) -> None:  # type: ignore[no-untyped-def]
+def test_unsampled_caller_still_gets_host_spans_and_keeps_its_flag(v2: V2) -> None:
     """DurableTelemetryModule.Initialize samples AllData whatever the parent says; the .NET
     Activity keeps its parent's flags (Activity.Create), so the activity invocation gets the
     caller's `00` back in its traceparent."""
@@ -320,7 +351,7 @@ def test_no_spans_when_v2_is_off(semantics_index: AppIndex, tmp_path: Path) -> N
     assert exporter.get_finished_spans() == ()
 
 
-def test_orchestration_span_starts_at_the_first_episode_not_at_creation(v2) -> None:  # type: ignore[no-untyped-def]
+def test_orchestration_span_starts_at_the_first_episode_not_at_creation(v2: V2) -> None:
     """StartTraceActivityForOrchestrationExecution: the SERVER span's start is the
     ActivityStartTime recorded when the first episode ran; the PRODUCER span is the client's
     creation. An instance created while no worker runs shows the gap."""
@@ -346,7 +377,7 @@ def test_orchestration_span_starts_at_the_first_episode_not_at_creation(v2) -> N
     assert (server.start_time - producer.start_time) / 1e9 >= 0.35
 
 
-def test_terminated_orchestration_span_is_an_error_named_terminated(v2) -> None:  # type: ignore[no-untyped-def]
+def test_terminated_orchestration_span_is_an_error_named_terminated(v2: V2) -> None:
     """TaskOrchestrationDispatcher.SetOrchestrationActivityStatus: Terminated → Error with
     the description "Terminated"; the status tag is the runtime status."""
     make, spans = v2

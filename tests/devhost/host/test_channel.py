@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
+from devhost import rpc
+from devhost.host.app import Binding, FunctionInfo
 from devhost.host.channel import Invocation
 
 
-def _request(**kwargs: Any) -> Any:
-    fn = SimpleNamespace(function_id="fid", name="f")
+def _request(**kwargs: Any) -> rpc.InvocationRequest:
+    trigger = Binding("activityTrigger", "input", "in", {})
+    fn = FunctionInfo(name="f", function_id="fid", trigger=trigger, bindings=(trigger,))
     return Invocation(fn, [], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "",
-                      **kwargs).message().invocation_request  # type: ignore[arg-type]
+                      **kwargs).message().invocation_request
 
 
 def test_no_retry_context_without_a_function_retry_policy() -> None:

@@ -54,14 +54,14 @@ def which_process(value: int) -> int:
 
 
 @app.orchestration_trigger(context_name="context")
-def logs_and_spans(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def logs_and_spans(context: df.DurableOrchestrationContext):
     yield context.call_activity("plain_log", "worker-test")
     yield context.call_activity("spans", "worker-test")
     return f"done:{MARKER}"
 
 
 @app.orchestration_trigger(context_name="context")
-def spread(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def spread(context: df.DurableOrchestrationContext):
     pids = yield context.task_all([context.call_activity("which_process", i)
                                    for i in range(16)])
     return sorted(set(pids))
