@@ -27,8 +27,9 @@ from devhost.cli.start import (
 from devhost.durable.engine import DurableError, Engine
 from devhost.durable.shutdown import DEFAULT_TIMEOUT_S
 from devhost.host import loaderrors
-from devhost.host.app import AppIndex, AppLoadError
+from devhost.host.app import AppIndex
 from devhost.host.logs import shutdown as shutdown_host_logs
+from devhost.host.metadata import AppLoadError
 from devhost.host.processes import ProcessWorkers
 from devhost.host.server import BackgroundHost, HostServer, is_loopback
 from devhost.host.settings import SettingsError
@@ -203,8 +204,8 @@ def _exit_now(server: HostServer, code: int) -> None:
 
 
 def _kill_workers(server: HostServer) -> None:
-    if isinstance(server.index.worker, ProcessWorkers):
-        server.index.worker.kill()
+    if server.index.served and isinstance(server.index.workers, ProcessWorkers):
+        server.index.workers.kill()
 
 
 def _cmd_call(args: argparse.Namespace) -> int:

@@ -132,7 +132,7 @@ def load_app(app_module: str = "function_app", app_dir: Path = Path("."), *,
              worker_processes: bool = True, count: int | None = None,
              console_invocations: bool = True) -> AppIndex:
     """Start the worker(s) on the app and return what they indexed. The index's `worker`
-    is how the host invokes; `index.worker.stop()` ends the processes."""
+    is how the host invokes; `index.workers.stop()` ends the processes."""
     script = script_file(app_module)
     if not worker_processes:
         return LocalWorkers.for_app(app_dir, script).index
@@ -176,8 +176,8 @@ def host_server(index: AppIndex, engine: Engine, host: str = "127.0.0.1", port: 
 
 def stop_workers(index: AppIndex) -> None:
     """End the worker processes (in-process workers live as long as the process)."""
-    if index.worker is not None:
-        index.worker.stop()
+    if index.served:
+        index.workers.stop()
 
 
 def flush_telemetry(timeout_ms: int = 10_000) -> None:

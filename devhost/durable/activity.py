@@ -36,7 +36,7 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
             fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
             host.traceparent, host.tracestate)
         host.invocation_id = invocation.invocation_id
-        outcome = await index.invoker.invoke(invocation)
+        outcome = await index.workers.invoke(invocation)
         if not outcome.ok:  # the host's span records the failure, as its logger does
             host.failure = outcome.as_exception()
     if not outcome.ok:

@@ -37,8 +37,8 @@ from devhost.durable.history import Event, EventType, event, iso, utcnow
 from devhost.durable.store import InboxMessage, Instance, Store
 from devhost.durable.tracing import TraceParent, orchestration_context
 from devhost.host import console, typed
-from devhost.host.app import FunctionInfo
 from devhost.host.channel import Invocation, Workers
+from devhost.host.metadata import FunctionInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -236,7 +236,7 @@ async def run_batch(dispatcher: Dispatcher, scheduler_id: str) -> bool:
         outcome: dict[str, Any] = {"entityExists": row.exists, "entityState": row.state,
                                    "results": results, "signals": []}
     else:
-        outcome = await _invoke(dispatcher.index.invoker, fn, ref, row, requests)
+        outcome = await _invoke(dispatcher.index.workers, fn, ref, row, requests)
     _commit(dispatcher, ref, fn, messages, requests, outcome)
     _trace(dispatcher, ref, requests, outcome, started)
     return len(messages) < len(queued)

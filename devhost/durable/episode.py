@@ -113,7 +113,7 @@ class Episode:
         if fn is None:
             return None, f"orchestrator function {inst.name!r} does not exist"
         parent = orchestration_context(inst)
-        return await call_orchestrator(self.dispatcher.index.invoker, fn, trigger_payload(
+        return await call_orchestrator(self.dispatcher.index.workers, fn, trigger_payload(
             inst.instance_id, inst.parent_instance_id, inst.input, history, new_events),
             parent.header if parent else "", (parent.state or "") if parent else "")
 

@@ -21,8 +21,8 @@ from aiohttp import web
 from devhost.durable.engine import Engine
 from devhost.durable.httpapi.management import WEBHOOK_PREFIX, ManagementApi, client_payload
 from devhost.host import typed
-from devhost.host.app import FunctionInfo
 from devhost.host.extensions import ExtensionHost, InputBinding
+from devhost.host.metadata import FunctionInfo
 
 # Durable's trigger types and what the banner calls the name a client addresses them by.
 DURABLE_TRIGGERS = {"orchestrationTrigger": "durable name", "activityTrigger": "durable name",

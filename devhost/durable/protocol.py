@@ -8,8 +8,8 @@ from typing import Any
 
 from devhost.durable.history import Event, EventType
 from devhost.host import typed
-from devhost.host.app import FunctionInfo
 from devhost.host.channel import Invocation, Outcome, Workers
+from devhost.host.metadata import FunctionInfo
 
 OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:"
 # ReplaySchema V3: one flat action list per episode (plus compound actions).

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from devhost import rpc
-from devhost.host.app import AppIndex, AppLoadError, FunctionInfo, function_info
+from devhost.host.metadata import AppLoadError, FunctionInfo, function_info
 
 log = logging.getLogger("devhost.host")
 T = TypeVar("T")
@@ -152,7 +152,6 @@ class Workers:
     """The interface the HTTP host and the Durable engine invoke through: a transport
     implements `_invoke` on its own loop; callers on any loop (or none) reach it here."""
 
-    index: AppIndex
     _loop: Loop
 
     async def _invoke(self, invocation: Invocation) -> Outcome:

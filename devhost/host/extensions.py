@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from devhost.host.app import FunctionInfo
+from devhost.host.metadata import FunctionInfo
 
 # The value of one input binding for one invocation (the binding rule's BindToInput):
 # the TypedData the host sends the worker for it.

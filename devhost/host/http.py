@@ -20,8 +20,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from devhost import rpc
 from devhost.host import console, typed
-from devhost.host.app import AppIndex, FunctionInfo
+from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation, Outcome
+from devhost.host.metadata import FunctionInfo
 from devhost.host.telemetry import (
     HOST_CALL_REASON,
     HTTP_STATUS,
@@ -190,7 +191,7 @@ class HttpTriggers:
                       ) -> tuple[web.Response, str | None, float]:
         """(response, failure, milliseconds taken)."""
         started = time.perf_counter()
-        outcome = await self.index.invoker.outcome(invocation)
+        outcome = await self.index.workers.outcome(invocation)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if outcome.ok:
             return to_aiohttp(fn, outcome), None, elapsed_ms

@@ -73,7 +73,7 @@ class LocalWorkers(Workers):
                 os.environ[SCRIPT_SETTING] = previous
         self.index.functions = functions
         self.index.runtime_version = version
-        self.index.worker = self
+        self.index.serve_with(self)
         return self.index
 
     @property

@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 
 from devhost import rpc
-from devhost.host.app import AppIndex, AppLoadError, FunctionInfo
+from devhost.host.app import AppIndex
 from devhost.host.channel import (
     MAX_MESSAGE,
     PROCESS_COUNT,
@@ -41,6 +41,7 @@ from devhost.host.channel import (
     log,
 )
 from devhost.host.logs import HostLogs
+from devhost.host.metadata import AppLoadError, FunctionInfo
 
 EXECUTABLE_SETTING = "languageWorkers:python:defaultExecutablePath"
 ARGUMENTS_SETTING = "languageWorkers:python:arguments"
@@ -161,7 +162,7 @@ class ProcessWorkers(Workers):
         self.index.functions = functions
         self.index.runtime_version = version
         self.index.script_file = self.script_file
-        self.index.worker = self
+        self.index.serve_with(self)
         await asyncio.gather(*(self._replace_until_up() for _ in range(self.count - 1)))
 
     async def _spawn(self) -> _ProcessPeer:
@@ -194,7 +195,7 @@ class ProcessWorkers(Workers):
         code = await peer.process.wait()
         peer.lost(f"exited with code {code}")
         self.peers.pop(peer.worker_id, None)
-        if not self._stopping and self.index.worker is self:
+        if not self._stopping and self.index.served and self.index.workers is self:
             log.warning("worker %s exited with code %s: starting another", peer.worker_id, code)
             self.restarts += 1
             self._spawn_task(self._replace_until_up(delay=min(0.1 * 2 ** self._failed_starts,

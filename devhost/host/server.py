@@ -21,10 +21,11 @@ from aiohttp import web
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from devhost.host import console, typed
-from devhost.host.app import AppIndex, FunctionInfo
+from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation
 from devhost.host.extensions import Extension
 from devhost.host.http import HttpTriggers
+from devhost.host.metadata import FunctionInfo
 from devhost.host.telemetry import host_tracer_provider, invocation_traceparent
 
 log = logging.getLogger("devhost")
@@ -133,7 +134,7 @@ class HostServer:
             # Such a trigger has no caller: the host's Activity starts a trace (flags 00).
             invocation = Invocation(fn, inputs, invocation_traceparent(span), "",
                                     reason=reason)
-            outcome = await self.index.invoker.outcome(invocation)
+            outcome = await self.index.workers.outcome(invocation)
             if not outcome.ok:
                 error = outcome.as_exception()
                 span.record_exception(error)
@@ -183,8 +184,8 @@ class HostServer:
         """`func start`'s function list: each function with its trigger, its route or what
         its extension says of it (durable name, schedule), and a clear mark on what devhost
         does not run; then what the extensions add (their endpoints)."""
-        worker = self.index.worker
-        lines = ["", f"Worker: {worker.description if worker else 'none'}",
+        worker = self.index.workers.description if self.index.served else "none"
+        lines = ["", f"Worker: {worker}",
                  f"Indexed {len(self.index.functions)} functions of "
                  f"{self.index.script_file} with azure-functions-runtime "
                  f"{self.index.runtime_version}", "", "Functions:", ""]

@@ -222,7 +222,7 @@ class TestingRoutes:
                                      status=400)
         try:
             history = validate(body.get("history"))
-            result = await replay(self.engine.index.invoker, orchestrators[name], history)
+            result = await replay(self.engine.index.workers, orchestrators[name], history)
         except ReplayInputError as exc:
             return web.json_response({"error": str(exc), "field": exc.field}, status=400)
         return web.json_response(result)

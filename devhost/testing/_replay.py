@@ -26,8 +26,8 @@ from typing import Any
 from devhost.durable.actions import ENTITY_ACTIONS, ActionType, sequenced_actions
 from devhost.durable.history import ORCHESTRATION_STATUS, EventType, json_token
 from devhost.durable.protocol import call_orchestrator, episodes, trigger_payload
-from devhost.host.app import FunctionInfo
 from devhost.host.channel import Workers
+from devhost.host.metadata import FunctionInfo
 
 Decision = tuple[str, Any, Any]
 _COMPLETED = ORCHESTRATION_STATUS["Completed"]

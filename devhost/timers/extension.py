@@ -16,8 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.host.app import AppIndex, FunctionInfo
+from devhost.host.app import AppIndex
 from devhost.host.extensions import ExtensionHost, InputBinding
+from devhost.host.metadata import FunctionInfo
 from devhost.timers.listener import (
     TIMER_TRIGGER,
     TimerHost,

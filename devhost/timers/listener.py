@@ -33,7 +33,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from devhost.host import typed
-from devhost.host.app import AppIndex, FunctionInfo, source_location
+from devhost.host.app import AppIndex
+from devhost.host.metadata import FunctionInfo, source_location
 from devhost.host.nameresolver import UnresolvedName, resolve_whole_string
 from devhost.timers.ncrontab import Schedule, ScheduleError, parse
 

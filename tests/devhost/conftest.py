@@ -70,4 +70,4 @@ def serve_semantics_app(tmp_path_factory: Any) -> Iterator[BackgroundHost]:
         with BackgroundHost(host_server(index, Engine(index, store), port=0)) as background:
             yield background
     finally:
-        index.invoker.stop()
+        index.workers.stop()

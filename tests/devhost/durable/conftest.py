@@ -23,7 +23,7 @@ def semantics_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppInd
     os.environ["SEMANTICS_ATTEMPTS_DIR"] = str(tmp_path_factory.mktemp("attempts"))
     index = load_app("semantics_app", APPS)
     yield index
-    index.invoker.stop()
+    index.workers.stop()
 
 
 @pytest.fixture()

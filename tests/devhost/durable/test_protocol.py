@@ -32,7 +32,7 @@ def test_every_episode_replays_to_the_recorded_actions(
     assert inst is not None
     history = engine.store.history("rp")
     fn = engine.index.orchestrators["retrying"]
-    states = replay_all(engine.index.invoker, fn, "rp", None, inst.input, history)
+    states = replay_all(engine.index.workers, fn, "rp", None, inst.input, history)
     assert len(states) == len(list(episodes(history))) >= 5
     final, error = states[-1]
     assert error is None and final is not None
@@ -47,6 +47,6 @@ def test_replay_detects_a_changed_orchestrator(engine_factory: Callable[[], Engi
     inst = engine.store.get_instance("fo")
     assert inst is not None
     changed = engine.index.orchestrators["counter"]  # different code, same history
-    states = replay_all(engine.index.invoker, changed, "fo", None, inst.input,
+    states = replay_all(engine.index.workers, changed, "fo", None, inst.input,
                         engine.store.history("fo"))
     assert any(error is not None for _, error in states)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from devhost import rpc
-from devhost.host.app import Binding, FunctionInfo
 from devhost.host.channel import Invocation
+from devhost.host.metadata import Binding, FunctionInfo
 
 
 def _request(**kwargs: Any) -> rpc.InvocationRequest:

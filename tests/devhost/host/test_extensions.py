@@ -12,8 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from devhost.host import typed
-from devhost.host.app import AppIndex, Binding, FunctionInfo
+from devhost.host.app import AppIndex
 from devhost.host.extensions import ExtensionHost, InputBinding
+from devhost.host.metadata import Binding, FunctionInfo
 from devhost.host.server import HostServer
 
 

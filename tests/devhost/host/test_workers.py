@@ -18,7 +18,7 @@ import pytest
 from devhost.cli.start import load_app, run_sync
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
-from devhost.host.app import AppLoadError
+from devhost.host.metadata import AppLoadError
 
 from ..conftest import until
 
@@ -52,10 +52,10 @@ def test_the_app_runs_in_another_process_with_the_runtime_version() -> None:
     index = load_app("semantics_app", APPS)
     try:
         assert index.runtime_version == "1.3.0"
-        pids = index.invoker.pids  # type: ignore[attr-defined]
+        pids = index.workers.pids  # type: ignore[attr-defined]
         assert pids and os.getpid() not in pids
     finally:
-        index.invoker.stop()
+        index.workers.stop()
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
@@ -64,7 +64,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
     the dead worker held again (at least once) and the run completes with the right sum."""
     os.environ.setdefault("SEMANTICS_ATTEMPTS_DIR", str(tmp_path))
     index = load_app("semantics_app", APPS, count=2)
-    workers = index.invoker
+    workers = index.workers
     engine = Engine(index, Store(tmp_path / "durable.sqlite"))
 
     async def scenario() -> dict[str, object]:
@@ -103,7 +103,7 @@ def test_a_killed_worker_is_replaced_and_runs_complete(tmp_path: Path) -> None:
     """The host starts another worker; what the dead one held is delivered again."""
     os.environ.setdefault("SEMANTICS_ATTEMPTS_DIR", str(tmp_path))
     index = load_app("semantics_app", APPS, count=2)
-    workers = index.invoker
+    workers = index.workers
     try:
         first = list(workers.pids)  # type: ignore[attr-defined]
         assert len(first) == 2

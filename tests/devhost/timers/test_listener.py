@@ -16,8 +16,9 @@ import pytest
 
 from devhost.cli.start import load_app
 from devhost.host import typed
-from devhost.host.app import AppIndex, Binding, FunctionInfo
+from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation
+from devhost.host.metadata import Binding, FunctionInfo
 from devhost.timers.listener import (
     ScheduleMonitor,
     Status,
@@ -43,7 +44,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppIndex]:
     index = load_app("timer_app", APPS)
     _APP[:] = [index]
     yield index
-    index.invoker.stop()
+    index.workers.stop()
 
 
 _APP: list[AppIndex] = []
@@ -51,7 +52,7 @@ _APP: list[AppIndex] = []
 
 async def _invoke(fn: FunctionInfo, trigger: Any) -> Any:
     """Through the worker, as the host's timer invocations go (the timer info as JSON)."""
-    outcome = await _APP[0].invoker.invoke(Invocation(fn, [trigger]))
+    outcome = await _APP[0].workers.invoke(Invocation(fn, [trigger]))
     if not outcome.ok:
         raise outcome.as_exception()
     return typed.text(outcome.return_value)
