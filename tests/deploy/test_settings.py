@@ -1,6 +1,6 @@
 """Every app setting has a reader and every setting a reader needs has a value: the code's
 `os.environ` reads and host.json's `%NAME%` tokens against infra/ (what Azure gets),
-local.settings.json.example (what `func start` and devhost get) and the README's table."""
+local.settings.json.example (what `func start` and devhost get) and docs/deploy.md's table."""
 
 from __future__ import annotations
 
@@ -70,9 +70,9 @@ def example_settings() -> dict[str, str]:
 
 
 def readme_table() -> list[str]:
-    """First-column names of the README's app settings table (under "Deploy to Azure")."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("### App settings"):]
+    """First-column names of the app settings table in docs/deploy.md."""
+    text = (REPO / "docs" / "deploy.md").read_text()
+    section = text[text.index("## App settings"):]
     section = section[:section.index("\n#")]
     return re.findall(r"^\| `([^`]+)` \|", section, re.MULTILINE)
 

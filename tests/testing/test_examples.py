@@ -108,8 +108,8 @@ def test_the_guard_lets_the_public_api_through() -> None:
                       "def test_x(durable_app):\n    'reads devhost.testing docs'\n") == []
 
 
-def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_the_docs_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    readme = (REPO / "docs" / "testing.md").read_text(encoding="utf-8")
     start = readme.index("# test_recipe.py")
     example = readme[start:readme.index("```", start)]
     for name in ("function_app.py", "workflow.py", "host.json"):
