@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devhost.durable.tracing import TraceParent
+from devhost.host.tracecontext import parse_traceparent
 from devhost.testing.process import (
     CAPTURED_LOCALLY,
     DevhostError,
@@ -127,7 +127,7 @@ class Replay:
 def caller_trace_id(traceparent: str) -> str | None:
     """The trace a caller's `traceparent` names, or None when it names none (not the W3C
     format, version ff, or an all-zero trace or span id): the host's own parsing."""
-    parsed = TraceParent.parse(traceparent)
+    parsed = parse_traceparent(traceparent)
     return parsed.trace_id if parsed is not None else None
 
 
