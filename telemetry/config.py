@@ -18,30 +18,22 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from azure.monitor.opentelemetry.exporter import ApplicationInsightsSampler
 from opentelemetry import _logs, trace
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import (
-    BatchLogRecordProcessor,
-    ConsoleLogRecordExporter,
-    LogRecordExporter,
-    SimpleLogRecordProcessor,
-)
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
 
 from . import logs
+
+if TYPE_CHECKING:
+    # Loaded inside the functions that use them: the SDK, the exporters and the logging
+    # handler are `configure()`'s business, so `import telemetry` (the spans, the
+    # correlation and the orchestration helpers) costs the OpenTelemetry API only, the way
+    # OpenTelemetry's own instrumentations depend on the API and leave the SDK to the app.
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import Sampler
 
 DEFAULT_SERVICE_NAME = "durable-sub-orchestration"
 # Exporter switches that stop calls to Azure (statsbeat, SDK stats, OneSettings control
@@ -88,6 +80,9 @@ def run_sampler() -> Sampler:
     00), so obeying it would silently drop every span of a run. Kept spans carry the rate, so
     each row's itemCount is right.
     """
+    from azure.monitor.opentelemetry.exporter import ApplicationInsightsSampler
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
     decide = ApplicationInsightsSampler(sampling_ratio())
     return ParentBased(decide, remote_parent_sampled=decide, remote_parent_not_sampled=decide)
 
@@ -118,6 +113,9 @@ def _exporters() -> tuple[SpanExporter, LogRecordExporter]:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter(), OTLPLogExporter()
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
     folder = Path(os.environ.get("TELEMETRY_LOCAL_DIR", ".devhost/telemetry"))
     folder.mkdir(parents=True, exist_ok=True)
     spans = open(folder / "spans.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
@@ -137,6 +135,13 @@ def configure(*, span_exporter: SpanExporter | None = None,
               log_exporter: LogRecordExporter | None = None) -> None:
     """Set up tracing and logging once; later calls only add the exporters they pass
     (tests use that to attach in-memory exporters), synchronously."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
     global _handler
     with _lock:
         tracer_provider = trace.get_tracer_provider()
