@@ -40,7 +40,7 @@ DEFAULT_SERVICE_NAME = "durable-sub-orchestration"
 # Exporter switches that stop calls to Azure (statsbeat, SDK stats, OneSettings control
 # plane; azure-monitor-opentelemetry-exporter `_constants.py`); set when the ingestion
 # endpoint is loopback, so local runs stay offline. devhost sets the same for the host's own
-# exporter (devhost/host/telemetry.py); tests/test_one_fact.py holds the two lists together.
+# exporter (devhost/host/telemetry.py); tests/devhost/test_one_fact.py holds the two together.
 OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
                     "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
                     "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}
@@ -65,7 +65,7 @@ def ingestion_endpoint(connection_string: str) -> str | None:
     <EndpointSuffix>` when EndpointSuffix is set, else the global endpoint. (The exporter also
     falls back to the variable's endpoint; the string read here is that variable.)
     devhost has the same rules in devhost/insights/connectionstring.py, which the app may not
-    import; tests/test_one_fact.py holds both to the exporter's answers.
+    import; tests/devhost/test_one_fact.py holds both to the exporter's answers.
     """
     pairs: dict[str, str] = {}
     for pair in connection_string.split(";"):
@@ -87,7 +87,7 @@ def ingestion_endpoint(connection_string: str) -> str | None:
 def is_loopback_url(url: str) -> bool:
     """The URL's host is this machine: `localhost` or a loopback IP address (127.0.0.0/8,
     ::1), as `ipaddress` defines it; `127.example.com` is a name, not loopback. devhost's
-    copy is devhost/host/loopback.py (tests/test_one_fact.py holds them together)."""
+    copy is devhost/host/loopback.py (tests/devhost/test_one_fact.py holds them together)."""
     try:
         host = urlsplit(url).hostname
     except ValueError:  # not a URL

@@ -7,7 +7,7 @@ the standard library's `ipaddress` defines it (127.0.0.0/8 and ::1, RFC 1122 §3
 RFC 4291 §2.5.3), plus the name `localhost`, which RFC 6761 §6.3 reserves for it. A name
 that merely starts with `127.` (`127.example.com`) is not an address, and not loopback.
 The app's `telemetry/config.py` keeps the same rule (the app never imports devhost);
-`tests/test_one_fact.py` holds the two to the same answers.
+`tests/devhost/test_one_fact.py` holds the two to the same answers.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ log = logging.getLogger("devhost.telemetry")
 # The exporter's switches for its own calls to Azure: statsbeat, SDK stats and the OneSettings
 # control plane (azure-monitor-opentelemetry-exporter `_constants.py`). The app's
 # telemetry/config.py sets the same ones in the workers (it never imports devhost);
-# tests/test_one_fact.py holds the two lists and the exporter's names together.
+# tests/devhost/test_one_fact.py holds the two lists and the exporter's names together.
 OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
                     "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
                     "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}

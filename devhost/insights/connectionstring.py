@@ -20,7 +20,7 @@ The exporter also falls back to the endpoint in `APPLICATIONINSIGHTS_CONNECTION_
 the string it is given has none; every string devhost reads *is* that variable (or the
 instrumentation key alone, when the variable is empty), so this reads the given string only.
 The app's `telemetry/config.py` keeps a copy of these rules (the app never imports devhost);
-`tests/test_one_fact.py` holds both to the exporter's answers.
+`tests/devhost/test_one_fact.py` holds both to the exporter's answers.
 """
 
 from __future__ import annotations

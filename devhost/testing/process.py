@@ -5,7 +5,7 @@ scratch, settings read at import included), a fresh `.devhost` data dir, its own
 its own local Application Insights. Nothing of devhost that runs an app is imported into the
 test process: only the standard-library helpers that answer what the host would
 (devhost/host/loopback.py, devhost/insights/connectionstring.py), so the plugin every pytest
-session loads stays light (tests/test_light_imports.py).
+session loads stays light (tests/testing/test_light_imports.py).
 """
 
 from __future__ import annotations

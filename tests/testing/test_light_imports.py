@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SDK_AND_EXPORTERS = ("opentelemetry.sdk", "azure.monitor", "opentelemetry.exporter")
 HEAVY = (*SDK_AND_EXPORTERS, "duckdb", "grpc", "google.protobuf")
 
