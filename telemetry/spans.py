@@ -20,7 +20,7 @@ from opentelemetry.trace import Link, SpanKind
 
 from . import attributes as attr
 from . import logs, propagation
-from .envelope import Correlation, unwrap, wrap
+from .correlation import Correlation, unwrap, wrap
 
 TRACER_NAME = "durable_workflow.telemetry"
 
@@ -70,9 +70,9 @@ def start_orchestration(orchestrator: str, function_context: Any = None,
     """Span + log correlation around starting a root orchestration.
 
     The root instance id is chosen here (the starter is not replayed, so a random id is
-    fine) so the envelope can carry it; the span stays current while `start_new` runs, which
-    is how the SDK forwards `traceparent` to the Durable extension. `tracer_provider`:
-    where the span goes (default: the global provider `configure()` sets).
+    fine) so the correlation record can carry it; the span stays current while `start_new`
+    runs, which is how the SDK forwards `traceparent` to the Durable extension.
+    `tracer_provider`: where the span goes (default: the global provider `configure()` sets).
     """
     instance_id = instance_id or uuid.uuid4().hex
     attributes = {attr.TYPE: attr.TYPE_ORCHESTRATION, attr.TASK_NAME: orchestrator,
@@ -96,16 +96,17 @@ def activity_span(name: str, correlation: Correlation | None, function_context: 
 
     Parent: the host's invocation span when it belongs to the starter's trace (Durable
     distributed tracing on), which gives the nicest tree; otherwise the starter's context
-    from the envelope, with a link to the host's span, so the run still has ONE trace.
+    from the correlation record, with a link to the host's span, so the run still has ONE
+    trace.
     """
     host = propagation.from_function_context(function_context)
-    envelope = propagation.extract(correlation.trace) if correlation else None
+    starter = propagation.extract(correlation.trace) if correlation else None
     host_span = propagation.span_context_of(host)
-    envelope_span = propagation.span_context_of(envelope)
+    starter_span = propagation.span_context_of(starter)
     parent, links = host, []
-    if envelope_span is not None and (host_span is None
-                                      or host_span.trace_id != envelope_span.trace_id):
-        parent = envelope
+    if starter_span is not None and (host_span is None
+                                     or host_span.trace_id != starter_span.trace_id):
+        parent = starter
         links = [Link(host_span)] if host_span is not None else []
     attributes = {attr.TYPE: attr.TYPE_ACTIVITY, attr.TASK_NAME: name,
                   attr.INSTANCE_ID: correlation.instance_id if correlation else "",
@@ -130,7 +131,8 @@ def activity[**P, R](*, tracer_provider: trace.TracerProvider | None = None
 def activity[**P, R](fn: Callable[P, R] | None = None, /, *,
                      tracer_provider: trace.TracerProvider | None = None
                      ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate an activity: unwrap the envelope from its input, run it inside its span.
+    """Decorate an activity: unwrap the correlation record from its input, run it inside
+    its span.
 
     `@activity`, or `@activity(tracer_provider=...)` to send its spans to that provider
     instead of the global one (as OpenTelemetry's instrumentations take it).
