@@ -37,11 +37,13 @@ def _global_tracer() -> trace.Tracer:
 
 
 def _tracer(tracer_provider: trace.TracerProvider | None = None) -> trace.Tracer:
-    """The global provider's tracer, or the given provider's: OpenTelemetry's
-    instrumentations take `tracer_provider=` and hand it to
-    `trace.get_tracer(__name__, tracer_provider=...)` (opentelemetry-instrumentation's
-    `BaseInstrumentor` convention), so a test or a second pipeline can use its own provider
-    without touching the global one. One tracer per provider, for the reason above."""
+    """The global provider's tracer, or the given provider's. OpenTelemetry's
+    instrumentations take a `tracer_provider` and fall back to the global one when it is
+    None (opentelemetry-instrumentation-logging 0.66b2, `LoggingInstrumentor._instrument`:
+    `kwargs.get("tracer_provider", None) or get_tracer_provider()`; the API's
+    `trace.get_tracer(name, tracer_provider=...)` does the same), so a test or a second
+    pipeline can use its own provider without touching the global one. One tracer per
+    provider, for the reason above."""
     if tracer_provider is None:
         return _global_tracer()
     tracer = _tracers.get(tracer_provider)
