@@ -64,7 +64,7 @@ def ingestion_endpoint(connection_string: str) -> str | None:
     the later of two equal keys wins; without IngestionEndpoint, `https://<Location.>dc.
     <EndpointSuffix>` when EndpointSuffix is set, else the global endpoint. (The exporter also
     falls back to the variable's endpoint; the string read here is that variable.)
-    devhost has the same rules in devhost/insights/connectionstring.py, which the app may not
+    devhost has the same rules in devhost/host/connectionstring.py, which the app may not
     import; tests/devhost/test_one_fact.py holds both to the exporter's answers.
     """
     pairs: dict[str, str] = {}

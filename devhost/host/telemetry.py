@@ -29,9 +29,9 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind, StatusCode
 
+from devhost.host.connectionstring import ingestion_endpoint
 from devhost.host.loopback import is_loopback_url
 from devhost.host.sampling import HostSampler, SamplingSettings
-from devhost.insights.connectionstring import ingestion_endpoint
 
 _IDS = RandomIdGenerator()
 
@@ -58,7 +58,7 @@ def offline_if_loopback(connection_string: str) -> None:
     """With a loopback endpoint, no statsbeat, SDK stats or control-plane calls (they would
     go to Azure, or post after the endpoint closed). Set in the environment before any
     exporter reads it, so the workers this process starts inherit it. The endpoint is the
-    one the exporter will post to (devhost/insights/connectionstring.py); a string it refuses
+    one the exporter will post to (devhost/host/connectionstring.py); a string it refuses
     is left for it to refuse."""
     endpoint = ingestion_endpoint(connection_string)
     if endpoint is not None and is_loopback_url(endpoint):

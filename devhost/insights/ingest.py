@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from devhost.insights import connectionstring, queryapi, serving
+from devhost.insights import queryapi, serving
 from devhost.insights.envelopes import EnvelopeError, Row, to_row
 from devhost.insights.store import InsightsStore
 
@@ -92,7 +92,7 @@ def instrumentation_key(db: Path) -> str:
 
 
 def connection_string(db: Path, endpoint: str) -> str:
-    return connectionstring.build(instrumentation_key(db), endpoint)
+    return f"InstrumentationKey={instrumentation_key(db)};IngestionEndpoint={endpoint}"
 
 
 class IngestionServer:

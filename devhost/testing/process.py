@@ -4,7 +4,7 @@ Each fixture gets its own process: a fresh import of the app (its telemetry conf
 scratch, settings read at import included), a fresh `.devhost` data dir, its own engine and
 its own local Application Insights. Nothing of devhost that runs an app is imported into the
 test process: only the standard-library helpers that answer what the host would
-(devhost/host/loopback.py, devhost/insights/connectionstring.py), so the plugin every pytest
+(devhost/host/loopback.py, devhost/host/connectionstring.py), so the plugin every pytest
 session loads stays light (tests/testing/test_light_imports.py).
 """
 
@@ -24,8 +24,8 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from devhost.host.connectionstring import ingestion_endpoint
 from devhost.host.loopback import is_loopback
-from devhost.insights.connectionstring import ingestion_endpoint
 
 STARTUP_TIMEOUT_S = 60.0
 # Telemetry the app might send elsewhere is captured locally instead: the host starts its

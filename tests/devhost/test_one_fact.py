@@ -5,13 +5,15 @@ library's idea of loopback, the exporter's names for its switches."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from azure.monitor.opentelemetry.exporter import _constants
 from azure.monitor.opentelemetry.exporter._connection_string_parser import ConnectionStringParser
 
-from devhost.host import loopback
+from devhost.host import connectionstring, loopback
 from devhost.host import telemetry as host_telemetry
-from devhost.insights import connectionstring
+from devhost.insights.ingest import connection_string
 from telemetry import config as app_config
 
 IKEY = "00000000-0000-0000-0000-000000000001"
@@ -84,10 +86,11 @@ def test_the_table_covers_every_branch() -> None:
     assert " http://127.0.0.1:9/" in answers
 
 
-def test_the_local_endpoints_connection_string_reads_back() -> None:
-    written = connectionstring.build(IKEY, "http://127.0.0.1:9/")
+def test_local_insights_connection_string_reads_back(tmp_path: Path) -> None:
+    """What devhost's local App Insights hands the exporters (insights/ingest.py)."""
+    written = connection_string(tmp_path / "insights.duckdb", "http://127.0.0.1:9/")
     assert connectionstring.ingestion_endpoint(written) == "http://127.0.0.1:9/"
-    assert ConnectionStringParser(written).instrumentation_key == IKEY
+    assert ConnectionStringParser(written).endpoint == "http://127.0.0.1:9/"
 
 
 URLS = {

@@ -1,8 +1,10 @@
 """Application Insights connection strings, read the way the Azure Monitor exporter reads them.
 
-devhost never posts telemetry itself: the exporter does, in the host and in the app. So what
-matters about a connection string is where *that exporter* will post, and this follows its
-parser, azure-monitor-opentelemetry-exporter 1.0.0b58
+The host reads `APPLICATIONINSIGHTS_CONNECTION_STRING` and hands it to the Azure Monitor
+exporter (its own rows, devhost/host/telemetry.py; the app's exporter in the workers reads the
+same variable). devhost never posts telemetry itself, so what matters about a connection
+string is where *that exporter* will post, and this follows its parser,
+azure-monitor-opentelemetry-exporter 1.0.0b58
 (`azure/monitor/opentelemetry/exporter/_connection_string_parser.py`,
 `ConnectionStringParser._parse_connection_string` and `_initialize`):
 
@@ -53,8 +55,3 @@ def ingestion_endpoint(connection_string: str) -> str | None:
         location = pairs.get("location")
         endpoint = f"https://{'' if location is None else location + '.'}dc.{suffix}"
     return endpoint or DEFAULT_INGESTION_ENDPOINT
-
-
-def build(instrumentation_key: str, endpoint: str) -> str:
-    """A connection string the exporter reads back as (key, endpoint)."""
-    return f"InstrumentationKey={instrumentation_key};IngestionEndpoint={endpoint}"
