@@ -71,6 +71,9 @@ def inventory_sync_sub_orchestrator(
     return (yield telemetry.Run.of(context).call_activity("build_inventory_snapshot"))
 
 
+# The activities declare `context` without using it: `@telemetry.activity` reads the host's
+# invocation span from it (`context.trace_context`) to parent the activity's span in the run's
+# trace (telemetry/spans.py, activity_span); the worker passes it only when it is declared.
 @app.activity_trigger(input_name="workflow_input")
 @telemetry.activity
 def sync_customer_profile(workflow_input: WorkflowInput, context: func.Context) -> CustomerResult:

@@ -14,38 +14,33 @@ decides once per trace.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlparse
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from azure.monitor.opentelemetry.exporter import ApplicationInsightsSampler
 from opentelemetry import _logs, trace
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import (
-    BatchLogRecordProcessor,
-    ConsoleLogRecordExporter,
-    LogRecordExporter,
-    SimpleLogRecordProcessor,
-)
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
 
 from . import logs
 
+if TYPE_CHECKING:
+    # Loaded inside the functions that use them: the SDK, the exporters and the logging
+    # handler are `configure()`'s business, so `import telemetry` (the spans, the
+    # correlation and the orchestration helpers) costs the OpenTelemetry API only, the way
+    # OpenTelemetry's own instrumentations depend on the API and leave the SDK to the app.
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import Sampler
+
 DEFAULT_SERVICE_NAME = "durable-sub-orchestration"
 # Exporter switches that stop calls to Azure (statsbeat, SDK stats, OneSettings control
-# plane); set when the ingestion endpoint is loopback, so local runs stay offline.
+# plane; azure-monitor-opentelemetry-exporter `_constants.py`); set when the ingestion
+# endpoint is loopback, so local runs stay offline. devhost sets the same for the host's own
+# exporter (devhost/host/telemetry.py); tests/devhost/test_one_fact.py holds the two together.
 OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
                     "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
                     "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}
@@ -55,14 +50,56 @@ _handler: LoggingHandler | None = None
 _files: list[IO[str]] = []
 
 
-def ingestion_endpoint(connection_string: str) -> str:
-    parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
-    return parts.get("IngestionEndpoint", "https://dc.services.visualstudio.com/")
+DEFAULT_INGESTION_ENDPOINT = "https://dc.services.visualstudio.com"
+
+
+def ingestion_endpoint(connection_string: str) -> str | None:
+    """Where the Azure Monitor exporter will post with this connection string; None when it
+    would refuse the string (it then raises its own error when built).
+
+    The exporter's rules, azure-monitor-opentelemetry-exporter 1.0.0b58
+    `_connection_string_parser.py`: `;`-separated pairs that each split on `=` into exactly
+    a key and a value (an empty pair or a value with `=` invalidates the string, as does an
+    Authorization other than `ikey`); keys case-insensitive, neither keys nor values trimmed;
+    the later of two equal keys wins; without IngestionEndpoint, `https://<Location.>dc.
+    <EndpointSuffix>` when EndpointSuffix is set, else the global endpoint. (The exporter also
+    falls back to the variable's endpoint; the string read here is that variable.)
+    devhost has the same rules in devhost/host/connectionstring.py, which the app may not
+    import; tests/devhost/test_one_fact.py holds both to the exporter's answers.
+    """
+    pairs: dict[str, str] = {}
+    for pair in connection_string.split(";"):
+        parts = pair.split("=")
+        if len(parts) != 2:
+            return None
+        pairs[parts[0].lower()] = parts[1]
+    authorization = pairs.get("authorization")
+    if authorization is not None and authorization.lower() != "ikey":
+        return None
+    endpoint = pairs.get("ingestionendpoint")
+    suffix = pairs.get("endpointsuffix")
+    if endpoint is None and suffix:
+        location = pairs.get("location")
+        endpoint = f"https://{'' if location is None else location + '.'}dc.{suffix}"
+    return endpoint or DEFAULT_INGESTION_ENDPOINT
 
 
 def is_loopback_url(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """The URL's host is this machine: `localhost` or a loopback IP address (127.0.0.0/8,
+    ::1), as `ipaddress` defines it; `127.example.com` is a name, not loopback. devhost's
+    copy is devhost/host/loopback.py (tests/devhost/test_one_fact.py holds them together)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # not a URL
+        return False
+    if not host:
+        return False
+    if host == "localhost":  # hostname is lowercased
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def sampling_ratio() -> float:
@@ -88,6 +125,9 @@ def run_sampler() -> Sampler:
     00), so obeying it would silently drop every span of a run. Kept spans carry the rate, so
     each row's itemCount is right.
     """
+    from azure.monitor.opentelemetry.exporter import ApplicationInsightsSampler
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
     decide = ApplicationInsightsSampler(sampling_ratio())
     return ParentBased(decide, remote_parent_sampled=decide, remote_parent_not_sampled=decide)
 
@@ -103,7 +143,8 @@ def sync_export() -> bool:
 def _exporters() -> tuple[SpanExporter, LogRecordExporter]:
     connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
     if connection_string:
-        if is_loopback_url(ingestion_endpoint(connection_string)):
+        endpoint = ingestion_endpoint(connection_string)
+        if endpoint is not None and is_loopback_url(endpoint):
             for key, value in OFFLINE_SWITCHES.items():
                 os.environ.setdefault(key, value)
         from azure.monitor.opentelemetry.exporter import (
@@ -118,6 +159,9 @@ def _exporters() -> tuple[SpanExporter, LogRecordExporter]:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter(), OTLPLogExporter()
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
     folder = Path(os.environ.get("TELEMETRY_LOCAL_DIR", ".devhost/telemetry"))
     folder.mkdir(parents=True, exist_ok=True)
     spans = open(folder / "spans.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
@@ -137,6 +181,13 @@ def configure(*, span_exporter: SpanExporter | None = None,
               log_exporter: LogRecordExporter | None = None) -> None:
     """Set up tracing and logging once; later calls only add the exporters they pass
     (tests use that to attach in-memory exporters), synchronously."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
     global _handler
     with _lock:
         tracer_provider = trace.get_tracer_provider()

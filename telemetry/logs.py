@@ -1,6 +1,6 @@
 """Structured logs through azure-functions-logging, carrying the correlation keys.
 
-Records of the app's logger get the current envelope's attributes (set by the starter and
+Records of the app's logger get the current correlation record's attributes (set by the starter and
 activity instrumentation) as record attributes, which the OpenTelemetry LoggingHandler turns
 into log attributes and App Insights into `customDimensions`.
 """

@@ -11,12 +11,12 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from .envelope import Correlation, unwrap, wrap
+from .correlation import Correlation, unwrap, wrap
 
 
 @dataclass(frozen=True)
 class Run:
-    """The orchestration being executed: its envelope and its business payload."""
+    """The orchestration being executed: its correlation record and its business payload."""
 
     context: df.DurableOrchestrationContext
     correlation: Correlation
@@ -25,9 +25,9 @@ class Run:
     @classmethod
     def of(cls, context: df.DurableOrchestrationContext, name: str = "",
            default: Any = None) -> Run:
-        """Read the input. Without an envelope (started directly, not by the starter) the
-        orchestration is the root of its run and the envelope is derived from its id;
-        without any input, the payload is `default`."""
+        """Read the input. Without a correlation record (started directly, not by the
+        starter) the orchestration is the root of its run and the record is derived from its
+        id; without any input, the payload is `default`."""
         correlation, payload = unwrap(context.get_input())
         if payload is None:
             payload = default

@@ -9,27 +9,48 @@ from __future__ import annotations
 import functools
 import inspect
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
 from . import attributes as attr
 from . import logs, propagation
-from .envelope import Correlation, unwrap, wrap
+from .correlation import Correlation, unwrap, wrap
 
 TRACER_NAME = "durable_workflow.telemetry"
 
+_tracers: weakref.WeakKeyDictionary[trace.TracerProvider, trace.Tracer] = \
+    weakref.WeakKeyDictionary()
+
 
 @functools.cache
-def _tracer() -> trace.Tracer:
+def _global_tracer() -> trace.Tracer:
     # Once per process: the SDK builds a new Tracer on every get_tracer call (a quarter of
     # an activity's telemetry cost). Before configure() this is the API's proxy tracer,
     # which binds to the real provider when it is set.
     return trace.get_tracer(TRACER_NAME)
+
+
+def _tracer(tracer_provider: trace.TracerProvider | None = None) -> trace.Tracer:
+    """The global provider's tracer, or the given provider's. OpenTelemetry's
+    instrumentations take a `tracer_provider` and fall back to the global one when it is
+    None (opentelemetry-instrumentation-logging 0.66b2, `LoggingInstrumentor._instrument`:
+    `kwargs.get("tracer_provider", None) or get_tracer_provider()`; the API's
+    `trace.get_tracer(name, tracer_provider=...)` does the same), so a test or a second
+    pipeline can use its own provider without touching the global one. One tracer per
+    provider, for the reason above."""
+    if tracer_provider is None:
+        return _global_tracer()
+    tracer = _tracers.get(tracer_provider)
+    if tracer is None:
+        tracer = trace.get_tracer(TRACER_NAME, tracer_provider=tracer_provider)
+        _tracers[tracer_provider] = tracer
+    return tracer
 
 
 @dataclass(frozen=True)
@@ -45,19 +66,22 @@ class Started:
 
 @contextmanager
 def start_orchestration(orchestrator: str, function_context: Any = None,
-                        instance_id: str | None = None) -> Iterator[Started]:
+                        instance_id: str | None = None, *,
+                        tracer_provider: trace.TracerProvider | None = None
+                        ) -> Iterator[Started]:
     """Span + log correlation around starting a root orchestration.
 
     The root instance id is chosen here (the starter is not replayed, so a random id is
-    fine) so the envelope can carry it; the span stays current while `start_new` runs, which
-    is how the SDK forwards `traceparent` to the Durable extension.
+    fine) so the correlation record can carry it; the span stays current while `start_new`
+    runs, which is how the SDK forwards `traceparent` to the Durable extension.
+    `tracer_provider`: where the span goes (default: the global provider `configure()` sets).
     """
     instance_id = instance_id or uuid.uuid4().hex
     attributes = {attr.TYPE: attr.TYPE_ORCHESTRATION, attr.TASK_NAME: orchestrator,
                   attr.INSTANCE_ID: instance_id, attr.ROLE: attr.ROLE_STARTER,
                   attr.ROOT_INSTANCE_ID: instance_id, attr.PARENT_INSTANCE_ID: "",
                   attr.ORCHESTRATION_NAME: orchestrator}
-    with _tracer().start_as_current_span(
+    with _tracer(tracer_provider).start_as_current_span(
             attr.starter_span_name(orchestrator), kind=SpanKind.INTERNAL,
             context=propagation.from_function_context(function_context),
             attributes=attributes), logs.correlated(attributes):
@@ -68,40 +92,62 @@ def start_orchestration(orchestrator: str, function_context: Any = None,
 
 
 @contextmanager
-def activity_span(name: str, correlation: Correlation | None,
-                  function_context: Any = None) -> Iterator[None]:
+def activity_span(name: str, correlation: Correlation | None, function_context: Any = None,
+                  *, tracer_provider: trace.TracerProvider | None = None) -> Iterator[None]:
     """The span an activity runs in, in the run's one trace.
 
     Parent: the host's invocation span when it belongs to the starter's trace (Durable
     distributed tracing on), which gives the nicest tree; otherwise the starter's context
-    from the envelope, with a link to the host's span, so the run still has ONE trace.
+    from the correlation record, with a link to the host's span, so the run still has ONE
+    trace.
     """
     host = propagation.from_function_context(function_context)
-    envelope = propagation.extract(correlation.trace) if correlation else None
+    starter = propagation.extract(correlation.trace) if correlation else None
     host_span = propagation.span_context_of(host)
-    envelope_span = propagation.span_context_of(envelope)
+    starter_span = propagation.span_context_of(starter)
     parent, links = host, []
-    if envelope_span is not None and (host_span is None
-                                      or host_span.trace_id != envelope_span.trace_id):
-        parent = envelope
+    if starter_span is not None and (host_span is None
+                                     or host_span.trace_id != starter_span.trace_id):
+        parent = starter
         links = [Link(host_span)] if host_span is not None else []
     attributes = {attr.TYPE: attr.TYPE_ACTIVITY, attr.TASK_NAME: name,
                   attr.INSTANCE_ID: correlation.instance_id if correlation else "",
                   attr.ROLE: attr.ROLE_ACTIVITY,
                   **(correlation.attributes() if correlation else {})}
-    with _tracer().start_as_current_span(
+    with _tracer(tracer_provider).start_as_current_span(
             attr.activity_span_name(name), context=parent, kind=SpanKind.INTERNAL,
             attributes=attributes, links=links, record_exception=True,
             set_status_on_exception=True), logs.correlated(attributes):
         yield
 
 
-def activity[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
-    """Decorate an activity: unwrap the envelope from its input, run it inside its span.
+@overload
+def activity[**P, R](fn: Callable[P, R], /) -> Callable[P, R]: ...
 
+
+@overload
+def activity[**P, R](*, tracer_provider: trace.TracerProvider | None = None
+                     ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def activity[**P, R](fn: Callable[P, R] | None = None, /, *,
+                     tracer_provider: trace.TracerProvider | None = None
+                     ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate an activity: unwrap the correlation record from its input, run it inside
+    its span.
+
+    `@activity`, or `@activity(tracer_provider=...)` to send its spans to that provider
+    instead of the global one (as OpenTelemetry's instrumentations take it).
     The wrapper keeps the function's signature (the worker binds parameters by name and
     passes `context` when one is declared); the function itself sees only its payload.
     """
+    if fn is None:
+        return functools.partial(_instrument, tracer_provider=tracer_provider)
+    return _instrument(fn, tracer_provider)
+
+
+def _instrument[**P, R](fn: Callable[P, R],
+                        tracer_provider: trace.TracerProvider | None) -> Callable[P, R]:
     signature = inspect.signature(fn)
     input_name = next(p for p in signature.parameters if p != "context")
 
@@ -119,7 +165,8 @@ def activity[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
             bound, correlation = prepare(args, kwargs)
-            with activity_span(name_of(correlation), correlation, bound.arguments.get("context")):
+            with activity_span(name_of(correlation), correlation, bound.arguments.get("context"),
+                               tracer_provider=tracer_provider):
                 return await fn(*bound.args, **bound.kwargs)
 
         return async_wrapper  # type: ignore[return-value]
@@ -127,7 +174,8 @@ def activity[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         bound, correlation = prepare(args, kwargs)
-        with activity_span(name_of(correlation), correlation, bound.arguments.get("context")):
+        with activity_span(name_of(correlation), correlation, bound.arguments.get("context"),
+                           tracer_provider=tracer_provider):
             return fn(*bound.args, **bound.kwargs)
 
     return wrapper

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from devhost.testing import DurableApp, LogRecord, Run, Span
+from devhost.testing import DurableApp, LogRecord, RunHandle, Span
 
 STARTER = "/api/start-sub-orchestration"
 ROLE = "sub-orchestration-e2e"
@@ -17,20 +17,20 @@ pytestmark = pytest.mark.durable_app(settings={"OTEL_SERVICE_NAME": ROLE})
 
 
 @pytest.fixture(scope="module")
-def run(durable_app_module: DurableApp) -> Run:
+def run(durable_app_module: DurableApp) -> RunHandle:
     started = durable_app_module.http("POST", STARTER, json=HELD_OUT)
     assert started.wait().runtime_status == "Completed"
     return started
 
 
-def test_held_out_output(run: Run) -> None:
+def test_held_out_output(run: RunHandle) -> None:
     output = run.wait().output
     assert output["customer"]["customerId"] == "cust-4242"
     assert output["customer"]["segment"] == "public-sector"
     assert output["inventory"]["skuCount"] == 3
 
 
-def test_rows_carry_ids_under_one_operation(run: Run,
+def test_rows_carry_ids_under_one_operation(run: RunHandle,
                                             durable_app_module: DurableApp) -> None:
     root = run.instance_id
     spans, logs = run.spans(), run.logs()
@@ -55,7 +55,7 @@ def test_rows_carry_ids_under_one_operation(run: Run,
         root, f"{root}:customer-sync", f"{root}:inventory-sync"}
 
 
-def test_tables_answer_kql(run: Run) -> None:
+def test_tables_answer_kql(run: RunHandle) -> None:
     root = run.instance_id
     rows = run.kql(f"""dependencies
 | where tostring(customDimensions["app.durable.root_instance_id"]) == "{root}"
@@ -76,7 +76,7 @@ def test_tables_answer_kql(run: Run) -> None:
     assert {t[1] for t in traces} == {1}
 
 
-def test_each_app_log_lands_once_beside_the_hosts_rows(run: Run) -> None:
+def test_each_app_log_lands_once_beside_the_hosts_rows(run: RunHandle) -> None:
     """Under the host's handling (worker RpcLogs and Executing/Executed rows go to traces,
     as classic-mode App Insights does) every app log is in `traces` exactly once: the
     app's exporter's copy, since its logger does not propagate to the worker's root handler."""

@@ -29,9 +29,10 @@ from devhost.durable.shutdown import DEFAULT_TIMEOUT_S
 from devhost.host import loaderrors
 from devhost.host.app import AppIndex
 from devhost.host.logs import shutdown as shutdown_host_logs
+from devhost.host.loopback import is_loopback
 from devhost.host.metadata import AppLoadError
 from devhost.host.processes import ProcessWorkers
-from devhost.host.server import BackgroundHost, HostServer, is_loopback
+from devhost.host.server import BackgroundHost, HostServer
 from devhost.host.settings import SettingsError
 from devhost.insights.cli import register as register_insights
 from devhost.insights.view import load_run, render_text

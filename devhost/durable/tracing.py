@@ -51,7 +51,6 @@ from opentelemetry.trace import (
     TraceFlags,
     TraceState,
 )
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from devhost.durable.history import RuntimeStatus
 from devhost.durable.schema import (
@@ -75,11 +74,11 @@ from devhost.durable.schema import (
     VERSION,
 )
 from devhost.host.telemetry import function_result_tags
+from devhost.host.tracecontext import parse_traceparent
 
 if TYPE_CHECKING:
     from devhost.durable.store import Instance
 
-_PROPAGATOR = TraceContextTextMapPropagator()
 log = logging.getLogger("devhost.durable")
 _pinned: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
     "devhost_pinned_ids", default=None)
@@ -126,14 +125,12 @@ class TraceParent:
 
     @staticmethod
     def parse(traceparent: str | None, tracestate: str | None = None) -> TraceParent | None:
-        if not traceparent:
+        """The caller's context, or None when its `traceparent` names none (the
+        propagator's rules, devhost/host/tracecontext.py); `tracestate` is kept as sent."""
+        parsed = parse_traceparent(traceparent)
+        if parsed is None:
             return None
-        carrier = {"traceparent": traceparent, "tracestate": tracestate or ""}
-        ctx = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
-        if not ctx.is_valid:
-            return None
-        return TraceParent(f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}",
-                           ctx.trace_flags.sampled, tracestate or None)
+        return TraceParent(parsed.trace_id, parsed.span_id, parsed.sampled, tracestate or None)
 
 
 def orchestration_context(inst: Instance) -> TraceParent | None:

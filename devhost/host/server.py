@@ -9,7 +9,6 @@ IExtensionConfigProvider): which ones run is decided where the host is composed,
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import threading
 import time
@@ -29,15 +28,6 @@ from devhost.host.metadata import FunctionInfo
 from devhost.host.telemetry import host_tracer_provider, invocation_traceparent
 
 log = logging.getLogger("devhost")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @web.middleware

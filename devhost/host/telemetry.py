@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -29,12 +29,18 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind, StatusCode
 
+from devhost.host.connectionstring import ingestion_endpoint
+from devhost.host.loopback import is_loopback_url
 from devhost.host.sampling import HostSampler, SamplingSettings
 
 _IDS = RandomIdGenerator()
 
 log = logging.getLogger("devhost.telemetry")
 
+# The exporter's switches for its own calls to Azure: statsbeat, SDK stats and the OneSettings
+# control plane (azure-monitor-opentelemetry-exporter `_constants.py`). The app's
+# telemetry/config.py sets the same ones in the workers (it never imports devhost);
+# tests/devhost/test_one_fact.py holds the two lists and the exporter's names together.
 OFFLINE_SWITCHES = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
                     "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
                     "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true"}
@@ -51,9 +57,11 @@ def host_connection_string() -> str:
 def offline_if_loopback(connection_string: str) -> None:
     """With a loopback endpoint, no statsbeat, SDK stats or control-plane calls (they would
     go to Azure, or post after the endpoint closed). Set in the environment before any
-    exporter reads it, so the workers this process starts inherit it."""
-    host = urlparse(_endpoint(connection_string)).hostname or ""
-    if host in ("localhost", "::1") or host.startswith("127."):
+    exporter reads it, so the workers this process starts inherit it. The endpoint is the
+    one the exporter will post to (devhost/host/connectionstring.py); a string it refuses
+    is left for it to refuse."""
+    endpoint = ingestion_endpoint(connection_string)
+    if endpoint is not None and is_loopback_url(endpoint):
         for key, value in OFFLINE_SWITCHES.items():
             os.environ.setdefault(key, value)
 
@@ -253,11 +261,6 @@ def invocation_traceparent(span: trace.Span, caller: Context | None = None) -> s
     flags = "01" if parent is not None and parent.is_valid and parent.trace_flags.sampled \
         else "00"
     return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
-
-
-def _endpoint(connection_string: str) -> str:
-    parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
-    return parts.get("IngestionEndpoint", "")
 
 
 def host_tracer_provider() -> trace.TracerProvider:

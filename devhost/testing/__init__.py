@@ -9,8 +9,16 @@ The fixture is registered by the `pytest11` entry point (`devhost.testing.plugin
 names are its public API.
 """
 
-from devhost.testing.app import DurableApp, ExceptionRecord, LogRecord, Replay, Run, Span, Status
+from devhost.testing.app import (
+    DurableApp,
+    ExceptionRecord,
+    LogRecord,
+    Replay,
+    RunHandle,
+    Span,
+    Status,
+)
 from devhost.testing.process import DevhostError, Response
 
 __all__ = ["DevhostError", "DurableApp", "ExceptionRecord", "LogRecord", "Replay", "Response",
-           "Run", "Span", "Status"]
+           "RunHandle", "Span", "Status"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devhost.durable.tracing import TraceParent
+from devhost.host.tracecontext import parse_traceparent
 from devhost.testing.process import (
     CAPTURED_LOCALLY,
     DevhostError,
@@ -127,7 +127,7 @@ class Replay:
 def caller_trace_id(traceparent: str) -> str | None:
     """The trace a caller's `traceparent` names, or None when it names none (not the W3C
     format, version ff, or an all-zero trace or span id): the host's own parsing."""
-    parsed = TraceParent.parse(traceparent)
+    parsed = parse_traceparent(traceparent)
     return parsed.trace_id if parsed is not None else None
 
 
@@ -136,9 +136,11 @@ def _traceparent() -> tuple[str, str]:
     return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
 
-class Run:
-    """One run: the started orchestration and every instance whose root it is. For a run
-    started over HTTP, also the request itself (and all it started, when it started one)."""
+class RunHandle:
+    """A handle on one run: the started orchestration and every instance whose root it is.
+    For a run started over HTTP, also the request itself (and all it started, when it
+    started one). Named as Temporal's `WorkflowHandle` is: it holds no state of the run,
+    only its ids, and asks the app's host each time (through `DurableApp`'s public calls)."""
 
     def __init__(self, app: DurableApp, instance_id: str | None,
                  response: Response | None = None, trace_id: str | None = None) -> None:
@@ -148,7 +150,7 @@ class Run:
         self._trace_id = trace_id
 
     def __repr__(self) -> str:
-        return f"Run(instance_id={self.instance_id!r})"
+        return f"RunHandle(instance_id={self.instance_id!r})"
 
     def _root(self) -> str:
         if self.instance_id is None:
@@ -160,21 +162,20 @@ class Run:
     # -- the orchestration ---------------------------------------------------------------
     def status(self, instance_id: str | None = None) -> Status:
         iid = instance_id or self._root()
-        return Status.of(self.app._management("GET", f"/instances/{_q(iid)}"))
+        return Status.of(self.app.management("GET", f"/instances/{_q(iid)}"))
 
     def wait(self, timeout: float = DEFAULT_TIMEOUT_S) -> Status:
         """Wait until the started orchestration ends (or `timeout` seconds pass: then the
         status says Running or Pending)."""
-        body = self.app._host().call("POST", f"{TESTING}/wait/{_q(self._root())}"
-                                     f"?timeout={timeout}", timeout=timeout + 30)
+        body = self.app.testing_call("POST", f"/wait/{_q(self._root())}?timeout={timeout}",
+                                     timeout=timeout + 30)
         return Status.of(body)
 
     def instances(self) -> list[str]:
         """The started instance and every instance below it."""
         if self.instance_id is None:
             return []
-        return list(self.app._host().call("GET", f"{TESTING}/run/{_q(self.instance_id)}")
-                    ["instances"])
+        return list(self.app.testing_call("GET", f"/run/{_q(self.instance_id)}")["instances"])
 
     def history(self, instance_id: str | None = None, *,
                 raw: bool = False) -> list[dict[str, Any]]:
@@ -184,26 +185,25 @@ class Run:
         as a fixture to replay later versions of the orchestrator against."""
         iid = instance_id or self._root()
         if raw:
-            return list(self.app._host().call("GET", f"{TESTING}/history/{_q(iid)}"))
-        body = self.app._management(
+            return list(self.app.testing_call("GET", f"/history/{_q(iid)}"))
+        body = self.app.management(
             "GET", f"/instances/{_q(iid)}?showHistory=true&showHistoryOutput=true")
         return list(body.get("historyEvents") or [])
 
     def raise_event(self, name: str, data: Any = None, instance_id: str | None = None) -> None:
         iid = instance_id or self._root()
-        self.app._management("POST", f"/instances/{_q(iid)}/raiseEvent/{_q(name)}", data)
+        self.app.management("POST", f"/instances/{_q(iid)}/raiseEvent/{_q(name)}", data)
 
     def terminate(self, reason: str = "", instance_id: str | None = None) -> None:
         iid = instance_id or self._root()
-        self.app._management("POST", f"/instances/{_q(iid)}/terminate"
-                             f"?reason={_q(reason)}")
+        self.app.management("POST", f"/instances/{_q(iid)}/terminate?reason={_q(reason)}")
 
     # -- what App Insights stored --------------------------------------------------------
     def _operations(self) -> list[str]:
         operations = set()
         if self.instance_id is not None:
-            operations.update(self.app._host().call(
-                "GET", f"{TESTING}/run/{_q(self.instance_id)}")["operations"])
+            operations.update(self.app.testing_call(
+                "GET", f"/run/{_q(self.instance_id)}")["operations"])
         if self._trace_id:
             operations.add(self._trace_id)
         return sorted(operations)
@@ -211,7 +211,7 @@ class Run:
     def kql(self, query: str) -> list[list[Any]]:
         """Rows of a KQL query over this run's rows only (same tables and columns as App
         Insights; values as its query API returns them in JSON)."""
-        return self.app._kql(query, self._operations())
+        return self.app.kql(query, operations=self._operations())
 
     def spans(self, name: str = "*") -> list[Span]:
         """Spans whose name matches the glob, oldest first."""
@@ -228,9 +228,8 @@ class Run:
         """The run as `devhost insights run` draws it."""
         if self.instance_id is None:
             return "(no orchestration started)"
-        self.app._flush()
-        reply = request("GET", f"{self.app._host().base_url}{TESTING}/tree/"
-                        f"{_q(self.instance_id)}")
+        self.app.flush()
+        reply = request("GET", f"{self.app.base_url}{TESTING}/tree/{_q(self.instance_id)}")
         return reply.text
 
 
@@ -269,7 +268,7 @@ class DurableApp:
     module: str = "function_app"
     skip_timers: bool = True
     settings: dict[str, str] = field(default_factory=dict)
-    runs: list[Run] = field(default_factory=list)
+    runs: list[RunHandle] = field(default_factory=list)
     _process: HostProcess | None = None
 
     def _host(self) -> HostProcess:
@@ -291,7 +290,11 @@ class DurableApp:
             self._process.stop()
             self._process = None
 
-    def _management(self, method: str, path: str, payload: Any = None) -> Any:
+    # -- what a RunHandle asks of the app's host -----------------------------------------
+    def management(self, method: str, path: str, payload: Any = None) -> Any:
+        """Call the Durable management API of this app's host (`path` under
+        `/runtime/webhooks/durabletask`, payload as JSON); an error answer raises
+        DevhostError. For what the run handles do not wrap (suspend, rewind, purge …)."""
         body = None if payload is None else jsonlib.dumps(payload).encode()
         reply = request(method, self._host().base_url + MANAGEMENT + path, body,
                         {"Content-Type": "application/json"})
@@ -299,35 +302,43 @@ class DurableApp:
             raise DevhostError(f"{method} {MANAGEMENT}{path}: {reply.status}: {reply.text}")
         return reply.json()
 
-    def _flush(self) -> None:
-        self._host().call("POST", f"{TESTING}/flush")
+    def testing_call(self, method: str, path: str, payload: Any = None,
+                     timeout: float = 120) -> Any:
+        """A route of the host's testing API (`path` under `/_devhost/testing`,
+        devhost/testing/_host.py): JSON in, JSON out, an error answer raises DevhostError."""
+        return self._host().call(method, TESTING + path, payload, timeout)
 
-    def _kql(self, query: str, operations: list[str] | None) -> list[list[Any]]:
+    def flush(self) -> None:
+        """Have the host and its workers export what they hold, so queries see every row."""
+        self.testing_call("POST", "/flush")
+
+    def kql(self, query: str, *, operations: list[str] | None = None) -> list[list[Any]]:
+        """KQL over everything this app's host captured, or over the rows of `operations`
+        (operation ids) only."""
         overridden = [k for k in CAPTURED_LOCALLY if self.settings.get(k, "").strip()]
         if overridden:
             raise DevhostError(f"telemetry is not captured locally: this test sends it to "
                                f"{overridden[0]}={self.settings[overridden[0]]!r}")
-        self._flush()
+        self.flush()
         try:
-            body = self._host().call("POST", f"{TESTING}/kql",
-                                     {"query": query, "operations": operations})
+            body = self.testing_call("POST", "/kql", {"query": query, "operations": operations})
         except DevhostError as exc:
             raise DevhostError(f"{exc}\nquery: {query}") from None
         return [list(r) for r in body["rows"]]
 
     def start(self, orchestrator: str, input: Any = None, *,  # noqa: A002 - the contract's name
-              instance_id: str | None = None) -> Run:
+              instance_id: str | None = None) -> RunHandle:
         """Start an orchestration directly (the way a client's `start_new` does)."""
         path = f"/orchestrators/{_q(orchestrator)}"
         if instance_id is not None:
             path += f"/{_q(instance_id)}"
-        body = self._management("POST", path, input)
-        run = Run(self, str(body["id"]))
+        body = self.management("POST", path, input)
+        run = RunHandle(self, str(body["id"]))
         self.runs.append(run)
         return run
 
     def http(self, method: str, path: str, *, json: Any = None, data: bytes | None = None,
-             headers: dict[str, str] | None = None) -> Run:
+             headers: dict[str, str] | None = None) -> RunHandle:
         """Call an HTTP-triggered function. `run.response` is the answer; when it is a
         check-status response, `run.instance_id` is the orchestration it started."""
         if json is not None and data is not None:
@@ -348,28 +359,24 @@ class DurableApp:
             parsed = None
         instance_id = parsed.get("id") if isinstance(parsed, dict) and \
             "statusQueryGetUri" in parsed else None
-        run = Run(self, instance_id, reply, trace_id or None)
+        run = RunHandle(self, instance_id, reply, trace_id or None)
         self.runs.append(run)
         return run
 
-    def run(self, instance_id: str) -> Run:
-        """A run for an instance started some other way (by a timer trigger, say)."""
-        run = Run(self, instance_id)
+    def run(self, instance_id: str) -> RunHandle:
+        """A handle on an instance started some other way (by a timer trigger, say)."""
+        run = RunHandle(self, instance_id)
         self.runs.append(run)
         return run
 
     def instances(self) -> list[Status]:
         """Every orchestration instance this app's host holds (the management API's list)."""
-        return [Status.of(b) for b in self._management("GET", "/instances?showInput=true")]
-
-    def kql(self, query: str) -> list[list[Any]]:
-        """KQL over everything this app's host captured."""
-        return self._kql(query, None)
+        return [Status.of(b) for b in self.management("GET", "/instances?showInput=true")]
 
     def replay(self, orchestrator: str, history: list[dict[str, Any]]) -> Replay:
         """Replay a recorded history (`run.history(raw=True)`) through the app's current
         code of `orchestrator`, in its worker, episode by episode; nothing is stored."""
-        body = self._host().call("POST", f"{TESTING}/replay",
+        body = self.testing_call("POST", "/replay",
                                  {"orchestrator": orchestrator, "history": history})
         return Replay(decisions=body["decisions"], recorded=body["recorded"],
                       output=body["output"], error=body["error"], problems=body["problems"])

@@ -2,7 +2,10 @@
 
 Each fixture gets its own process: a fresh import of the app (its telemetry configured from
 scratch, settings read at import included), a fresh `.devhost` data dir, its own engine and
-its own local Application Insights. Nothing of devhost is imported into the test process.
+its own local Application Insights. Nothing of devhost that runs an app is imported into the
+test process: only the standard-library helpers that answer what the host would
+(devhost/host/loopback.py, devhost/host/connectionstring.py), so the plugin every pytest
+session loads stays light (tests/testing/test_light_imports.py).
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from devhost.host.connectionstring import ingestion_endpoint
+from devhost.host.loopback import is_loopback
+
 STARTUP_TIMEOUT_S = 60.0
 # Telemetry the app might send elsewhere is captured locally instead: the host starts its
 # local ingestion endpoint only when these are empty (an empty variable beats
 # local.settings.json, as in `func start`). A test may point them at an endpoint of its own
 # on loopback (a backend that is down or failing): then nothing is captured locally.
 CAPTURED_LOCALLY = ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT")
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK_EXAMPLES = "127.0.0.1, localhost, ::1"
 LOG_NAME = "devhost.log"  # the process's stdout and stderr
 
 
@@ -64,14 +70,15 @@ def console(data_dir: Path) -> str:
 
 
 def endpoint_host(key: str, value: str) -> str:
-    """The host a telemetry setting sends to (a connection string without IngestionEndpoint
-    sends to Azure's default)."""
-    url = value
+    """The host a telemetry setting sends to, as the exporter reads it (a connection string
+    without IngestionEndpoint sends to Azure's default); "" when it names none."""
+    url: str | None = value
     if key == "APPLICATIONINSIGHTS_CONNECTION_STRING":
-        parts = dict(p.split("=", 1) for p in value.split(";") if "=" in p)
-        url = {k.strip().lower(): v.strip() for k, v in parts.items()}.get(
-            "ingestionendpoint", "https://dc.services.visualstudio.com")
-    return (urllib.parse.urlsplit(url).hostname or "").lower()
+        url = ingestion_endpoint(value)
+    try:
+        return (urllib.parse.urlsplit(url or "").hostname or "").lower()
+    except ValueError:  # not a URL
+        return ""
 
 
 def request(method: str, url: str, body: bytes | None = None,
@@ -100,9 +107,14 @@ class HostProcess:
         env.update(self.spec.settings)
         for key in CAPTURED_LOCALLY:
             value = env.get(key, "").strip()
-            if value and endpoint_host(key, value) not in _LOOPBACK:
+            if key == "APPLICATIONINSIGHTS_CONNECTION_STRING" and value and \
+                    ingestion_endpoint(value) is None:
+                raise DevhostError(f"setting {key} is not a connection string the Azure "
+                                   f"Monitor exporter accepts (key=value pairs separated by "
+                                   f"';', no empty pair), got {value!r}")
+            if value and not is_loopback(endpoint_host(key, value)):
                 raise DevhostError(f"setting {key} may point only at loopback "
-                                   f"({', '.join(_LOOPBACK)}) in a durable_app test (tests "
+                                   f"({LOOPBACK_EXAMPLES}) in a durable_app test (tests "
                                    f"send telemetry nowhere else), got {value!r}")
         return env
 

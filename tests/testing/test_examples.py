@@ -91,7 +91,7 @@ def test_recipe_telemetry_and_example_code_use_only_the_public_api() -> None:
     "import devhost.testing",
     "from devhost import testing",
     "from devhost.cli.start import load_app",
-    "from devhost.testing.app import Run",
+    "from devhost.testing.app import RunHandle",
     "from devhost.testing import DurableApp, HostProcess",
     "from tests.devhost.conftest import http",
     "from tests.hosting import start",
@@ -104,7 +104,7 @@ def test_the_guard_catches_internal_imports(source: str) -> None:
 
 
 def test_the_guard_lets_the_public_api_through() -> None:
-    assert violations("from devhost.testing import DurableApp, Replay, Run\n"
+    assert violations("from devhost.testing import DurableApp, Replay, RunHandle\n"
                       "def test_x(durable_app):\n    'reads devhost.testing docs'\n") == []
 
 

@@ -84,3 +84,22 @@ def test_every_loopback_address_the_message_names_is_accepted(tmp_path: Path,
     with pytest.raises(DevhostError, match=r"may point only at loopback \(127\.0\.0\.1, "
                        r"localhost, ::1\)"):
         refused._env()
+
+
+@pytest.mark.parametrize(("connection_string", "refusal"), [
+    ("InstrumentationKey=k;IngestionEndpoint=http://127.0.0.2:9/", None),
+    ("InstrumentationKey=k;ingestionendpoint=http://LOCALHOST:9/", None),
+    # The exporter ignores a key with a blank: this one would post to Azure's default.
+    ("InstrumentationKey=k; IngestionEndpoint=http://127.0.0.1:9/", "may point only at loopback"),
+    ("InstrumentationKey=k;IngestionEndpoint=http://127.example.com/", "only at loopback"),
+    ("InstrumentationKey=k;IngestionEndpoint=http://127.0.0.1:9/;", "not a connection string"),
+])
+def test_a_connection_string_is_judged_by_where_the_exporter_posts(
+        tmp_path: Path, connection_string: str, refusal: str | None) -> None:
+    process = HostProcess(HostSpec(tmp_path, settings={
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": connection_string}), tmp_path / ".devhost")
+    if refusal is None:
+        assert process._env()["APPLICATIONINSIGHTS_CONNECTION_STRING"] == connection_string
+    else:
+        with pytest.raises(DevhostError, match=refusal):
+            process._env()

@@ -65,7 +65,8 @@ def test_spans_and_logs_of_any_app_are_what_app_insights_stores(
             assert run.kql("requests | where name startswith 'orchestration:' | count") == [[1]]
             assert run.kql("traces | where message has 'greeting' | project message") == \
                 [["greeting someone"], ["greeting someone"]]
-            with pytest.raises(DevhostError, match="KQL error: .*\\nquery: traces [|] frobnicate"):
+            with pytest.raises(DevhostError, match="unknown operator 'frobnicate' at line 1, "
+                               "column 10.*\\nquery: traces [|] frobnicate"):
                 run.kql("traces | frobnicate")
     """)
     pytester.runpytest().assert_outcomes(passed=1)

@@ -18,18 +18,18 @@ from typing import Any
 
 import pytest
 
-from devhost.testing import DurableApp, Run
+from devhost.testing import DurableApp, RunHandle
 
 pytestmark = pytest.mark.durable_app(module="replay_app", app_dir="tests/testing")
 RETRIES = Path(__file__).resolve().parents[1] / "histories" / "devhost_retries.json"
 
 
-def _finished(run: Run) -> list[dict[str, Any]]:
+def _finished(run: RunHandle) -> list[dict[str, Any]]:
     assert run.wait().runtime_status == "Completed"
     return run.history(raw=True)
 
 
-def _waiting(run: Run, scheduled: int) -> list[dict[str, Any]]:
+def _waiting(run: RunHandle, scheduled: int) -> list[dict[str, Any]]:
     """The history of a run still running: its calls done, waiting for the event "go"."""
     for _ in range(200):
         history = run.history(raw=True)

@@ -1,10 +1,10 @@
-"""The correlation envelope inside every durable input: what it refuses, what it tolerates."""
+"""The correlation record inside every durable input: what it refuses, what it tolerates."""
 
 from __future__ import annotations
 
 import pytest
 
-from telemetry.envelope import Correlation, EnvelopeError, unwrap
+from telemetry.correlation import Correlation, CorrelationError, unwrap
 
 BASE = {"root_instance_id": "r", "parent_instance_id": "", "instance_id": "r:c",
         "orchestration_name": "child", "activity_name": "", "trace": {"traceparent": "00-x"}}
@@ -12,7 +12,7 @@ BASE = {"root_instance_id": "r", "parent_instance_id": "", "instance_id": "r:c",
 
 def test_a_newer_deploys_extra_key_is_ignored() -> None:
     """After a rollback, history recorded by the newer code is replayed by the older: its
-    envelopes must still read."""
+    correlation records must still read."""
     correlation, payload = unwrap({"correlation": {**BASE, "tenant": "t-1"}, "payload": 7,
                                    "schema": 2})
     assert correlation == Correlation.from_dict(BASE) and payload == 7
@@ -25,5 +25,5 @@ def test_a_newer_deploys_extra_key_is_ignored() -> None:
     ("not an object", "'correlation' must be an object"),
 ])
 def test_known_keys_are_still_checked(data: object, message: str) -> None:
-    with pytest.raises(EnvelopeError, match=message):
+    with pytest.raises(CorrelationError, match=message):
         Correlation.from_dict(data)

@@ -1,0 +1,81 @@
+"""Instrumentation takes `tracer_provider=` as OpenTelemetry's instrumentations do: spans go
+to the provider passed, not to the global one."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from telemetry import Correlation, activity, activity_span, attributes, start_orchestration
+from telemetry.correlation import wrap
+
+CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def provider_with_memory() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def host_context(traceparent: str) -> Any:
+    """What the worker hands a function as `context` (only what the helpers read)."""
+    return SimpleNamespace(trace_context=SimpleNamespace(trace_parent=traceparent,
+                                                         trace_state=""))
+
+
+def test_the_starter_and_an_activity_record_to_the_provider_they_are_given() -> None:
+    provider, exporter = provider_with_memory()
+    assert trace.get_tracer_provider() is not provider
+
+    @activity(tracer_provider=provider)
+    def greet(name: Any, context: Any) -> str:
+        return f"hello {name}"
+
+    with start_orchestration("parent", host_context(CALLER), "root-1",
+                             tracer_provider=provider) as started:
+        pass
+    child = started.correlation.child("root-1:c", "child").for_activity("greet")
+    assert greet(wrap(child, "ada"), host_context(CALLER)) == "hello ada"
+
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"start_orchestration:parent", "run_activity:greet"}
+    starter, run = spans["start_orchestration:parent"], spans["run_activity:greet"]
+    assert f"{starter.context.trace_id:032x}" == CALLER.split("-")[1]
+    assert run.context.trace_id == starter.context.trace_id
+    assert run.attributes is not None
+    assert run.attributes[attributes.ROOT_INSTANCE_ID] == "root-1"
+    assert run.attributes[attributes.INSTANCE_ID] == "root-1:c"
+
+
+def test_async_activities_and_the_bare_span_take_it_too() -> None:
+    provider, exporter = provider_with_memory()
+
+    @activity(tracer_provider=provider)
+    async def double(n: Any) -> int:
+        return 2 * n
+
+    correlation = Correlation("r", "", "r", "parent", "double")
+    assert asyncio.run(double(wrap(correlation, 21))) == 42
+    with activity_span("manual", None, tracer_provider=provider):
+        pass
+    assert [s.name for s in exporter.get_finished_spans()] == ["run_activity:double",
+                                                               "run_activity:manual"]
+
+
+def test_without_a_provider_the_global_one_is_used() -> None:
+    provider, exporter = provider_with_memory()
+
+    @activity
+    def plain(n: Any) -> int:
+        return n
+
+    assert plain(wrap(Correlation("r", "", "r", "parent", "plain"), 1)) == 1
+    assert exporter.get_finished_spans() == ()
