@@ -9,6 +9,7 @@ import asyncio
 import atexit
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +23,19 @@ from devhost.durable.store import Store
 from devhost.durable.taskhub import task_hub_name
 from devhost.durable.tracing import tracing_v2_enabled
 from devhost.host.app import AppIndex
+from devhost.host.connectionstring import ingestion_endpoint
 from devhost.host.extensions import Extension
 from devhost.host.inprocess import LocalWorkers
 from devhost.host.logs import HostLogs
+from devhost.host.loopback import is_loopback_url
 from devhost.host.processes import ProcessWorkers
 from devhost.host.server import HostServer
 from devhost.host.settings import apply_local_settings
-from devhost.host.telemetry import configure_sampling, offline_if_loopback
+from devhost.host.telemetry import (
+    configure_sampling,
+    host_connection_string,
+    offline_if_loopback,
+)
 from devhost.insights.ingest import IngestionServer, connection_string
 from devhost.insights.serving import server_of
 from devhost.timers.extension import TimerExtension
@@ -140,6 +147,24 @@ def load_app(app_module: str = "function_app", app_dir: Path = Path("."), *,
                           script_file=script).start()
 
 
+def exporter_storage_in(data_dir: Path) -> None:
+    """With a loopback ingestion endpoint, the temp folder of this process and of the workers
+    it starts is `<data dir>/tmp`. The Azure Monitor exporter keeps batches it could not send
+    under the temp folder (`Microsoft-AzureMonitor-<hash>/opentelemetry-python-<key>`,
+    azure-monitor-opentelemetry-exporter export/_base.py _get_storage_directory) and resends
+    them from the next exporter with that key: for a local endpoint that is this data folder's
+    business, and a fresh key per folder would otherwise leave one folder in /tmp per run.
+    An app's exporter has no setting for it but the temp folder; a restart on the same data
+    folder still delivers what was held. A real endpoint keeps the system's temp folder."""
+    endpoint = ingestion_endpoint(host_connection_string())
+    if endpoint is None or not is_loopback_url(endpoint):
+        return
+    folder = (data_dir / "tmp").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(folder)  # the workers inherit it
+    tempfile.tempdir = None  # this process's exporters: gettempdir() reads TMPDIR again
+
+
 def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     """Apply settings, point telemetry at local insights, start the worker(s), which
     import and index the app, then build the engine on the durable store."""
@@ -148,6 +173,7 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
     if config.local_insights:
         local_insights(config.data_dir)
+    exporter_storage_in(config.data_dir)
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)
     index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes,

@@ -40,13 +40,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Three runs (default input, a held-out input, one more), then a clean stop so the
     worker's exporters flush."""
     tmp = Path(tmp_path_factory.mktemp("recipe"))
-    host = start(tmp, REPO, OTEL_SERVICE_NAME="recipe-test")
+    (tmp / "system-tmp").mkdir()
+    host = start(tmp, REPO, OTEL_SERVICE_NAME="recipe-test", TMPDIR=str(tmp / "system-tmp"))
     try:
         done = {name: _start_and_wait(host, body) for name, body in (
             ("default", None), ("held_out", HELD_OUT), ("cust9", {"customer_id": "cust-9"}))}
     finally:
         console = host.stop()
     yield {"runs": done, "db": host.data_dir / "insights.duckdb", "console": console,
+           "system_tmp": tmp / "system-tmp", "data_dir": host.data_dir,
            "store": host.data_dir / "durable.sqlite"}
 
 
@@ -166,3 +168,10 @@ def test_quiet_keeps_only_failures_on_the_console(tmp_path: Path) -> None:
         console = host.stop()
     assert "Executing 'Functions." not in console and "Executed 'Functions." not in console
     assert "Telemetry: local Application Insights" in console
+
+
+def test_the_exporters_offline_storage_stays_in_the_data_folder(runs: dict[str, Any]) -> None:
+    """A loopback endpoint's retry storage (the exporter's Microsoft-AzureMonitor-* folder
+    under the temp folder) is the data folder's, not the system temp folder's."""
+    assert list(runs["system_tmp"].iterdir()) == []
+    assert list((runs["data_dir"] / "tmp").glob("Microsoft-AzureMonitor-*/opentelemetry-python-*"))
