@@ -7,6 +7,7 @@ import fnmatch
 import json as jsonlib
 import secrets
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,9 @@ class RunHandle:
         self.instance_id = instance_id
         self.response = response
         self._trace_id = trace_id
+        # What spans()/logs() asked for and did not find, with what the run did capture:
+        # the plugin adds it to a failing test's report.
+        self.empty_answers: list[str] = []
 
     def __repr__(self) -> str:
         return f"RunHandle(instance_id={self.instance_id!r})"
@@ -215,11 +219,38 @@ class RunHandle:
 
     def spans(self, name: str = "*") -> list[Span]:
         """Spans whose name matches the glob, oldest first."""
-        return [s for s in _spans(self.kql(_SPANS)) if fnmatch.fnmatchcase(s.name, name)]
+        spans = _spans(self.kql(_SPANS))
+        found = [s for s in spans if fnmatch.fnmatchcase(s.name, name)]
+        if not found:
+            self._nothing_found(f"spans(name={name!r})", spans, _logs(self.kql(_LOGS)))
+        return found
 
     def logs(self, message: str = "") -> list[LogRecord]:
         """Log records whose message contains `message`, oldest first."""
-        return [r for r in _logs(self.kql(_LOGS)) if message in r.message]
+        logs = _logs(self.kql(_LOGS))
+        found = [r for r in logs if message in r.message]
+        if not found:
+            self._nothing_found(f"logs(message={message!r})", _spans(self.kql(_SPANS)), logs)
+        return found
+
+    def _nothing_found(self, call: str, spans: list[Span], logs: list[LogRecord]) -> None:
+        """What the run captured instead, and the usual reason when none of it is the app's:
+        the app exports its own spans and logs, so a missing provider, or the SDK's default
+        ParentBased sampler under the host's unsampled traceparent (flag 00, which the host
+        hands activities unless the caller sampled), leaves only the host's rows."""
+        names = Counter(s.name for s in spans)
+        listed = ", ".join(f"{n} ×{c}" for n, c in sorted(names.items()))
+        note = (f"run.{call} found nothing. The run captured {len(spans)} spans"
+                f"{f' ({listed})' if listed else ''} and {len(logs)} log records.")
+        if (spans or logs) and all(map(_host_span, spans)) and all(map(_host_log, logs)):
+            note += (" None of them is the app's own, only the host's (its requests, the "
+                     "Durable extension's spans, Executing/Executed lines). The app exports "
+                     "its spans and logs itself: does it configure an OpenTelemetry provider "
+                     "with an exporter (APPLICATIONINSIGHTS_CONNECTION_STRING is set for it), "
+                     "with a sampler that keeps spans under the host's unsampled traceparent "
+                     "(flag 00)? The SDK's default ParentBased sampler drops them, on Azure "
+                     "as here (docs/testing.md, 'When a span is missing').")
+        self.empty_answers.append(note)
 
     def exceptions(self) -> list[ExceptionRecord]:
         return _exceptions(self.kql(_EXCEPTIONS))
@@ -235,6 +266,22 @@ class RunHandle:
 
 def _q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+# The host's own rows: Durable tracing V2's span names (DurableTask.Core TraceHelper), the
+# request row of an HTTP or timer invocation (FullName, faas.trigger), its log categories.
+_HOST_SPANS = ("create_orchestration:", "orchestration:", "orchestration_event:", "activity:",
+               "entity:")
+
+
+def _host_span(span: Span) -> bool:
+    return span.name.startswith(_HOST_SPANS) or "FullName" in span.attributes or \
+        "faas.trigger" in span.attributes
+
+
+def _host_log(record: LogRecord) -> bool:
+    category = str(record.attributes.get("Category", ""))
+    return category.startswith(("Function.", "Host.")) and not category.endswith(".User")
 
 
 def _spans(rows: list[list[Any]]) -> list[Span]:

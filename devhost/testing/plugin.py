@@ -132,6 +132,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                 except Exception as exc:  # the report must never hide the real failure
                     text = f"(could not read the run: {type(exc).__name__}: {exc})"
                 report.sections.append((f"devhost insights run {run.instance_id}", text))
+            for run in app.runs[item.stash.get(_RUNS_BEFORE, 0):]:
+                if run.empty_answers:
+                    report.sections.append(("devhost: what the run did capture",
+                                            "\n".join(run.empty_answers)))
     return report
 
 
