@@ -12,7 +12,7 @@ import socket
 import sys
 from pathlib import Path
 
-from devhost.cli.client import follow, send
+from devhost.cli.client import RUNNING, follow, send
 from devhost.cli.start import (
     HostConfig,
     flush_telemetry,
@@ -25,6 +25,7 @@ from devhost.cli.start import (
     telemetry_destination,
 )
 from devhost.durable.engine import DurableError, Engine
+from devhost.durable.history import RuntimeStatus
 from devhost.durable.shutdown import DEFAULT_TIMEOUT_S
 from devhost.host import loaderrors
 from devhost.host.app import AppIndex
@@ -121,7 +122,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         flush_telemetry()
     print(json.dumps(status, indent=2))
     _show_run(args, status["instanceId"])
-    return 0 if status["runtimeStatus"] == "Completed" else 1
+    return 0 if status["runtimeStatus"] == RuntimeStatus.COMPLETED else 1
 
 
 def _show_run(args: argparse.Namespace, instance_id: str) -> None:
@@ -223,7 +224,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
             if args.follow and isinstance(reply, dict) and "statusQueryGetUri" in reply:
                 final = follow(reply["statusQueryGetUri"], args.timeout)
                 print(json.dumps(final, indent=2))
-                if final.get("runtimeStatus") in ("Pending", "Running"):
+                if final.get("runtimeStatus") in RUNNING:
                     print(json.dumps({
                         "error": f"timed out after {args.timeout:g}s: instance "
                                  f"{final.get('instanceId')} is still "
@@ -235,7 +236,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
     if final is not None and final.get("instanceId"):
         _show_run(args, final["instanceId"])
     if final is not None:
-        return 0 if final.get("runtimeStatus") == "Completed" else 1
+        return 0 if final.get("runtimeStatus") == RuntimeStatus.COMPLETED else 1
     return 0 if status < 400 else 1
 
 

@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from devhost.durable.history import RuntimeStatus
+
 
 def send(method: str, url: str, body: bytes = b"", timeout: float = 60) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=body or None, method=method,
@@ -24,12 +26,16 @@ def send(method: str, url: str, body: bytes = b"", timeout: float = 60) -> tuple
         return status, text
 
 
+# Statuses of an instance that has not ended yet (the status API's runtimeStatus).
+RUNNING = (RuntimeStatus.PENDING, RuntimeStatus.RUNNING)
+
+
 def follow(status_uri: str, timeout: float, interval: float = 0.05) -> dict[str, Any]:
     """Poll a statusQueryGetUri until the instance leaves Pending/Running."""
     deadline = time.monotonic() + timeout
     while True:
         _, body = send("GET", status_uri)
-        if not isinstance(body, dict) or body.get("runtimeStatus") not in ("Pending", "Running"):
+        if not isinstance(body, dict) or body.get("runtimeStatus") not in RUNNING:
             return body if isinstance(body, dict) else {"error": body}
         if time.monotonic() > deadline:
             return body

@@ -24,15 +24,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from devhost.durable.actions import ENTITY_ACTIONS, ActionType, sequenced_actions
-from devhost.durable.history import ORCHESTRATION_STATUS, EventType, json_token
+from devhost.durable.history import ORCHESTRATION_STATUS, EventType, RuntimeStatus, json_token
 from devhost.durable.protocol import call_orchestrator, episodes, trigger_payload
 from devhost.host.channel import Workers
 from devhost.host.metadata import FunctionInfo
 
 Decision = tuple[str, Any, Any]
-_COMPLETED = ORCHESTRATION_STATUS["Completed"]
-_FAILED = ORCHESTRATION_STATUS["Failed"]
-_CONTINUED = ORCHESTRATION_STATUS["ContinuedAsNew"]
+_COMPLETED = ORCHESTRATION_STATUS[RuntimeStatus.COMPLETED]
+_FAILED = ORCHESTRATION_STATUS[RuntimeStatus.FAILED]
+_CONTINUED = ORCHESTRATION_STATUS[RuntimeStatus.CONTINUED_AS_NEW]
 # The name DurableTask.Core compares for an entity call or signal: the extension sends each
 # as an event named "op" (EntityMessageEventNames.RequestMessageEventName).
 _ENTITY_EVENT = "op"
@@ -255,16 +255,17 @@ def _recorded_outcome(history: list[dict[str, Any]]) -> tuple[str, Any] | None:
         kind = ev.get("EventType")
         status = ev.get("OrchestrationStatus", _COMPLETED)
         if kind == EventType.CONTINUE_AS_NEW or (
-                kind == EventType.EXECUTION_COMPLETED and status in (_CONTINUED, "ContinuedAsNew")):
-            return "ContinuedAsNew", json_token(ev.get("Result"))
+                kind == EventType.EXECUTION_COMPLETED
+                and status in (_CONTINUED, RuntimeStatus.CONTINUED_AS_NEW)):
+            return RuntimeStatus.CONTINUED_AS_NEW, json_token(ev.get("Result"))
         if kind == EventType.EXECUTION_COMPLETED:
-            if status in (_COMPLETED, "Completed"):
-                return "Completed", json_token(ev.get("Result"))
-            if status in (_FAILED, "Failed"):
-                return "Failed", ev.get("Result")
+            if status in (_COMPLETED, RuntimeStatus.COMPLETED):
+                return RuntimeStatus.COMPLETED, json_token(ev.get("Result"))
+            if status in (_FAILED, RuntimeStatus.FAILED):
+                return RuntimeStatus.FAILED, ev.get("Result")
             return None
         if kind == EventType.EXECUTION_FAILED:
-            return "Failed", ev.get("Reason")
+            return RuntimeStatus.FAILED, ev.get("Reason")
     return None
 
 
@@ -288,9 +289,9 @@ def outcome_problems(history: list[dict[str, Any]], final: dict[str, Any] | None
              f"continues as new with input {next_input!r}" if continued else
              f"completed with output {output!r}" if (final or {}).get("isDone") else
              "is still running")
-    if recorded_as == "Failed":
+    if recorded_as == RuntimeStatus.FAILED:
         return [] if error is not None else [f"history recorded a failure, the replay {ended}"]
-    if recorded_as == "ContinuedAsNew":
+    if recorded_as == RuntimeStatus.CONTINUED_AS_NEW:
         if not continued:
             return [f"history continued as new with input {recorded!r}, the replay {ended}"]
         if next_input != recorded:
