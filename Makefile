@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[devhost,dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]' --group app
 	touch $(STAMP)
 
 $(PROTO_OUT): $(PROTOS) setup.py | $(STAMP)
@@ -72,7 +72,7 @@ package: $(PACKAGE)
 WHEELHOUSE := .wheelhouse/.complete
 $(WHEELHOUSE): pyproject.toml requirements.lock
 	$(PY) -m pip download --quiet -d .wheelhouse -c requirements.lock --only-binary=:all: \
-	  '.[devhost]' pytest
+	  . pytest --group app
 	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 	  > .wheelhouse/build-requirements.txt
 	grep -v '^setuptools==' requirements.lock > .wheelhouse/build-constraints.txt
@@ -108,15 +108,17 @@ soak: install local.settings.json
 serve: install local.settings.json
 	$(PY) -m devhost start
 
-# Regenerates requirements.lock (everything, for make) and requirements.txt (the app's own
-# dependencies: what Azure's build installs), the second constrained by the first so the two
-# never disagree. Pins that still fit pyproject.toml are kept; `make lock UPGRADE=1` moves
+# Regenerates requirements.lock (everything, for make) and requirements.txt (pyproject's `app`
+# group: the app's own dependencies, what Azure's build installs), the second constrained by
+# the first so the two never disagree. Pins that still fit pyproject.toml are kept; `make lock UPGRADE=1` moves
 # everything to the newest versions allowed. Run make test after it.
 lock: install
-	$(PY) -m uv pip compile pyproject.toml --all-extras --universal --python-version 3.13 \
-	  --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -q -o requirements.lock
-	$(PY) -m uv pip compile pyproject.toml --universal --python-version 3.13 -c requirements.lock \
-	  --custom-compile-command "make lock" --no-annotate -q -o requirements.txt
+	$(PY) -m uv pip compile pyproject.toml --all-extras --group pyproject.toml:app --universal \
+	  --python-version 3.13 --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -q \
+	  -o requirements.lock
+	$(PY) -m uv pip compile --group pyproject.toml:app --universal --python-version 3.13 \
+	  -c requirements.lock --custom-compile-command "make lock" --no-annotate -q \
+	  -o requirements.txt
 
 clean:
 	rm -rf $(VENV) .devhost dist .wheelhouse dashboards/tools/node_modules devhost/rpc/*_pb2*.py \

@@ -27,7 +27,17 @@ REPO = Path(__file__).resolve().parents[2]
 RPC = REPO / "devhost" / "rpc"
 USER_APP = Path(__file__).parent / "user_app.py"
 USER_TEST = '''
+from pathlib import Path
+
+import telemetry
+import workflow
+
+
 def test_a_run_and_its_telemetry_with_the_hosts_defaults(durable_app):
+    # The user's own workflow.py and telemetry/ package: nothing installed shadows them.
+    here = Path(__file__).parent
+    assert Path(workflow.__file__).parent == here
+    assert Path(telemetry.__file__).parent == here / "telemetry"
     run = durable_app.start("greeter", "grace")
     assert run.wait().output == "hello grace"
     assert run.logs(message="Executed 'Functions.greeter' (Succeeded")
@@ -45,6 +55,13 @@ def test_a_run_and_its_telemetry_with_the_hosts_defaults(durable_app):
         " | project tostring(customDimensions['who'])")
     assert who == "grace"
 '''
+# What the user's app needs (user_app.py's imports), as a project lists it for Azure.
+USER_REQUIREMENTS = """azure-functions
+azure-functions-durable
+azure-monitor-opentelemetry-exporter
+opentelemetry-sdk
+opentelemetry-instrumentation-logging
+"""
 
 
 def _clean_env() -> dict[str, str]:
@@ -85,19 +102,31 @@ def test_pip_install_then_plain_pytest_runs_a_users_test(tmp_path: Path) -> None
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env,
                    timeout=120)
-    install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
-         "--find-links", str(wheelhouse), "-c", str(source / "requirements.lock"),
-         f"{source}[devhost]", "pytest"],
-        env=env, capture_output=True, text=True, timeout=600)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
+           "--find-links", str(wheelhouse), "-c", str(source / "requirements.lock")]
+    install = subprocess.run([*pip, str(source), "pytest"], env=env, capture_output=True,
+                             text=True, timeout=600)
     assert install.returncode == 0, f"building {built}:\n{install.stderr[-3000:]}"
-    stubs = sorted(path.name for path in venv.glob("lib/python*/site-packages/devhost/rpc/*.pyi"))
+    (site,) = venv.glob("lib/python*/site-packages")
+    (record,) = site.glob("devhost-*.dist-info/RECORD")
+    top_level = {Path(line.split(",")[0]).parts[0] for line in record.read_text().splitlines()}
+    assert {t for t in top_level if not t.endswith(".dist-info") and t != ".."} == {"devhost"}
+    stubs = sorted(path.name for path in site.glob("devhost/rpc/*.pyi"))
     assert stubs == ["FunctionRpc_pb2.pyi", "NullableTypes_pb2.pyi"], (
         f"the wheel carries the messages' type stubs: {stubs}")
+    helped = subprocess.run([str(venv / "bin" / "devhost"), "--help"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "usage: devhost" in helped.stdout, helped.stderr
     user = tmp_path / "user"
-    user.mkdir()
+    (user / "telemetry").mkdir(parents=True)
     shutil.copy2(USER_APP, user / "function_app.py")
+    (user / "workflow.py").write_text("GREETING = 'hello'\n", encoding="utf-8")
+    (user / "telemetry" / "__init__.py").write_text("", encoding="utf-8")
+    (user / "requirements.txt").write_text(USER_REQUIREMENTS, encoding="utf-8")
     (user / "test_greeter.py").write_text(USER_TEST, encoding="utf-8")
+    requirements = subprocess.run([*pip, "-r", str(user / "requirements.txt")], env=env,
+                                  capture_output=True, text=True, timeout=600)
+    assert requirements.returncode == 0, requirements.stderr[-3000:]
     result = subprocess.run([str(venv / "bin" / "pytest"), "-q", "-p", "no:cacheprovider"],
                             cwd=user, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (
@@ -114,8 +143,8 @@ def _build_requirement(name: str) -> Requirement:
 
 def _devhost_lower_bound(name: str) -> Version:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    (requirement,) = [Requirement(text) for text in pyproject["project"]
-                      ["optional-dependencies"]["devhost"] if Requirement(text).name == name]
+    (requirement,) = [Requirement(text) for text in pyproject["project"]["dependencies"]
+                      if Requirement(text).name == name]
     (bound,) = [Version(spec.version) for spec in requirement.specifier if spec.operator == ">="]
     return bound
 
@@ -130,7 +159,7 @@ def test_the_build_compiles_with_the_locks_grpcio_tools() -> None:
         "pin the build to the lock's version")
 
 
-def test_the_devhost_extra_allows_no_runtime_older_than_the_generated_code() -> None:
+def test_devhost_allows_no_runtime_older_than_the_generated_code() -> None:
     """The generated modules refuse an older grpcio (`GRPC_GENERATED_VERSION`) or protobuf
     (`ValidateProtobufRuntimeVersion`) at import: a user's install without the lock must not
     be able to pick one."""
