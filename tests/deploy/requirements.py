@@ -40,15 +40,14 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
-def project() -> dict[str, object]:
-    table: dict[str, object] = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return table
-
-
-def direct_dependencies(extra: str | None = None) -> list[Requirement]:
-    table = project()
-    raw = table["dependencies"] if extra is None else table["optional-dependencies"][extra]  # type: ignore[index]
-    return [Requirement(r) for r in raw]  # type: ignore[union-attr]
+def direct_dependencies(part: str = "app") -> list[Requirement]:
+    """`app`: the recipe's own (pyproject's dependency group, what requirements.txt holds);
+    `devhost`: the installable package's; `dev`: the tools' extra."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    raw = (pyproject["dependency-groups"]["app"] if part == "app" else
+           pyproject["project"]["dependencies"] if part == "devhost" else
+           pyproject["project"]["optional-dependencies"][part])
+    return [Requirement(r) for r in raw]
 
 
 def closure(requirements: Iterable[Requirement]) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_the_docs_example_runs_as_written(pytester: pytest.Pytester) -> None:
     example = readme[start:readme.index("```", start)]
     for name in ("function_app.py", "workflow.py", "host.json"):
         (pytester.path / name).write_text((REPO / name).read_text(encoding="utf-8"))
+    shutil.copytree(REPO / "telemetry", pytester.path / "telemetry")  # as the docs say
     pytester.makeini("[pytest]\n")
     (pytester.path / "test_recipe.py").write_text(example, encoding="utf-8")
     pytester.runpytest().assert_outcomes(passed=2)
