@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.hosting import devhost_env, launch
 
-from .conftest import APPS, free_port, http
+from .support import APPS, free_port, http
 
 REPO = Path(__file__).resolve().parents[2]
 

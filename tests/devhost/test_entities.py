@@ -23,7 +23,7 @@ from devhost.durable.history import EventType
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost, HostServer
 
-from .conftest import APPS, http, until
+from .support import APPS, http, until
 
 ENTITIES = "/runtime/webhooks/durabletask/entities"
 

@@ -19,7 +19,7 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost, HostServer
 
-from .conftest import APPS, http, until
+from .support import APPS, http, until
 
 STATUS = "/runtime/webhooks/durabletask/instances/"
 

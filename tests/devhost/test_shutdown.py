@@ -18,7 +18,7 @@ from pathlib import Path
 from devhost.insights.query import run_kql
 from tests.hosting import devhost_env, launch
 
-from .conftest import APPS, free_port, http
+from .support import APPS, free_port, http
 
 REPO = Path(__file__).resolve().parents[2]
 

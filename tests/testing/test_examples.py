@@ -94,8 +94,10 @@ def test_recipe_telemetry_and_example_code_use_only_the_public_api() -> None:
     "from devhost.testing.app import Run",
     "from devhost.testing import DurableApp, HostProcess",
     "from tests.devhost.conftest import http",
+    "from tests.devhost.support import http",
     "from tests.hosting import start",
     "from ..devhost.conftest import APPS",
+    "from ..devhost.support import APPS",
     'PROBE = """\nimport json\nfrom devhost.host.server import BackgroundHost\n"""',
     'PROBE = "import devhost.cli"',
 ])

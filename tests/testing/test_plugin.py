@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from .support import USER_APP
+
 REPO = Path(__file__).resolve().parents[2]
-USER_APP = (Path(__file__).parent / "user_app.py").read_text(encoding="utf-8")
 
 
 # Durable distributed tracing V2 is off unless host.json turns it on (TraceOptions), as on

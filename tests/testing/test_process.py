@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .test_plugin import USER_APP
+from .support import USER_APP
 
 HOLDER = """
 import sys, time

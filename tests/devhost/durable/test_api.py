@@ -17,7 +17,7 @@ from devhost.durable.httpapi.management import client_payload
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost, HostServer
 
-from ..conftest import http, serve_semantics_app
+from ..support import http, serve_semantics_app
 
 JSON = {"Content-Type": "application/json"}
 

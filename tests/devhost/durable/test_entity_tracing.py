@@ -25,7 +25,8 @@ from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer
 
-from .conftest import APPS, run
+from ..support import APPS
+from .support import run
 
 
 @pytest.fixture()

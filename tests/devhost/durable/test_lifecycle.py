@@ -24,7 +24,8 @@ from devhost.durable.history import EventType
 from devhost.durable.store import Store
 from devhost.host.app import AppIndex
 
-from .conftest import APPS, drive
+from ..support import APPS
+from .support import drive
 
 Factory = Callable[[], Engine]
 

@@ -12,7 +12,7 @@ from typing import Any
 from devhost.durable.engine import Engine
 from devhost.durable.history import EventType
 
-from .conftest import drive, run
+from .support import drive, run
 
 Factory = Callable[[], Engine]
 

@@ -16,7 +16,7 @@ import pytest
 from devhost.cli.start import durable_options
 from devhost.durable.taskhub import TaskHubError, task_hub_name
 
-from ..conftest import APPS
+from ..support import APPS
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -12,7 +12,7 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost, HostServer
 
-from ..conftest import APPS
+from ..support import APPS
 
 
 def test_banner_names_triggers_durable_names_routes_and_what_is_not_run(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost, HostServer
 
-from ..conftest import APPS, http
+from ..support import APPS, http
 
 
 @pytest.fixture()

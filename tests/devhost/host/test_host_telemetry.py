@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..conftest import APPS
+from ..support import APPS
 
 REPO = Path(__file__).resolve().parents[3]
 

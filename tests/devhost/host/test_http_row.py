@@ -14,7 +14,7 @@ from pathlib import Path
 from devhost.insights.ingest import IngestionServer
 from devhost.insights.query import run_kql
 
-from ..conftest import APPS
+from ..support import APPS
 
 REPO = Path(__file__).resolve().parents[3]
 

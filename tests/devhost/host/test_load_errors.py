@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import APPS
+from ..support import APPS
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -10,7 +10,7 @@ import pytest
 
 from devhost.host.server import BackgroundHost
 
-from ..conftest import http, serve_semantics_app
+from ..support import http, serve_semantics_app
 
 
 @pytest.fixture(scope="module")

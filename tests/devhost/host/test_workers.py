@@ -20,7 +20,7 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.app import AppLoadError
 
-from ..conftest import until
+from ..support import until
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 

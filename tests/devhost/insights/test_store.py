@@ -20,7 +20,7 @@ from devhost.insights.envelopes import Row
 from devhost.insights.query import run_kql
 from devhost.insights.store import InsightsStore
 
-from ..conftest import http
+from ..support import http
 
 REPO = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -29,7 +29,7 @@ from devhost.timers.listener import (
 )
 from devhost.timers.ncrontab import parse
 
-from ..conftest import APPS
+from ..support import APPS
 
 
 @pytest.fixture()
@@ -197,7 +197,7 @@ def test_a_timer_invocation_gets_the_host_activitys_own_id(app: AppIndex,
     from devhost.durable.store import Store
     from devhost.host.server import BackgroundHost, HostServer
 
-    from ..conftest import until
+    from ..support import until
 
     server = HostServer(app, Engine(app, Store(tmp_path / "d.sqlite")), port=0,
                         data_dir=tmp_path / "data")
