@@ -1,11 +1,26 @@
 """Recipe tests import function_app, which configures telemetry at import: point its local
 exporter at a temporary folder and keep any real backend out of the test process; give the
-settings local.settings.json would (subprocesses inherit them)."""
+settings local.settings.json would (subprocesses inherit them).
+
+Tests that start a process (devhost, its workers, a CLI, a browser, a pytest session of a
+user's project) are marked `host`: `make test-fast` runs the others. A test that uses one of
+PROCESS_FIXTURES gets the marker here; a test that starts one itself carries it. An unmarked
+test that starts a process fails, naming the marker it lacks.
+
+Under xdist (`make test`: `--dist loadgroup`), the tests sharing a module-scoped fixture stay
+in one worker, and so do those sharing a session-scoped one of a conftest: each worker would
+otherwise start its own copy."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
 
 os.environ.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
 os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
@@ -16,3 +31,84 @@ os.environ.setdefault("TASKHUB_NAME", "SubOrchestrationHub")
 
 # tests/testing runs pytest sessions of small user projects (the plugin's own tests).
 pytest_plugins = ["pytester"]
+
+HOST = "host"
+# Fixtures that start a process, directly or through the fixtures they use (a test's
+# fixturenames hold the whole closure): the plugin's hosts, pytester sessions of user
+# projects that start them, and the semantics app's worker process.
+PROCESS_FIXTURES = frozenset({"durable_app", "durable_app_module", "pytester",
+                              "semantics_index"})
+_SHARED_SCOPES = ("module", "class", "package", "session")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects, and before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.host)
+    if config.pluginmanager.hasplugin("xdist"):
+        _group_by_shared_fixture(items)
+
+
+def _shared_fixtures(item: pytest.Item) -> Iterator[tuple[str, str]]:
+    """(scope, where it is defined) of the project's fixtures wider than a test that the
+    item uses (pytest's and plugins' own, such as tmp_path_factory, are not shared state)."""
+    info = getattr(item, "_fixtureinfo", None)
+    for name, defs in (info.name2fixturedefs.items() if info else ()):
+        for fixturedef in defs:
+            module = getattr(fixturedef.func, "__module__", "") or ""
+            if fixturedef.scope in _SHARED_SCOPES and module.startswith(("tests", "devhost")):
+                yield str(fixturedef.scope), fixturedef.baseid or name
+
+
+def _group_by_shared_fixture(items: list[pytest.Item]) -> None:
+    """One xdist group per file that uses a module-scoped fixture, and one for all the files
+    that use a session-scoped fixture of the same conftest."""
+    group: dict[str, str] = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        for scope, where in _shared_fixtures(item):
+            if scope in ("package", "session"):
+                group[path] = f"session:{where}"
+            else:
+                group.setdefault(path, path)
+    for item in items:
+        name = group.get(item.nodeid.split("::")[0])
+        if name:
+            item.add_marker(pytest.mark.xdist_group(name))
+
+
+class ProcessStarted(RuntimeError):
+    """A test not marked `host` started a process."""
+
+
+@contextmanager
+def _no_process(nodeid: str) -> Iterator[None]:
+    def refuse(what: str) -> Callable[..., Any]:
+        def refused(*_args: Any, **_kwargs: Any) -> Any:
+            raise ProcessStarted(f"{nodeid} starts a process ({what}): mark it "
+                                 f"@pytest.mark.{HOST} (make test-fast runs only tests "
+                                 "that start none)")
+        return refused
+
+    patched: list[tuple[Any, str, Any]] = [
+        (subprocess.Popen, "_execute_child", refuse("subprocess")),
+        *((os, name, refuse(f"os.{name}")) for name in
+          ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system") if hasattr(os, name))]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
+    for owner, name, replacement in patched:
+        setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None
+                            ) -> Generator[None, object, object]:
+    if item.get_closest_marker(HOST) is not None:
+        return (yield)
+    with _no_process(item.nodeid):
+        return (yield)

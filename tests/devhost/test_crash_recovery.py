@@ -9,9 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.hosting import devhost_env, launch
 
 from .support import APPS, free_port, http
+
+pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,6 +21,8 @@ from devhost.host.server import BackgroundHost, HostServer
 
 from .support import APPS, http, until
 
+pytestmark = pytest.mark.host
+
 STATUS = "/runtime/webhooks/durabletask/instances/"
 
 

@@ -15,10 +15,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from devhost.insights.query import run_kql
 from tests.hosting import devhost_env, launch
 
 from .support import APPS, free_port, http
+
+pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[2]
 

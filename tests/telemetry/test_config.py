@@ -161,6 +161,7 @@ def receiver() -> Iterator[ThreadingHTTPServer]:
         server.server_close()
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("sync", [True, False])
 def test_sync_export_leaves_nothing_in_memory_for_a_kill(receiver: ThreadingHTTPServer,
                                                          tmp_path: Path, sync: bool) -> None:
@@ -197,6 +198,7 @@ print("exported", file=sys.stderr)
 """
 
 
+@pytest.mark.host
 def test_the_exporters_http_traffic_stays_out_of_the_root_handler(
         receiver: ThreadingHTTPServer, tmp_path: Path) -> None:
     """azure-core logs each exporter request and response at INFO; in a worker that goes to

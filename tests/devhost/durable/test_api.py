@@ -19,6 +19,8 @@ from devhost.host.server import BackgroundHost, HostServer
 
 from ..support import http, serve_semantics_app
 
+pytestmark = pytest.mark.host
+
 JSON = {"Content-Type": "application/json"}
 
 

@@ -28,6 +28,8 @@ from devhost.durable.tracing import HostTracer
 from ..support import APPS
 from .support import run
 
+pytestmark = pytest.mark.host
+
 
 @pytest.fixture()
 def provider() -> TracerProvider:

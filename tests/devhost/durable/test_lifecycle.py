@@ -27,6 +27,8 @@ from devhost.host.app import AppIndex
 from ..support import APPS
 from .support import drive
 
+pytestmark = pytest.mark.host
+
 Factory = Callable[[], Engine]
 
 

@@ -19,6 +19,8 @@ from devhost.host.server import BackgroundHost, HostServer
 
 from ..support import APPS, http
 
+pytestmark = pytest.mark.host
+
 
 @pytest.fixture()
 def engine(tmp_path: Path) -> Engine:

@@ -15,6 +15,8 @@ import pytest
 
 from ..support import APPS
 
+pytestmark = pytest.mark.host
+
 REPO = Path(__file__).resolve().parents[3]
 
 HEADER = "import azure.functions as func\nimport azure.durable_functions as df\n" \

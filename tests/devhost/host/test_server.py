@@ -12,6 +12,8 @@ from devhost.host.server import BackgroundHost
 
 from ..support import http, serve_semantics_app
 
+pytestmark = pytest.mark.host
+
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundHost]:

@@ -28,6 +28,8 @@ from devhost.host.server import BackgroundHost, HostServer
 
 from ..support import APPS, http
 
+pytestmark = pytest.mark.host
+
 API = "/runtime/webhooks/durabletask"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"

@@ -22,6 +22,8 @@ from tests.hosting import REPO, devhost_env, start
 
 from ..support import APPS, free_port, http
 
+pytestmark = pytest.mark.host
+
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:

@@ -22,6 +22,8 @@ from devhost.host.app import AppLoadError
 
 from ..support import until
 
+pytestmark = pytest.mark.host
+
 APPS = Path(__file__).resolve().parents[1] / "apps"
 
 

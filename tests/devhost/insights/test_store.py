@@ -52,6 +52,7 @@ def _count(done: subprocess.CompletedProcess[str]) -> int:
     return int(json.loads(done.stdout)[0]["Count"])
 
 
+@pytest.mark.host
 def test_cli_query_exits_cleanly_every_time_on_an_idle_database(tmp_path: Path) -> None:
     db = tmp_path / "i.duckdb"
     store = InsightsStore(db)
@@ -85,6 +86,7 @@ def devhost_start(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         process.wait(60)
 
 
+@pytest.mark.host
 def test_cli_query_goes_through_the_devhost_that_holds_the_database(
         devhost_start: tuple[Path, str]) -> None:
     db, url = devhost_start
@@ -138,6 +140,7 @@ sys.stdin.read()  # killed here, the connection still open and the server announ
 """
 
 
+@pytest.mark.host
 def test_acknowledged_posts_survive_sigkill(tmp_path: Path) -> None:
     db = tmp_path / "i.duckdb"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "50"], cwd=REPO,

@@ -71,6 +71,7 @@ def _run(host: TimerHost, seconds: float) -> None:
     asyncio.run(main())
 
 
+@pytest.mark.host
 def test_past_due_across_a_restart_runs_at_once_with_is_past_due(app: AppIndex,
                                                                 tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -91,6 +92,7 @@ def test_past_due_across_a_restart_runs_at_once_with_is_past_due(app: AppIndex,
     assert len(_records(tmp_path, "hourly")) == 1
 
 
+@pytest.mark.host
 def test_first_start_records_a_status_and_is_not_past_due(app: AppIndex, tmp_path: Path) -> None:
     data = tmp_path / "data"
     _run(TimerHost(app, _invoke, data), 0.3)
@@ -99,12 +101,14 @@ def test_first_start_records_a_status_and_is_not_past_due(app: AppIndex, tmp_pat
     assert status is not None and status.next > datetime.now(UTC)
 
 
+@pytest.mark.host
 def test_run_on_startup_runs_once_without_a_schedule_status(app: AppIndex,
                                                             tmp_path: Path) -> None:
     _run(TimerHost(app, _invoke, tmp_path / "data"), 0.3)
     assert _records(tmp_path, "on_startup") == [{"past_due": False, "status": {}}]
 
 
+@pytest.mark.host
 def test_sub_minute_schedule_fires_without_monitor_and_survives_failures(
         app: AppIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAST_TIMER_FAILS", "1")
@@ -128,6 +132,7 @@ def test_time_zone_is_utc_unless_website_time_zone(monkeypatch: pytest.MonkeyPat
         timezone()
 
 
+@pytest.mark.host
 def test_bad_schedule_is_refused_when_indexing(app: AppIndex,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOURLY_SCHEDULE", "every hour")
@@ -135,6 +140,7 @@ def test_bad_schedule_is_refused_when_indexing(app: AppIndex,
         TimerHost(app, _invoke, Path(os.devnull))
 
 
+@pytest.mark.host
 def test_stop_waits_for_a_running_timer_function_within_the_bound(app: AppIndex,
                                                                   tmp_path: Path) -> None:
     """TimerListener.StopAsync waits for the invocation in progress; devhost bounds that wait
@@ -188,6 +194,7 @@ def test_setting_tokens_anywhere_in_a_schedule_resolve_from_app_settings(
         timers_of(index)
 
 
+@pytest.mark.host
 def test_a_timer_invocation_gets_the_host_activitys_own_id(app: AppIndex,
                                                           tmp_path: Path) -> None:
     """WorkerFunctionInvoker hands the worker `Activity.Current?.Id`: a timer's Activity has
