@@ -26,7 +26,7 @@ from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
 RPC = REPO / "devhost" / "rpc"
-USER_APP = Path(__file__).parent / "user_app.py"
+USER_APP = Path(__file__).parent / "user" / "function_app.py"  # without its host.json
 USER_TEST = '''
 def test_a_run_and_its_telemetry_with_the_hosts_defaults(durable_app):
     run = durable_app.start("greeter", "grace")
