@@ -13,7 +13,7 @@ import pytest
 
 from tests.hosting import devhost_env, launch
 
-from .support import APPS, free_port, http
+from .support import APPS, free_port, http, until
 
 pytestmark = pytest.mark.host
 
@@ -33,7 +33,13 @@ def test_sigkill_mid_flight_then_restart_completes_every_instance(tmp_path: Path
         _, fan, _ = http("POST", f"{base}/api/orchestrators/napping_children", 200)
         _, retry, _ = http("POST", f"{base}/api/orchestrators/retrying", "crash-key")
         _, timer, _ = http("POST", f"{base}/api/orchestrators/timer_then_activity", 1.5)
-        time.sleep(0.8)
+        # Mid-flight: children of the fan-out have finished (others are napping or queued),
+        # the flaky activity failed its first attempt, the timer is set.
+        until(lambda: any(c["runtimeStatus"] == "Completed" for c in http(
+            "GET", f"{base}/runtime/webhooks/durabletask/instances"
+                   f"?instanceIdPrefix={fan['id']}:")[1]))
+        until((tmp_path / "attempts" / "crash-key").exists)
+        until(lambda: http("GET", timer["statusQueryGetUri"])[1]["runtimeStatus"] == "Running")
         status, before, _ = http("GET", fan["statusQueryGetUri"])
         assert status == 202 and before["runtimeStatus"] == "Running"
     finally:

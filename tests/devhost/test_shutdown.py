@@ -50,6 +50,15 @@ def _wait_for_file(path: Path, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
+def _wait_for_shutdown(data_dir: Path, timeout: float = 20) -> None:
+    """Until the host says it is shutting down: it refuses new invocations from then on
+    (devhost/cli: the line is printed as the host starts to drain)."""
+    deadline = time.monotonic() + timeout
+    while "Application is shutting down" not in _log(data_dir).read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the host never began to shut down"
+        time.sleep(0.05)
+
+
 def _workers_of(host_pid: int) -> list[int]:
     """The host's `devhost.worker` children, from /proc."""
     found = []
@@ -109,7 +118,7 @@ def test_sigterm_during_activity_commits_its_result_and_restart_does_not_rerun_i
         assert status == 202
         _wait_for_file(marks / "slow_step.started")
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        _wait_for_shutdown(tmp_path / "data")
         refused, body, _ = http("GET", f"{base}/api/Boom/x")  # no new invocations
         text = _stop(proc, tmp_path / "data")
     finally:
@@ -176,7 +185,7 @@ def test_second_interrupt_exits_at_once_kills_the_worker_without_traceback(
         _wait_for_file(marks / "slow_step.started")
         workers = _workers_of(proc.pid)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        _wait_for_shutdown(tmp_path / "data")  # the first interrupt is being handled
         proc.send_signal(signal.SIGINT)
         text = _stop(proc, tmp_path / "data", timeout=10)
     finally:

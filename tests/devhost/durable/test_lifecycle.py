@@ -67,7 +67,7 @@ def test_suspend_holds_events_and_resume_delivers_them(engine: Engine) -> None:
         e.suspend(iid, "maintenance")
         suspended = await _until(e, iid, lambda s: s["runtimeStatus"] == "Suspended")
         e.raise_event(iid, "Approval", json.dumps("yes"))
-        await asyncio.sleep(0.3)
+        await e.idle()  # handled: a running instance would have taken the event by now
         held = e.status(iid, show_history=True)
         e.suspend(iid, "done", resume=True)
         await e.wait(iid, 10)
