@@ -94,12 +94,15 @@ def test_cli_query_goes_through_the_devhost_that_holds_the_database(
     acknowledged = [0]
 
     def post() -> None:
+        """A steady stream, paced: some twenty posts land during each query (unpaced, the
+        poster only burns the CPU the queries run on)."""
         i = 0
         while not stop.is_set():
             status, _, _ = http("POST", url + "v2.1/track", body=[_envelope(i)])
             assert status == 200
             i += 1
             acknowledged[0] = i
+            stop.wait(0.01)
 
     poster = threading.Thread(target=post)
     poster.start()
