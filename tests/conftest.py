@@ -9,7 +9,7 @@ test that starts a process fails, naming the marker it lacks.
 
 Under xdist (`make test`: `--dist loadgroup`), the tests sharing a module-scoped fixture stay
 in one worker, and so do those sharing a session-scoped one of a conftest: each worker would
-otherwise start its own copy."""
+otherwise start its own copy. Tests marked `slow` start first."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.host)
     if config.pluginmanager.hasplugin("xdist"):
         _group_by_shared_fixture(items)
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker sorts alike
+        # Tests marked `slow` are handed out first (after the groups of several tests,
+        # which xdist hands out first, largest first): one started last would run on alone.
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def _shared_fixtures(item: pytest.Item) -> Iterator[tuple[str, str]]:

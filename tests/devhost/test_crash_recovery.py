@@ -25,6 +25,7 @@ def _start(data_dir: Path, port: int, attempts: Path) -> subprocess.Popen[bytes]
                   devhost_env(SEMANTICS_ATTEMPTS_DIR=str(attempts)))
 
 
+@pytest.mark.slow
 def test_sigkill_mid_flight_then_restart_completes_every_instance(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -60,6 +60,7 @@ def test_there_is_an_example() -> None:
     assert [p.name for p in EXAMPLES] == ["approval"]
 
 
+@pytest.mark.slow
 @pytest.mark.host
 def test_example_tests_pass_under_plain_pytest() -> None:
     for example in EXAMPLES:

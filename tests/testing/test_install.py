@@ -74,6 +74,7 @@ def _committed_tree(dest: Path) -> str:
     return f"HEAD {head}" + (" (uncommitted changes are not in it)" if dirty else "")
 
 
+@pytest.mark.slow
 @pytest.mark.host
 def test_pip_install_then_plain_pytest_runs_a_users_test(tmp_path: Path) -> None:
     wheelhouse = Path(os.environ.get("DEVHOST_WHEELHOUSE", REPO / ".wheelhouse"))

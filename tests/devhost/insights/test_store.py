@@ -52,6 +52,7 @@ def _count(done: subprocess.CompletedProcess[str]) -> int:
     return int(json.loads(done.stdout)[0]["Count"])
 
 
+@pytest.mark.slow
 @pytest.mark.host
 def test_cli_query_exits_cleanly_every_time_on_an_idle_database(tmp_path: Path) -> None:
     db = tmp_path / "i.duckdb"
@@ -86,6 +87,7 @@ def devhost_start(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         process.wait(60)
 
 
+@pytest.mark.slow
 @pytest.mark.host
 def test_cli_query_goes_through_the_devhost_that_holds_the_database(
         devhost_start: tuple[Path, str]) -> None:
