@@ -66,20 +66,24 @@ def _shared_fixtures(item: pytest.Item) -> Iterator[tuple[str, str]]:
 
 
 def _group_by_shared_fixture(items: list[pytest.Item]) -> None:
-    """One xdist group per file that uses a module-scoped fixture, and one for all the files
-    that use a session-scoped fixture of the same conftest."""
-    group: dict[str, str] = {}
+    """The tests that use a module-scoped fixture form one xdist group per file; those that
+    use a session-scoped fixture of a conftest, one group for all their files (with the
+    module-scoped users of those files). The other tests go wherever a worker is free."""
+    uses: dict[str, tuple[str | None, bool]] = {}
+    session_of_file: dict[str, str] = {}
     for item in items:
         path = item.nodeid.split("::")[0]
-        for scope, where in _shared_fixtures(item):
-            if scope in ("package", "session"):
-                group[path] = f"session:{where}"
-            else:
-                group.setdefault(path, path)
+        fixtures = list(_shared_fixtures(item))
+        session = next((f"session:{where}" for scope, where in fixtures
+                        if scope in ("package", "session")), None)
+        uses[item.nodeid] = (session, bool(fixtures))
+        if session:
+            session_of_file.setdefault(path, session)
     for item in items:
-        name = group.get(item.nodeid.split("::")[0])
-        if name:
-            item.add_marker(pytest.mark.xdist_group(name))
+        path = item.nodeid.split("::")[0]
+        session, shared = uses[item.nodeid]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(session or session_of_file.get(path, path)))
 
 
 class ProcessStarted(RuntimeError):
