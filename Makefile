@@ -18,7 +18,7 @@ NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 PROTOS := $(wildcard devhost/rpc/*.proto)
 PROTO_OUT := devhost/rpc/FunctionRpc_pb2.py
 
-.PHONY: install proto demo test lint serve clean bench bench-quick soak browser lock package wheelhouse
+.PHONY: install proto demo test test-fast lint serve clean bench bench-quick soak browser lock package wheelhouse
 
 # Installs exactly what requirements.lock pins (the versions the tests passed with), so a new
 # release of a dependency cannot change a fresh machine. A venv of another Python is rebuilt.
@@ -85,8 +85,17 @@ wheelhouse: install $(WHEELHOUSE)
 demo: install local.settings.json
 	$(PY) -m devhost call POST /api/start-sub-orchestration --tree
 
+# The whole suite on two pytest-xdist workers. --dist loadgroup keeps the tests that share a
+# module- or session-scoped fixture (one devhost for a module, say) in one worker: they are
+# grouped in tests/conftest.py; every other test goes wherever a worker is free.
+TEST_WORKERS ?= 2
 test: install $(NODE_TOOLS) browser $(PACKAGE) $(WHEELHOUSE)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
+# The tests that start no process (no devhost, worker, CLI, browser or pytest session: those
+# are marked `host`, see tests/conftest.py), in one process: seconds, for the edit-test loop.
+test-fast: install $(PACKAGE)
+	$(PY) -m pytest -q -m "not host"
 
 # Each example is a user's project of its own (its own function_app module, which would clash
 # with the recipe's in one mypy run), so each is checked on its own.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.devhost.conftest import free_port, http
+from tests.devhost.support import free_port, http
 
 REPO = Path(__file__).resolve().parents[1]
 API = "/runtime/webhooks/durabletask"

@@ -3,11 +3,20 @@ public API): output, correlation on spans and logs as App Insights stores them, 
 
 from __future__ import annotations
 
+import pytest
+
 from devhost.testing import DurableApp
 from telemetry import attributes as attr
 
 STARTER = "/api/start-sub-orchestration"
 STANDARD_PREFIXES = ("http.", "db.", "net.", "code.", "exception.")
+
+
+@pytest.fixture
+def durable_app(durable_app_module: DurableApp) -> DurableApp:
+    """One devhost for the whole module (durable_app_module): its settings are the same for
+    every test, and each test reads only its own runs' rows."""
+    return durable_app_module
 
 
 def test_default_input_gives_the_seed_output(durable_app: DurableApp) -> None:

@@ -87,6 +87,7 @@ def _run(app: DurableApp, port: int, tmp: Path) -> list[tuple[float, Any]]:
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["down", 500, 429, 503, "slow"])
 def test_runs_complete_whatever_the_backend_does(mode: Any, durable_app: DurableApp,
                                                  tmp_path: Path) -> None:

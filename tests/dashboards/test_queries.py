@@ -7,9 +7,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dashboards import build
 from dashboards.schema import kusto_schema
 from devhost.insights.query import run_kql
+
+pytestmark = pytest.mark.host
 
 TOOLS = Path(build.HERE) / "tools"
 

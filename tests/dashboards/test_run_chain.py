@@ -9,7 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from devhost.insights.query import run_kql
+
+pytestmark = pytest.mark.host
 
 
 def _rows(db: Path, kql: str) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from deploy.funcignore import FuncIgnore, local_files
 
 from .requirements import REPO
@@ -55,6 +57,7 @@ def _all_files() -> list[str]:
     return sorted(found)
 
 
+@pytest.mark.host
 def test_our_funcignore_means_the_same_to_azd(tmp_path: Path) -> None:
     """azd packages with git's ignore rules: git itself judges every file of this checkout
     (venv, node_modules and all) against our .funcignore, in a scratch repository."""

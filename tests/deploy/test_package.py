@@ -99,6 +99,7 @@ def _package_env(unpacked: Path, *path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.host
 def test_app_indexes_six_functions_from_the_package_alone(unpacked: Path) -> None:
     """The worker's indexing step with nothing but the unpacked folder: the app and every
     dependency it imports come from the zip, or the import fails."""
@@ -152,6 +153,7 @@ def packaged_run(unpacked: Path, tmp_path_factory: pytest.TempPathFactory) -> di
             "host_origins": json.loads(origins.read_text())}
 
 
+@pytest.mark.host
 def test_recipe_run_completes_on_devhost_from_the_package(packaged_run: dict[str, Any]) -> None:
     final = packaged_run["final"]
     assert final["runtimeStatus"] == "Completed"
@@ -160,6 +162,7 @@ def test_recipe_run_completes_on_devhost_from_the_package(packaged_run: dict[str
     assert f"taskHub={HUB}" in packaged_run["started"]["body"]["statusQueryGetUri"]
 
 
+@pytest.mark.host
 def test_app_code_and_dependencies_came_from_the_package(
         packaged_run: dict[str, Any], unpacked: Path) -> None:
     """Origins are recorded in the process that imports the app: devhost's worker process.
@@ -180,6 +183,7 @@ def test_app_code_and_dependencies_came_from_the_package(
     assert not shadowed, shadowed
 
 
+@pytest.mark.host
 def test_telemetry_of_every_function_reached_local_insights(
         packaged_run: dict[str, Any]) -> None:
     root = packaged_run["final"]["instanceId"]

@@ -9,9 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.hosting import devhost_env, launch
 
-from .conftest import APPS, free_port, http
+from .support import APPS, free_port, http, until
+
+pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,6 +25,7 @@ def _start(data_dir: Path, port: int, attempts: Path) -> subprocess.Popen[bytes]
                   devhost_env(SEMANTICS_ATTEMPTS_DIR=str(attempts)))
 
 
+@pytest.mark.slow
 def test_sigkill_mid_flight_then_restart_completes_every_instance(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -29,7 +34,13 @@ def test_sigkill_mid_flight_then_restart_completes_every_instance(tmp_path: Path
         _, fan, _ = http("POST", f"{base}/api/orchestrators/napping_children", 200)
         _, retry, _ = http("POST", f"{base}/api/orchestrators/retrying", "crash-key")
         _, timer, _ = http("POST", f"{base}/api/orchestrators/timer_then_activity", 1.5)
-        time.sleep(0.8)
+        # Mid-flight: children of the fan-out have finished (others are napping or queued),
+        # the flaky activity failed its first attempt, the timer is set.
+        until(lambda: any(c["runtimeStatus"] == "Completed" for c in http(
+            "GET", f"{base}/runtime/webhooks/durabletask/instances"
+                   f"?instanceIdPrefix={fan['id']}:")[1]))
+        until((tmp_path / "attempts" / "crash-key").exists)
+        until(lambda: http("GET", timer["statusQueryGetUri"])[1]["runtimeStatus"] == "Running")
         status, before, _ = http("GET", fan["statusQueryGetUri"])
         assert status == 202 and before["runtimeStatus"] == "Running"
     finally:

@@ -23,7 +23,7 @@ from devhost.durable.history import EventType
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost
 
-from .conftest import APPS, engine_of, http, until
+from .support import APPS, engine_of, http, until
 
 ENTITIES = "/runtime/webhooks/durabletask/entities"
 
@@ -40,6 +40,7 @@ def _poll(url: str) -> dict[str, Any]:
     return dict(until(lambda: (r := http("GET", url))[0] == 200 and r[1]))
 
 
+@pytest.mark.host
 def test_sdk_client_signals_and_reads_the_counter(host: BackgroundHost) -> None:
     base = host.base_url
     assert http("GET", f"{base}/api/counter/c1")[1] == {"exists": False, "state": None}
@@ -51,6 +52,7 @@ def test_sdk_client_signals_and_reads_the_counter(host: BackgroundHost) -> None:
     until(lambda: http("GET", f"{base}/api/counter/c1")[1]["state"] == 0)
 
 
+@pytest.mark.host
 def test_orchestration_calls_and_signals_the_entity(host: BackgroundHost) -> None:
     _, started, _ = http("POST", f"{host.base_url}/api/orchestrators/counter_orchestrator", "o1")
     final = _poll(started["statusQueryGetUri"] + "&showHistory=true")
@@ -65,6 +67,7 @@ def test_orchestration_calls_and_signals_the_entity(host: BackgroundHost) -> Non
     assert [e["EventId"] for e in raw] == [0, 1, 2, 3, 4]  # the SDK's task ids
 
 
+@pytest.mark.host
 def test_call_to_a_missing_entity_fails_the_orchestration_clearly(host: BackgroundHost) -> None:
     _, started, _ = http("POST", f"{host.base_url}/api/orchestrators/calls_missing_entity")
     final = _poll(started["statusQueryGetUri"])
@@ -72,6 +75,7 @@ def test_call_to_a_missing_entity_fails_the_orchestration_clearly(host: Backgrou
     assert "The function 'nope' doesn't exist" in final["output"]  # EntityId lowercases names
 
 
+@pytest.mark.host
 def test_entity_management_api(host: BackgroundHost) -> None:
     """HttpApiHandler (2.13.7) forms `new EntityId(entityName, entityKey)` from the URL, and
     the list returns DurableEntityStatus with the EntityId read back from the scheduler id:

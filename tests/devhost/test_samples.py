@@ -6,7 +6,6 @@ durable/test_lifecycle.py, timers/test_listener.py."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,9 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost
 
-from .conftest import APPS, http, until
+from .support import APPS, http, until
+
+pytestmark = pytest.mark.host
 
 STATUS = "/runtime/webhooks/durabletask/instances/"
 
@@ -62,8 +63,9 @@ def test_approval_suspended_and_resumed_through_the_sdk_client(tmp_path: Path) -
         # message), so the status turns Suspended a moment later, as on Azure.
         assert http("POST", f"{api}/{iid}/suspend")[0] == 200
         until(lambda: _status(host, iid)["runtimeStatus"] == "Suspended")
-        http("POST", f"{api}/{iid}/approve", "ana")
-        time.sleep(0.3)
+        http("POST", f"{api}/{iid}/approve", "ana")  # the event is queued when this answers
+        # Nothing left to run: a running instance would have completed by now.
+        host.call(host.server.engine.idle())
         held = _status(host, iid)
         assert held["runtimeStatus"] == "Suspended" and held["output"] is None
         http("POST", f"{api}/{iid}/resume")

@@ -15,10 +15,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from devhost.insights.query import run_kql
 from tests.hosting import devhost_env, launch
 
-from .conftest import APPS, free_port, http
+from .support import APPS, free_port, http
+
+pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,6 +47,15 @@ def _wait_for_file(path: Path, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _wait_for_shutdown(data_dir: Path, timeout: float = 20) -> None:
+    """Until the host says it is shutting down: it refuses new invocations from then on
+    (devhost/cli: the line is printed as the host starts to drain)."""
+    deadline = time.monotonic() + timeout
+    while "Application is shutting down" not in _log(data_dir).read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the host never began to shut down"
         time.sleep(0.05)
 
 
@@ -105,7 +118,7 @@ def test_sigterm_during_activity_commits_its_result_and_restart_does_not_rerun_i
         assert status == 202
         _wait_for_file(marks / "slow_step.started")
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        _wait_for_shutdown(tmp_path / "data")
         refused, body, _ = http("GET", f"{base}/api/Boom/x")  # no new invocations
         text = _stop(proc, tmp_path / "data")
     finally:
@@ -172,7 +185,7 @@ def test_second_interrupt_exits_at_once_kills_the_worker_without_traceback(
         _wait_for_file(marks / "slow_step.started")
         workers = _workers_of(proc.pid)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        _wait_for_shutdown(tmp_path / "data")  # the first interrupt is being handled
         proc.send_signal(signal.SIGINT)
         text = _stop(proc, tmp_path / "data", timeout=10)
     finally:

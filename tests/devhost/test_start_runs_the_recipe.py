@@ -17,7 +17,9 @@ from devhost.insights.query import run_kql
 from telemetry import attributes as attr
 
 from ..hosting import REPO, Host, start
-from .conftest import http
+from .support import http
+
+pytestmark = pytest.mark.host
 
 STARTER = "/api/start-sub-orchestration"
 HELD_OUT = {"customer_id": "cust-7", "customer_segment": "smb", "skus": ["A", "B", "C"]}

@@ -11,7 +11,6 @@ import secrets
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,8 +57,11 @@ def test_loopback_connection_string_contacts_only_loopback(durable_app: DurableA
     run = durable_app.http("POST", STARTER)
     assert run.wait().runtime_status == "Completed"
     assert run.spans(name="run_activity:*")
-    time.sleep(2)  # give background exporters/statsbeat a chance to misbehave
-    durable_app.close()  # and the exports at shutdown
+    # Every export is made by the time the host and its workers have stopped, which close()
+    # waits for: they flush their providers as they stop. (Statsbeat's first export comes
+    # 15 s after start, OneSettings' first call 5 to 15 s: no short wait would see them; the
+    # offline switches keep them off.)
+    durable_app.close()
     files = list((tmp_path / "contacts").glob("*.txt"))
     assert len(files) >= 2, "the host and its worker should both have recorded"
     contacted = {line for f in files for line in f.read_text().split()}
@@ -161,6 +163,7 @@ def receiver() -> Iterator[ThreadingHTTPServer]:
         server.server_close()
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("sync", [True, False])
 def test_sync_export_leaves_nothing_in_memory_for_a_kill(receiver: ThreadingHTTPServer,
                                                          tmp_path: Path, sync: bool) -> None:
@@ -197,6 +200,7 @@ print("exported", file=sys.stderr)
 """
 
 
+@pytest.mark.host
 def test_the_exporters_http_traffic_stays_out_of_the_root_handler(
         receiver: ThreadingHTTPServer, tmp_path: Path) -> None:
     """azure-core logs each exporter request and response at INFO; in a worker that goes to

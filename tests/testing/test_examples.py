@@ -61,6 +61,8 @@ def test_there_is_an_example() -> None:
     assert [p.name for p in EXAMPLES] == ["approval"]
 
 
+@pytest.mark.slow
+@pytest.mark.host
 def test_example_tests_pass_under_plain_pytest() -> None:
     for example in EXAMPLES:
         result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
@@ -95,8 +97,10 @@ def test_recipe_telemetry_and_example_code_use_only_the_public_api() -> None:
     "from devhost.testing.app import RunHandle",
     "from devhost.testing import DurableApp, HostProcess",
     "from tests.devhost.conftest import http",
+    "from tests.devhost.support import http",
     "from tests.hosting import start",
     "from ..devhost.conftest import APPS",
+    "from ..devhost.support import APPS",
     'PROBE = """\nimport json\nfrom devhost.host.server import BackgroundHost\n"""',
     'PROBE = "import devhost.cli"',
 ])

@@ -17,6 +17,13 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
 
 
+@pytest.fixture
+def durable_app(durable_app_module: DurableApp) -> DurableApp:
+    """One devhost for the whole module (durable_app_module): its settings are the same for
+    every test, and each test reads only its own runs' rows."""
+    return durable_app_module
+
+
 @pytest.mark.parametrize(("traceparent", "trace_id"), [
     (f"00-{TRACE}-{SPAN}-01", TRACE),
     (f"00-{TRACE}-{SPAN}-00", TRACE),

@@ -20,12 +20,13 @@ import tarfile
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
 RPC = REPO / "devhost" / "rpc"
-USER_APP = Path(__file__).parent / "user_app.py"
+USER_APP = Path(__file__).parent / "user" / "function_app.py"  # without its host.json
 USER_TEST = '''
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def _committed_tree(dest: Path) -> str:
     return f"HEAD {head}" + (" (uncommitted changes are not in it)" if dirty else "")
 
 
+@pytest.mark.slow
+@pytest.mark.host
 def test_pip_install_then_plain_pytest_runs_a_users_test(tmp_path: Path) -> None:
     wheelhouse = Path(os.environ.get("DEVHOST_WHEELHOUSE", REPO / ".wheelhouse"))
     assert (wheelhouse / ".complete").is_file(), (

@@ -12,7 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from .test_plugin import USER_APP
+import pytest
+
+from .support import USER_APP
+
+pytestmark = pytest.mark.host
 
 HOLDER = """
 import sys, time

@@ -24,6 +24,14 @@ pytestmark = pytest.mark.durable_app(module="replay_app", app_dir="tests/testing
 RETRIES = Path(__file__).resolve().parents[1] / "histories" / "devhost_retries.json"
 
 
+@pytest.fixture
+def durable_app(durable_app_module: DurableApp) -> DurableApp:
+    """One devhost for the whole module (durable_app_module): its settings are the same for
+    every test, and each test reads only its own runs (the instance ids tests give are
+    distinct); a replay stores nothing."""
+    return durable_app_module
+
+
 def _finished(run: RunHandle) -> list[dict[str, Any]]:
     assert run.wait().runtime_status == "Completed"
     return run.history(raw=True)

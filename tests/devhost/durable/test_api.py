@@ -18,7 +18,9 @@ from devhost.durable.httpapi.management import client_payload
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost
 
-from ..conftest import engine_of, http, serve_semantics_app
+from ..support import engine_of, http, serve_semantics_app
+
+pytestmark = pytest.mark.host
 
 JSON = {"Content-Type": "application/json"}
 

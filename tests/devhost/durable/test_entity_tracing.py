@@ -26,7 +26,10 @@ from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer
 
-from .conftest import APPS, run
+from ..support import APPS
+from .support import run
+
+pytestmark = pytest.mark.host
 
 
 @pytest.fixture()

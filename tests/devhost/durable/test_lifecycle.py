@@ -24,7 +24,10 @@ from devhost.durable.history import EventType
 from devhost.durable.store import Store
 from devhost.host.app import AppIndex
 
-from .conftest import APPS, drive
+from ..support import APPS
+from .support import drive
+
+pytestmark = pytest.mark.host
 
 Factory = Callable[[], Engine]
 
@@ -64,7 +67,7 @@ def test_suspend_holds_events_and_resume_delivers_them(engine: Engine) -> None:
         e.suspend(iid, "maintenance")
         suspended = await _until(e, iid, lambda s: s["runtimeStatus"] == "Suspended")
         e.raise_event(iid, "Approval", json.dumps("yes"))
-        await asyncio.sleep(0.3)
+        await e.idle()  # handled: a running instance would have taken the event by now
         held = e.status(iid, show_history=True)
         e.suspend(iid, "done", resume=True)
         await e.wait(iid, 10)

@@ -10,7 +10,7 @@ from devhost.durable.actions import sequenced_actions
 from devhost.durable.engine import Engine
 from devhost.durable.protocol import episodes, replay_all
 
-from .conftest import run
+from .support import run
 
 
 def _record(engine: Engine, name: str, payload: str | None, iid: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from devhost.durable.engine import Engine
 from devhost.durable.history import EventType
 
-from .conftest import drive, run
+from .support import drive, run
 
 Factory = Callable[[], Engine]
 
@@ -170,7 +170,7 @@ def test_each_attempt_of_a_retried_child_without_an_id_is_a_new_instance(
 def test_terminate_and_purge(engine_factory: Factory) -> None:
     async def body(engine: Engine) -> tuple[Any, int, Any]:
         iid = engine.start_new("slow", "s1", None)
-        await asyncio.sleep(0.1)
+        await engine.idle()  # its first episode ran: the hour-long timer is set
         engine.terminate(iid, "enough")
         final = await engine.wait(iid, 5)
         purged = engine.purge(iid)

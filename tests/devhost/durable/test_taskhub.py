@@ -16,7 +16,7 @@ import pytest
 from devhost.cli.start import durable_options
 from devhost.durable.taskhub import TaskHubError, task_hub_name
 
-from ..conftest import APPS
+from ..support import APPS
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,6 +60,7 @@ def test_durable_options_resolve_host_json_from_settings(
     assert durable_options(_app_dir(tmp_path, "%TASKHUB_NAME%")).task_hub == "BlueSlotHub"
 
 
+@pytest.mark.host
 def test_devhost_refuses_to_start_on_an_unresolved_hub_name(tmp_path: Path) -> None:
     """Like the host, devhost stops before running anything, with a JSON error."""
     app_dir = _app_dir(tmp_path / "app", "%TASKHUB_NAME%")

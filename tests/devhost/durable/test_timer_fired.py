@@ -15,7 +15,7 @@ from datetime import datetime
 from devhost.durable.engine import Engine
 from devhost.durable.history import EventType
 
-from .conftest import run
+from .support import run
 
 
 def test_timer_fired_timestamp_is_when_it_was_scheduled(engine_factory: Callable[[], Engine]

@@ -15,7 +15,7 @@ from devhost.durable.store import Store
 from devhost.durable.timeskip import DurableClock
 from devhost.host.app import AppIndex
 
-from .conftest import run
+from .support import run
 
 
 def test_the_clock_jumps_to_a_skipped_timer_and_never_back() -> None:

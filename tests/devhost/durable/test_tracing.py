@@ -56,7 +56,7 @@ def drive(engine: Engine, *starts: tuple[str, str | None, str],
             ids = [engine.start_new(name, iid, payload, traceparent=traceparent)
                    for name, payload, iid in starts]
             for iid, event_name in (events or {}).items():
-                await asyncio.sleep(0.2)
+                await engine.idle()  # the instance waits for its event
                 engine.raise_event(iid, event_name, json.dumps(True))
             out = []
             for iid in ids:
@@ -244,7 +244,7 @@ def test_restart_of_the_host_keeps_the_span_id(v2: V2, tmp_path: Path) -> None:
     async def begin() -> None:
         await first.start()
         first.start_new("timer_then_activity", "t2", "0.5", traceparent=TRACEPARENT)
-        await asyncio.sleep(0.2)
+        await first.idle()  # its first episode committed; the timer is due later
         await first.stop()
 
     asyncio.run(begin())
@@ -277,7 +277,7 @@ def test_raised_event_is_an_orchestration_event_producer(v2: V2) -> None:
         await engine.start()
         try:
             engine.start_new("approval", "e1", None, traceparent=TRACEPARENT)
-            await asyncio.sleep(0.2)
+            await engine.idle()  # waiting for the event
             engine.raise_event("e1", "Approval", "true")
             trace_event_raised(engine, "e1", "Approval", TRACEPARENT, None)
             await engine.wait("e1", 20)
@@ -387,7 +387,7 @@ def test_terminated_orchestration_span_is_an_error_named_terminated(v2: V2) -> N
         await engine.start()
         try:
             engine.start_new("slow", "term", None, traceparent=TRACEPARENT)
-            await asyncio.sleep(0.2)
+            await engine.idle()  # its first episode ran: the hour-long timer is set
             engine.terminate("term", "enough")
             await engine.wait("term", 20)
         finally:

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from devhost.cli.start import host_server, load_app
 from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost
 
-from ..conftest import APPS
+from ..support import APPS
+
+pytestmark = pytest.mark.host
 
 
 def test_banner_names_triggers_durable_names_routes_and_what_is_not_run(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost
 
-from ..conftest import APPS, http
+from ..support import APPS, http
+
+pytestmark = pytest.mark.host
 
 
 @pytest.fixture()

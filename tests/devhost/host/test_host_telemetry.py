@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..conftest import APPS
+import pytest
+
+from ..support import APPS
+
+pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[3]
 

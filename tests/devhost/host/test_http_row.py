@@ -11,10 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devhost.insights.ingest import IngestionServer
 from devhost.insights.query import run_kql
 
-from ..conftest import APPS
+from ..support import APPS
+
+pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[3]
 

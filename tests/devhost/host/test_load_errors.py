@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import APPS
+from ..support import APPS
+
+pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[3]
 

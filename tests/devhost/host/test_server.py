@@ -10,7 +10,9 @@ import pytest
 
 from devhost.host.server import BackgroundHost
 
-from ..conftest import engine_of, http, serve_semantics_app
+from ..support import engine_of, http, serve_semantics_app, until
+
+pytestmark = pytest.mark.host
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +66,9 @@ def test_sdk_client_methods_work_unchanged(host: BackgroundHost) -> None:
     api = f"{host.base_url}/api/client"
     _, started, _ = http("POST", f"{api}/start", {"name": "approval", "id": "sdk-1"})
     assert started["result"] == "sdk-1"
-    time.sleep(0.2)
-    _, running, _ = http("POST", f"{api}/status", {"id": "sdk-1"})
+    # Pending until its first episode ran; then Running, waiting for the event.
+    running = until(lambda: (r := http("POST", f"{api}/status", {"id": "sdk-1"})[1])
+                    ["result"]["runtimeStatus"] == "Running" and r)
     assert running["result"]["runtimeStatus"] == "Running"
     _, by, _ = http("POST", f"{api}/status_by", {"statuses": ["Running"]})
     assert "sdk-1" in [s["instanceId"] for s in by["result"]]

@@ -26,7 +26,9 @@ from devhost.durable.store import Store
 from devhost.durable.tracing import HostTracer
 from devhost.host.server import BackgroundHost
 
-from ..conftest import APPS, http
+from ..support import APPS, http
+
+pytestmark = pytest.mark.host
 
 API = "/runtime/webhooks/durabletask"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -20,7 +20,9 @@ import pytest
 from devhost.insights.query import run_kql
 from tests.hosting import REPO, devhost_env, start
 
-from ..conftest import APPS, free_port, http
+from ..support import APPS, free_port, http
+
+pytestmark = pytest.mark.host
 
 
 @pytest.fixture(scope="module")

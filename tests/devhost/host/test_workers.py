@@ -20,7 +20,9 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.metadata import AppLoadError
 
-from ..conftest import until
+from ..support import until
+
+pytestmark = pytest.mark.host
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 

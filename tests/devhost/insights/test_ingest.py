@@ -14,7 +14,7 @@ from devhost.insights.envelopes import duration_ms
 from devhost.insights.ingest import IngestionServer
 from devhost.insights.query import QueryError, run_kql
 
-from ..conftest import http
+from ..support import http
 
 
 def _envelope(base_type: str, base: dict[str, Any], **tags: str) -> dict[str, Any]:

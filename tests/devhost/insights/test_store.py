@@ -20,7 +20,7 @@ from devhost.insights.envelopes import Row
 from devhost.insights.query import run_kql
 from devhost.insights.store import InsightsStore
 
-from ..conftest import http
+from ..support import http
 
 REPO = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -52,6 +52,8 @@ def _count(done: subprocess.CompletedProcess[str]) -> int:
     return int(json.loads(done.stdout)[0]["Count"])
 
 
+@pytest.mark.slow
+@pytest.mark.host
 def test_cli_query_exits_cleanly_every_time_on_an_idle_database(tmp_path: Path) -> None:
     db = tmp_path / "i.duckdb"
     store = InsightsStore(db)
@@ -85,6 +87,8 @@ def devhost_start(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         process.wait(60)
 
 
+@pytest.mark.slow
+@pytest.mark.host
 def test_cli_query_goes_through_the_devhost_that_holds_the_database(
         devhost_start: tuple[Path, str]) -> None:
     db, url = devhost_start
@@ -92,12 +96,15 @@ def test_cli_query_goes_through_the_devhost_that_holds_the_database(
     acknowledged = [0]
 
     def post() -> None:
+        """A steady stream, paced: some twenty posts land during each query (unpaced, the
+        poster only burns the CPU the queries run on)."""
         i = 0
         while not stop.is_set():
             status, _, _ = http("POST", url + "v2.1/track", body=[_envelope(i)])
             assert status == 200
             i += 1
             acknowledged[0] = i
+            stop.wait(0.01)
 
     poster = threading.Thread(target=post)
     poster.start()
@@ -138,6 +145,7 @@ sys.stdin.read()  # killed here, the connection still open and the server announ
 """
 
 
+@pytest.mark.host
 def test_acknowledged_posts_survive_sigkill(tmp_path: Path) -> None:
     db = tmp_path / "i.duckdb"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "50"], cwd=REPO,

@@ -12,6 +12,8 @@ import pytest
 from devhost.insights.ingest import IngestionServer
 from devhost.insights.view import load_run, render_html, render_text
 
+pytestmark = pytest.mark.host
+
 REPO = Path(__file__).resolve().parents[3]
 APPS = REPO / "tests" / "devhost" / "apps"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from devhost.timers.listener import (
 )
 from devhost.timers.ncrontab import parse
 
-from ..conftest import APPS
+from ..support import APPS
 
 
 @pytest.fixture()
@@ -63,15 +65,36 @@ def _records(tmp_path: Path, name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _run(host: TimerHost, seconds: float) -> None:
+class _Invocations:
+    """The host's invocations through the worker, counted as they end."""
+
+    def __init__(self) -> None:
+        self.ended: Counter[str] = Counter()
+
+    async def __call__(self, fn: FunctionInfo, trigger: Any) -> Any:
+        try:
+            return await _invoke(fn, trigger)
+        finally:
+            self.ended[fn.name] += 1
+
+
+def _run(host: TimerHost, until: Callable[[], bool] = lambda: True) -> None:
+    """Start the host; stop it once every listener took its first step and `until` holds.
+    A listener's first step, before it first waits, checks the schedule status and starts
+    the past-due or startup invocation, and stop() lets an invocation under way finish:
+    whatever is due at start has run by the time this returns."""
     async def main() -> None:
         await host.start()
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(0)  # each listener's first step
+        while not until():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # a listener whose invocation just ended takes its next step
         await host.stop()
 
     asyncio.run(main())
 
 
+@pytest.mark.host
 def test_past_due_across_a_restart_runs_at_once_with_is_past_due(app: AppIndex,
                                                                 tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -81,40 +104,51 @@ def test_past_due_across_a_restart_runs_at_once_with_is_past_due(app: AppIndex,
     schedule = parse("0 0 * * * *")
     ScheduleMonitor(data / "timers").update("hourly", Status(last, schedule.next_after(last),
                                                              last))
-    _run(TimerHost(app, _invoke, data), 0.5)
+    _run(TimerHost(app, _invoke, data))
     runs = _records(tmp_path, "hourly")
     assert len(runs) == 1 and runs[0]["past_due"] is True
     assert datetime.fromisoformat(runs[0]["status"]["Next"]) == last + timedelta(hours=1)
     after = ScheduleMonitor(data / "timers").get("hourly")
     assert after is not None and after.next > now  # the status moved on, persisted
 
-    _run(TimerHost(app, _invoke, data), 0.3)  # restart again: nothing missed this time
+    _run(TimerHost(app, _invoke, data))  # restart again: nothing missed this time
     assert len(_records(tmp_path, "hourly")) == 1
 
 
+@pytest.mark.host
 def test_first_start_records_a_status_and_is_not_past_due(app: AppIndex, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    _run(TimerHost(app, _invoke, data), 0.3)
+    _run(TimerHost(app, _invoke, data))
     assert _records(tmp_path, "hourly") == []
     status = ScheduleMonitor(data / "timers").get("hourly")
     assert status is not None and status.next > datetime.now(UTC)
 
 
+@pytest.mark.host
 def test_run_on_startup_runs_once_without_a_schedule_status(app: AppIndex,
                                                             tmp_path: Path) -> None:
-    _run(TimerHost(app, _invoke, tmp_path / "data"), 0.3)
+    invocations = _Invocations()
+    # Stopped once the startup invocation ended and its listener took its next step: another
+    # invocation due at once would be under way (and stop() lets it finish).
+    _run(TimerHost(app, invocations, tmp_path / "data"),
+         until=lambda: invocations.ended["on_startup"] >= 1)
     assert _records(tmp_path, "on_startup") == [{"past_due": False, "status": {}}]
 
 
+@pytest.mark.host
 def test_sub_minute_schedule_fires_without_monitor_and_survives_failures(
         app: AppIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAST_TIMER_FAILS", "1")
-    host = TimerHost(app, _invoke, tmp_path / "data")
+    invocations = _Invocations()
+    host = TimerHost(app, invocations, tmp_path / "data")
     fast = next(t for t in host.timers if t.name == "fast")
     assert fast.use_monitor is False  # ShouldDisableScheduleMonitor
-    _run(host, 2.6)
+    started = time.monotonic()
+    _run(host, until=lambda: invocations.ended["fast"] >= 2)
+    elapsed = time.monotonic() - started
     runs = _records(tmp_path, "fast")
-    assert 2 <= len(runs) <= 4  # failures do not stop the schedule
+    assert 2 <= len(runs) <= 3  # failures do not stop the schedule (one may be under way)
+    assert elapsed >= 0.95, elapsed  # at its pace: once a second, the first failure included
     assert ScheduleMonitor(tmp_path / "data" / "timers").get("fast") is None
 
 
@@ -129,6 +163,7 @@ def test_time_zone_is_utc_unless_website_time_zone(monkeypatch: pytest.MonkeyPat
         timezone()
 
 
+@pytest.mark.host
 def test_bad_schedule_is_refused_when_indexing(app: AppIndex,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOURLY_SCHEDULE", "every hour")
@@ -136,6 +171,7 @@ def test_bad_schedule_is_refused_when_indexing(app: AppIndex,
         TimerHost(app, _invoke, Path(os.devnull))
 
 
+@pytest.mark.host
 def test_stop_waits_for_a_running_timer_function_within_the_bound(app: AppIndex,
                                                                   tmp_path: Path) -> None:
     """TimerListener.StopAsync waits for the invocation in progress; devhost bounds that wait
@@ -157,8 +193,9 @@ def test_stop_waits_for_a_running_timer_function_within_the_bound(app: AppIndex,
         cut = await host.stop(timeout=0.2, report=lines.append)
         host2 = TimerHost(app, slow, tmp_path / "data2")
         release.set()
+        started.clear()
         await host2.start()
-        await asyncio.sleep(0.1)
+        await started.wait()  # its startup invocation ran (released: it returns at once)
         clean = await host2.stop(timeout=1, report=lines.append)
         return cut, clean
 
@@ -189,6 +226,7 @@ def test_setting_tokens_anywhere_in_a_schedule_resolve_from_app_settings(
         timers_of(index)
 
 
+@pytest.mark.host
 def test_a_timer_invocation_gets_the_host_activitys_own_id(app: AppIndex,
                                                           tmp_path: Path) -> None:
     """WorkerFunctionInvoker hands the worker `Activity.Current?.Id`: a timer's Activity has
@@ -199,7 +237,7 @@ def test_a_timer_invocation_gets_the_host_activitys_own_id(app: AppIndex,
     from devhost.durable.store import Store
     from devhost.host.server import BackgroundHost
 
-    from ..conftest import until
+    from ..support import until
 
     server = host_server(app, Engine(app, Store(tmp_path / "d.sqlite")), port=0,
                          data_dir=tmp_path / "data")

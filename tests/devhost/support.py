@@ -1,3 +1,7 @@
+"""Helpers shared by devhost's own tests (imported, never a conftest): the test apps'
+folder, a free port, plain HTTP, polling for a condition, and the semantics app on a
+background host."""
+
 from __future__ import annotations
 
 import json

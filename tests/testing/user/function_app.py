@@ -1,7 +1,9 @@
 """A user's app that knows nothing of this repository: its own Azure Monitor exporters (as
 `configure_azure_monitor()` would build them), one day-long timer, one activity with a span
 (parented through context.trace_context, the only way on Azure) and a log, a setting read
-at call time. Copied into pytester projects as function_app.py."""
+at call time. Its host.json turns Durable's distributed tracing V2 on, as the recipe's does
+(it is off unless host.json says so, TraceOptions). The plugin's tests run it in place
+(test_fixture.py) or copy it into pytester projects; the install test copies it alone."""
 
 import logging
 import os
