@@ -87,9 +87,10 @@ demo: install local.settings.json
 
 # The whole suite on two pytest-xdist workers. --dist loadgroup keeps the tests that share a
 # module- or session-scoped fixture (one devhost for a module, say) in one worker: they are
-# grouped in tests/conftest.py; every other test goes wherever a worker is free.
+# grouped in tests/conftest.py; every other test goes wherever a worker is free. `make lint`
+# runs first (ruff, mypy, the layering contract), so CI, which runs `make test`, checks them.
 TEST_WORKERS ?= 2
-test: install $(NODE_TOOLS) browser $(PACKAGE) $(WHEELHOUSE)
+test: install lint $(NODE_TOOLS) browser $(PACKAGE) $(WHEELHOUSE)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The tests that start no process (no devhost, worker, CLI, browser or pytest session: those

@@ -275,6 +275,7 @@ def heading_text(command: tuple[str, ...]) -> str:
 DEVHOST_DOC = REPO / "docs" / "devhost.md"
 
 
+@pytest.mark.host  # runs the CLI's --help
 def test_every_devhost_command_shown_is_one_the_cli_has() -> None:
     unknown = [text for text, path, _ in invocations(DEVHOST_DOC) if not path]
     assert not unknown, unknown
@@ -283,6 +284,7 @@ def test_every_devhost_command_shown_is_one_the_cli_has() -> None:
     assert not incomplete, incomplete  # `devhost insights` alone is no command
 
 
+@pytest.mark.host  # runs the CLI's --help
 def test_every_devhost_flag_shown_is_one_the_cli_accepts() -> None:
     refused = [f"{text}: {flag}" for text, path, used in invocations(DEVHOST_DOC) if path
                for flag in used if flag not in flags(path)]
@@ -291,6 +293,7 @@ def test_every_devhost_flag_shown_is_one_the_cli_accepts() -> None:
     assert not refused, refused
 
 
+@pytest.mark.host  # runs the CLI's --help
 def test_every_command_and_flag_of_the_cli_is_in_the_devhost_doc() -> None:
     text = DEVHOST_DOC.read_text(encoding="utf-8")
     missing = [heading_text(p) for p in leaves() if heading_text(p) not in text]
@@ -299,6 +302,7 @@ def test_every_command_and_flag_of_the_cli_is_in_the_devhost_doc() -> None:
     assert not missing, missing
 
 
+@pytest.mark.host  # runs the CLI's --help
 def test_every_flag_in_the_devhost_doc_is_a_devhost_flag() -> None:
     """Flags shown outside a command's own line or section (the table of shared flags)."""
     known = set().union(*(flags(command) for command in leaves()))
@@ -307,6 +311,7 @@ def test_every_flag_in_the_devhost_doc_is_a_devhost_flag() -> None:
     assert not shown - known, sorted(shown - known)
 
 
+@pytest.mark.host  # runs the CLI's --help
 def test_the_devhost_check_sees_commands_and_flags() -> None:
     """Guards the parsing, and that a wrong flag would be caught."""
     shown = {(path, flag) for _, path, used in invocations(DEVHOST_DOC) for flag in used}

@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 SDK_AND_EXPORTERS = ("opentelemetry.sdk", "azure.monitor", "opentelemetry.exporter")
 HEAVY = (*SDK_AND_EXPORTERS, "duckdb", "grpc", "google.protobuf")
 
+pytestmark = pytest.mark.host  # each probe is a fresh interpreter
+
 
 def loaded_after(statement: str) -> list[str]:
     """Modules a fresh interpreter holds after `statement`."""

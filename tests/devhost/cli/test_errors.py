@@ -59,6 +59,7 @@ def test_a_missing_app_folder_is_named(tmp_path: Path,
     assert _one_line(capfd)["field"] == "app_dir"
 
 
+@pytest.mark.host
 def test_call_says_it_timed_out_and_the_last_status(tmp_path: Path) -> None:
     # a process of its own: `call` applies settings and local insights to its environment
     done = subprocess.run(
