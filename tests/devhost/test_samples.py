@@ -18,7 +18,7 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Store
 from devhost.host.server import BackgroundHost
 
-from .support import APPS, http, until
+from .support import APPS, engine_of, http, until
 
 pytestmark = pytest.mark.host
 
@@ -65,7 +65,7 @@ def test_approval_suspended_and_resumed_through_the_sdk_client(tmp_path: Path) -
         until(lambda: _status(host, iid)["runtimeStatus"] == "Suspended")
         http("POST", f"{api}/{iid}/approve", "ana")  # the event is queued when this answers
         # Nothing left to run: a running instance would have completed by now.
-        host.call(host.server.engine.idle())
+        host.call(engine_of(host).idle())
         held = _status(host, iid)
         assert held["runtimeStatus"] == "Suspended" and held["output"] is None
         http("POST", f"{api}/{iid}/resume")
