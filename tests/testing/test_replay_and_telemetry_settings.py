@@ -53,7 +53,9 @@ def test_telemetry_sent_to_the_tests_own_endpoint_is_not_read_locally(tmp_path: 
     app.close()
 
 
-@pytest.mark.durable_app(module="failing_app", app_dir="tests/dashboards")
+# failing_app imports the recipe's telemetry/ and function_app from the repository's root
+@pytest.mark.durable_app(module="failing_app", app_dir="tests/dashboards",
+                         settings={"PYTHONPATH": str(REPO)})
 def test_a_fresh_failed_runs_history_replays_to_its_failure(durable_app: DurableApp) -> None:
     """DurableTask.Core records a failure as ExecutionCompleted with OrchestrationStatus
     Failed (TaskOrchestrationExecutor); the replay must fail the same way."""
