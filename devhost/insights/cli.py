@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from devhost.insights.query import QueryError, run_kql
-from devhost.insights.store import StoreBusyError
+from devhost.insights.errors import QueryError, StoreBusyError
+from devhost.insights.query import run_kql
 from devhost.insights.view import load_run, render_html, render_text
 
 DEFAULT_DB = Path(".devhost/insights.duckdb")

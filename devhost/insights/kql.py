@@ -17,14 +17,9 @@ from typing import Any
 import duckdb
 import duckdb_kql
 
+from devhost.insights.errors import QueryError
 
-class QueryError(Exception):
-    """A query that cannot run; `field` is set when the query itself is at fault (the CLI's
-    `kql` argument), not the store or the devhost that serves it."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+__all__ = ["QueryError", "execute"]
 
 
 # KQL's tabular operators (learn.microsoft.com/kusto/query/queries: "Tabular operators"):

@@ -5,13 +5,13 @@ devhost that serves it; else on a read-only open of the file (nobody holds it)."
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-from devhost.insights.kql import QueryError, execute
-from devhost.insights.queryapi import remote_query
+from devhost.insights.errors import QueryError
+from devhost.insights.remote import remote_query
 from devhost.insights.serving import server_of
-from devhost.insights.store import local_reader, writer_of
 
 __all__ = ["QueryError", "run_kql"]
 
@@ -23,8 +23,12 @@ def _refused(exc: OSError) -> bool:
 
 
 def run_kql(db: Path, kql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(column names, rows)."""
-    url = server_of(db) if writer_of(db) is None else None
+    """(column names, rows). DuckDB and the KQL translator load only for a query this
+    process answers itself: through a devhost, the CLI needs neither."""
+    # A process that never loaded the store holds no writer of any database.
+    store = sys.modules.get("devhost.insights.store")
+    writer = store.writer_of(db) if store is not None else None
+    url = server_of(db) if writer is None else None
     if url is not None:
         try:
             return remote_query(url, kql)
@@ -32,6 +36,9 @@ def run_kql(db: Path, kql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
             if not _refused(exc):
                 raise QueryError(f"the devhost serving {db} at {url} did not answer: "
                                  f"{exc}") from exc
+    from devhost.insights.kql import execute
+    from devhost.insights.store import local_reader
+
     with local_reader(db) as con:
         names, _, rows = execute(con, kql)
         return names, rows

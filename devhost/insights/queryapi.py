@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +18,8 @@ from typing import Any
 from aiohttp import web
 
 from devhost.insights.kql import QueryError, execute
+from devhost.insights.remote import QUERY_PATH
 from devhost.insights.store import InsightsStore
-
-QUERY_PATH = "/v1/apps/{app}/query"
-REMOTE_TIMEOUT_S = 10.0  # a hung devhost; a busy one answers in milliseconds
 
 # DuckDB type → the column type App Insights' query API reports.
 _TYPES = {"VARCHAR": "string", "BOOLEAN": "bool", "DOUBLE": "real", "FLOAT": "real",
@@ -45,16 +41,6 @@ def _encode(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
-    return value
-
-
-def _decode(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "datetime":
-        return datetime.fromisoformat(value)
-    if kind == "timespan":
-        return timedelta(seconds=value)
     return value
 
 
@@ -105,27 +91,3 @@ def _dumps(value: Any) -> str:
 def _error(message: str, field: str) -> web.Response:
     return web.json_response({"error": {"code": "BadArgumentError", "message": message,
                                         "field": field}}, status=400)
-
-
-def remote_query(base_url: str, kql: str, timeout: float = REMOTE_TIMEOUT_S
-                 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run `kql` on the devhost at `base_url`. Raises OSError when nobody answers there (the
-    caller then reads the file itself) and QueryError for a query the server refused."""
-    request = urllib.request.Request(
-        base_url.rstrip("/") + QUERY_PATH.format(app="local"),
-        data=json.dumps({"query": kql}).encode(), method="POST",
-        headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.load(response)
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.load(exc)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            raise QueryError(f"HTTP {exc.code} from {base_url}") from exc
-        raise QueryError(message, "kql") from exc
-    table = answer["tables"][0]
-    kinds = [c["type"] for c in table["columns"]]
-    return ([c["name"] for c in table["columns"]],
-            [tuple(_decode(k, v) for k, v in zip(kinds, row, strict=True))
-             for row in table["rows"]])

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from devhost.insights.envelopes import COMMON, TABLES, Row, ddl
+from devhost.insights.errors import StoreBusyError
 
 OPEN_ATTEMPTS = 20  # x 50 ms: a writer that is just closing gets a second to let go
 OPEN_RETRY_S = 0.05
@@ -30,10 +31,6 @@ CLOSE_WAIT_S = 5.0  # for interrupted queries to return their cursors
 
 # Stores of this process that hold their file open for writing, by resolved path.
 _writers: weakref.WeakValueDictionary[str, InsightsStore] = weakref.WeakValueDictionary()
-
-
-class StoreBusyError(Exception):
-    """Another process holds the database for writing and does not serve queries."""
 
 
 def _key(path: Path) -> str:

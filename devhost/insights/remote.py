@@ -1,0 +1,51 @@
+"""The client side of devhost's query API (App Insights' `POST /v1/apps/{app}/query` shape):
+what `devhost insights` and the plugin's host use to ask the devhost that holds a database.
+Standard library only, so a query through a running devhost costs a CLI no DuckDB, KQL
+translator or aiohttp import (devhost/insights/queryapi.py is the server side)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from typing import Any
+
+from devhost.insights.errors import QueryError
+
+QUERY_PATH = "/v1/apps/{app}/query"
+REMOTE_TIMEOUT_S = 10.0  # a hung devhost; a busy one answers in milliseconds
+
+
+def _decode(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "datetime":
+        return datetime.fromisoformat(value)
+    if kind == "timespan":
+        return timedelta(seconds=value)
+    return value
+
+
+def remote_query(base_url: str, kql: str, timeout: float = REMOTE_TIMEOUT_S
+                 ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run `kql` on the devhost at `base_url`. Raises OSError when nobody answers there (the
+    caller then reads the file itself) and QueryError for a query the server refused."""
+    request = urllib.request.Request(
+        base_url.rstrip("/") + QUERY_PATH.format(app="local"),
+        data=json.dumps({"query": kql}).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.load(exc)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            raise QueryError(f"HTTP {exc.code} from {base_url}") from exc
+        raise QueryError(message, "kql") from exc
+    table = answer["tables"][0]
+    kinds = [c["type"] for c in table["columns"]]
+    return ([c["name"] for c in table["columns"]],
+            [tuple(_decode(k, v) for k, v in zip(kinds, row, strict=True))
+             for row in table["rows"]])
