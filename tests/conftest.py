@@ -14,6 +14,7 @@ otherwise start its own copy. Tests marked `slow` start first."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Generator, Iterator
@@ -21,6 +22,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+
+# What the tests, their hosts and the exporters in them leave in the temp folder (pytest's
+# tmp_path too, and the Azure Monitor exporter's Microsoft-AzureMonitor-* retry storage) goes
+# into one folder of this session's, removed when the session ends: the system's temp folder
+# keeps nothing. Subprocesses (and xdist's workers, which nest theirs in it) inherit TMPDIR.
+SESSION_TMP = tempfile.mkdtemp(prefix="devhost-tests-")
+os.environ["TMPDIR"] = SESSION_TMP
+tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
 os.environ.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
 os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
@@ -120,3 +129,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None
         return (yield)
     with _no_process(item.nodeid):
         return (yield)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
