@@ -324,3 +324,26 @@ def test_the_devhost_check_sees_commands_and_flags() -> None:
     assert sorted(leaves()) == [("call",), ("insights", "query"), ("insights", "run"), ("run",),
                                 ("start",)]
     assert _command_of(["insights", "run", "x"]) == (("insights", "run"), ["x"])
+
+
+def test_the_layout_table_matches_the_tree() -> None:
+    """docs/devhost.md's table names every devhost package and every module in it, and
+    nothing that is not there: a row lists its modules as `name.py`, and a subpackage's as
+    `sub/` (`name.py`, …)."""
+    text = (REPO / "docs" / "devhost.md").read_text(encoding="utf-8")
+    rows = {m.group(1): m.group(2) for m in
+            re.finditer(r"^\| `(devhost/[a-z]+)/` \|[^|]*\|([^\n]*)\|$", text, re.MULTILINE)}
+    packages = {f"devhost/{p.parent.name}" for p in (REPO / "devhost").glob("*/__init__.py")}
+    assert set(rows) == packages
+    module = r"`([a-z_]+\.(?:py|proto))`"
+    for package, cell in rows.items():
+        folder = REPO / package
+        named: set[str] = set()
+        for sub, listed in re.findall(r"`([a-z]+)/` \(([^)]*)\)", cell):
+            named |= {f"{sub}/{name}" for name in re.findall(module, listed)}
+        top = re.sub(r"`[a-z]+/` \([^)]*\)", "", cell)
+        named |= set(re.findall(module, top))
+        present = {p.relative_to(folder).as_posix() for p in folder.rglob("*.py")
+                   if p.name != "__init__.py" and "_pb2" not in p.name}
+        assert present - {"__main__.py"} <= named, (package, sorted(present - named))
+        assert {n for n in named if not (folder / n).exists()} == set(), package
