@@ -33,6 +33,7 @@ from devhost.host.server import HostServer
 from devhost.host.settings import apply_local_settings
 from devhost.host.telemetry import (
     configure_sampling,
+    configure_telemetry_mode,
     host_connection_string,
     offline_if_loopback,
 )
@@ -176,6 +177,7 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     exporter_storage_in(config.data_dir)
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)
+    configure_telemetry_mode(app_dir)
     index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes,
                      console_invocations=config.console_invocations)
     store = Store(config.data_dir / "durable.sqlite")

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from devhost import rpc
 from devhost.host.metadata import AppLoadError, FunctionInfo, function_info
+from devhost.host.telemetry import note_worker_capabilities
 
 log = logging.getLogger("devhost.host")
 T = TypeVar("T")
@@ -239,6 +240,7 @@ async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str]
     response = init.worker_init_response
     if response.result.status != rpc.StatusResult.Success:
         raise failure(response.result, "Worker failed to index functions", app_dir)
+    note_worker_capabilities(response.capabilities)
     meta = (await peer.request(rpc.StreamingMessage(
         functions_metadata_request=rpc.FunctionsMetadataRequest(
             function_app_directory=str(app_dir))))).function_metadata_response

@@ -23,11 +23,12 @@ from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from devhost import rpc
-from devhost.host import console
+from devhost.host import console, telemetry
 from devhost.host.telemetry import (
     host_connection_string,
     host_resource,
     offline_if_loopback,
+    otlp_export_only,
     sync_export,
 )
 
@@ -46,13 +47,51 @@ _lock = threading.Lock()
 _provider: Any = None
 
 
+# The categories the host's OpenTelemetryLoggerProvider drops once a worker reports
+# WorkerOpenTelemetryEnabled (OpenTelemetryConfigurationExtensions.ConfigureOpenTelemetry,
+# azure-functions-host v4.1037.0), as Microsoft.Extensions.Logging's LoggerRuleSelector
+# matches them: a category starting with the rule's (ignoring case), `*` ending the prefix.
+_DROPPED_WITH_WORKER_OTEL = ("function.", "azure.", "host.results", "host.aggregator",
+                             "microsoft.azure.webjobs.")
+
+
+def otlp_log_category_exported(category: str) -> bool:
+    """Whether the host's OTLP log exporter sees a row of `category`: every category, except
+    those above once the worker exports its own telemetry ("we expect the user's own code to
+    be logging these where they want them to go")."""
+    if not telemetry.worker_opentelemetry_enabled:
+        return True
+    return not category.lower().startswith(_DROPPED_WITH_WORKER_OTEL)
+
+
+def _otlp_logger_provider() -> Any:
+    """OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT, as `o.AddOtlpExporter()` on the host's
+    OpenTelemetry logger (telemetryMode OpenTelemetry): the Executing/Executed rows
+    (`Function.<name>`) and the worker's user logs (`Function.<name>.User`)."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
+
+    provider = LoggerProvider(resource=host_resource())
+    exporter = OTLPLogExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter) if sync_export()
+                                      else BatchLogRecordProcessor(exporter))
+    return provider
+
+
 def host_logger_provider() -> Any:
     """The host's own log pipeline: its own exporter to the connection string's resource
-    (as the host's App Insights logger is), else the process's global provider."""
+    (as the host's App Insights logger is); OTLP in telemetryMode OpenTelemetry with only an
+    OTLP endpoint; else the process's global provider."""
     global _provider
     connection_string = host_connection_string()
     if not connection_string:
-        return _logs.get_logger_provider()
+        if not otlp_export_only():
+            return _logs.get_logger_provider()
+        with _lock:
+            if _provider is None:
+                _provider = _otlp_logger_provider()
+            return _provider
     offline_if_loopback(connection_string)
     with _lock:
         if _provider is None:
@@ -95,12 +134,15 @@ class HostLogs:
 
     def __init__(self, *, invocations: bool = True) -> None:
         self._logger = host_logger_provider().get_logger("Host.Function")
+        self._otlp = otlp_export_only()
         self._console_invocations = invocations
         # id → (function, the invocation's context, parsed once for all its rows)
         self._invocations: dict[str, tuple[str, Context | None]] = {}
 
     def _emit(self, category: str, level: rpc.RpcLog.Level, message: str, invocation_id: str,
               context: Context | None) -> None:
+        if self._otlp and not otlp_log_category_exported(category):
+            return
         text, number = _SEVERITY.get(level, ("Information", SeverityNumber.INFO))
         self._logger.emit(_logs.LogRecord(
             context=context, severity_text=text, severity_number=number, body=message,

@@ -2,12 +2,15 @@
 
 The Functions host and the Durable extension export their rows (requests per invocation,
 Durable tracing V2 `orchestration:`/`activity:` spans) themselves, whether or not the app
-configured OpenTelemetry. devhost does the same when a connection string is set; without one
-it uses the process's global provider, which is where tests attach in-memory exporters.
+configured OpenTelemetry. devhost does the same when a connection string is set. With host.json
+`telemetryMode: OpenTelemetry` and only `OTEL_EXPORTER_OTLP_ENDPOINT`, it exports over OTLP what
+the host's OpenTelemetry pipeline does (otlp_export_only); otherwise it uses the process's
+global provider, which is where tests attach in-memory exporters.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -19,7 +22,7 @@ from urllib.parse import urlsplit
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -27,6 +30,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from devhost.host.connectionstring import ingestion_endpoint
@@ -52,6 +56,57 @@ def host_connection_string() -> str:
     connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
     key = os.environ.get("APPINSIGHTS_INSTRUMENTATIONKEY", "").strip()
     return connection_string or (f"InstrumentationKey={key}" if key else "")
+
+
+# host.json `telemetryMode` (azure-functions-host v4.1037.0,
+# src/WebJobs.Script/Diagnostics/OpenTelemetry/TelemetryMode.cs): None = 0 and
+# ApplicationInsights = 1 are the classic mode; OpenTelemetry = 2.
+OPEN_TELEMETRY = "OpenTelemetry"
+APPLICATION_INSIGHTS = "ApplicationInsights"
+_MODES = {"none": APPLICATION_INSIGHTS, "0": APPLICATION_INSIGHTS,
+          "applicationinsights": APPLICATION_INSIGHTS, "1": APPLICATION_INSIGHTS,
+          "opentelemetry": OPEN_TELEMETRY, "2": OPEN_TELEMETRY}
+_mode = APPLICATION_INSIGHTS
+# ScriptHost.WorkerOpenTelemetryEnabled: a static the host sets once any worker reports the
+# WorkerOpenTelemetryEnabled capability (GrpcWorkerChannel, v4.1037.0).
+worker_opentelemetry_enabled = False
+
+
+def configure_telemetry_mode(app_dir: Path) -> str:
+    """host.json's `telemetryMode`, read as ScriptHostBuilderExtensions.ConfigureTelemetry
+    reads it (v4.1037.0): `Enum.TryParse(value, ignoreCase: true)`, names or their numbers;
+    absent or unknown is ApplicationInsights, the classic mode."""
+    global _mode
+    path = app_dir / "host.json"
+    value = json.loads(path.read_text()).get("telemetryMode") if path.is_file() else None
+    _mode = _MODES.get(str(value).strip().lower(), APPLICATION_INSIGHTS) \
+        if value is not None else APPLICATION_INSIGHTS
+    return _mode
+
+
+def telemetry_mode() -> str:
+    return _mode
+
+
+def note_worker_capabilities(capabilities: Any) -> None:
+    """GrpcWorkerChannel: `WorkerOpenTelemetryEnabled` = true from any worker sets the
+    host-wide switch (never cleared), which stops the host's OTLP logs of `Function.*`."""
+    global worker_opentelemetry_enabled
+    if str(capabilities.get("WorkerOpenTelemetryEnabled", "")).lower() == "true":
+        worker_opentelemetry_enabled = True
+
+
+def otlp_endpoint() -> str:
+    return os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+
+
+def otlp_export_only() -> bool:
+    """The host exports over OTLP only in `telemetryMode: OpenTelemetry` with
+    OTEL_EXPORTER_OTLP_ENDPOINT set (OpenTelemetryConfigurationExtensions.ConfigureOpenTelemetry,
+    azure-functions-host v4.1037.0: `AddOtlpExporter()` on its logs and traces). The classic
+    mode (ConfigureApplicationInsights) has no OTLP exporter at all. With a connection string
+    devhost keeps its classic path (the Azure Monitor exporter); this is the OTLP-only case."""
+    return _mode == OPEN_TELEMETRY and bool(otlp_endpoint()) and not host_connection_string()
 
 
 def offline_if_loopback(connection_string: str) -> None:
@@ -251,7 +306,11 @@ def invocation_traceparent(span: trace.Span, caller: Context | None = None) -> s
     Insights SDK never sets Recorded, so the flag is the caller's, or 00 without a caller —
     whatever the host's own sampling later decides about its row. The Activity has an id of
     its own whether or not anything records it: with no exporter (a span that only carries
-    its parent, or nothing) it still gets a fresh span id, in the caller's trace if any."""
+    its parent, or nothing) it still gets a fresh span id, in the caller's trace if any.
+
+    In telemetryMode OpenTelemetry the HTTP request's Activity is ASP.NET Core's, which the
+    host's OpenTelemetry SDK samples (ParentBased(AlwaysOn)) and marks Recorded: a request
+    without a sampled-out caller hands the worker 01."""
     own = span.get_span_context()
     trace_id, span_id = own.trace_id, own.span_id
     if not span.is_recording():
@@ -260,14 +319,62 @@ def invocation_traceparent(span: trace.Span, caller: Context | None = None) -> s
     parent = trace.get_current_span(caller).get_span_context() if caller else None
     flags = "01" if parent is not None and parent.is_valid and parent.trace_flags.sampled \
         else "00"
+    if caller is not None and otlp_export_only() and span.is_recording() \
+            and own.trace_flags.sampled:
+        flags = "01"
     return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
+
+
+class AspNetCoreRequestsOnly(SpanProcessor):
+    """What the host's OpenTelemetry tracing listens to (ConfigureOpenTelemetry, v4.1037.0):
+    `AddSource("Azure.*")`, ASP.NET Core and HttpClient instrumentation. Of devhost's host
+    spans that leaves the incoming HTTP requests (an HTTP trigger's row); the invocation rows
+    of other triggers (orchestration, activity, entity, timer) have no listened-to source and
+    are not exported. The Durable extension's V2 rows never come this way: its
+    DurableTelemetryModule sends them to Application Insights itself (TelemetryActivator),
+    and DurableTask.Core's source is not among the host's."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self.inner = inner
+
+    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+        self.inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if HTTP_METHOD in (span.attributes or {}):
+            self.inner.on_end(span)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _otlp_tracer_provider() -> TracerProvider:
+    """OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (the exporter reads the OTEL_* settings as
+    the .NET `AddOtlpExporter()` does), the OpenTelemetry SDK's default sampler
+    (ParentBased(AlwaysOn): the host sets none in this mode, and host.json samplingSettings
+    are the App Insights SDK's)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=host_resource(), sampler=ParentBased(ALWAYS_ON))
+    exporter = ReportingExporter(OTLPSpanExporter())
+    provider.add_span_processor(AspNetCoreRequestsOnly(
+        SimpleSpanProcessor(exporter) if sync_export() else BatchSpanProcessor(exporter)))
+    return provider
 
 
 def host_tracer_provider() -> trace.TracerProvider:
     global _provider
     connection_string = host_connection_string()
     if not connection_string:
-        return trace.get_tracer_provider()
+        if not otlp_export_only():
+            return trace.get_tracer_provider()
+        with _lock:
+            if _provider is None:
+                _provider = _otlp_tracer_provider()
+            return _provider
     with _lock:
         if _provider is None:
             # The host decides whatever flag the caller sent: its rows by host.json
