@@ -32,10 +32,12 @@ from devhost.host.processes import ProcessWorkers
 from devhost.host.server import HostServer
 from devhost.host.settings import apply_local_settings
 from devhost.host.telemetry import (
+    OPEN_TELEMETRY,
     configure_sampling,
     configure_telemetry_mode,
     host_connection_string,
     offline_if_loopback,
+    telemetry_mode,
 )
 from devhost.insights.ingest import IngestionServer, connection_string
 from devhost.insights.serving import server_of
@@ -127,7 +129,12 @@ def telemetry_destination() -> str:
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip():
         return "Telemetry: your Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)"
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
-        return f"Telemetry: OTLP at {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT'].strip()}"
+        endpoint = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].strip()
+        if telemetry_mode() == OPEN_TELEMETRY:
+            return (f"Telemetry: OTLP at {endpoint} (the app's, and the host's HTTP requests "
+                    "and logs: telemetryMode OpenTelemetry)")
+        return (f"Telemetry: OTLP at {endpoint}, the app's only (the host exports over OTLP "
+                "only with host.json telemetryMode OpenTelemetry)")
     return "Telemetry: not captured (no connection string, no OTLP endpoint)"
 
 

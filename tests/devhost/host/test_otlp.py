@@ -99,8 +99,9 @@ def _app_dir(tmp_path: Path, mode: str | None) -> Path:
     return app_dir
 
 
-def _run(tmp_path: Path, collector: Collector, mode: str | None) -> str:
-    """Runs a request and an orchestration; returns the traceparent the HTTP function got."""
+def _run(tmp_path: Path, collector: Collector, mode: str | None) -> tuple[str, str]:
+    """Runs a request and an orchestration; returns the traceparent the HTTP function got
+    and devhost's console."""
     host = start(tmp_path, _app_dir(tmp_path, mode), "otlp_app",
                  OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint, OTEL_SERVICE_NAME="otlp-test")
     try:
@@ -108,13 +109,14 @@ def _run(tmp_path: Path, collector: Collector, mode: str | None) -> str:
         assert status == 200, body
         assert host.run("greeting")["runtimeStatus"] == "Completed"
     finally:
-        host.stop()
-    return body.decode() if isinstance(body, bytes) else str(body)
+        console = host.stop()
+    return (body.decode() if isinstance(body, bytes) else str(body)), console
 
 
 def test_open_telemetry_mode_exports_the_http_request_and_every_log(
         tmp_path: Path, collector: Collector) -> None:
-    traceparent = _run(tmp_path, collector, "openTelemetry")  # Enum.TryParse ignores case
+    traceparent, console = _run(tmp_path, collector, "openTelemetry")  # TryParse ignores case
+    assert f"Telemetry: OTLP at {collector.endpoint} (the app's, and the host's" in console
     # Traces: the HTTP trigger's request only; no invocation span of the orchestration or
     # activity, no Durable V2 `orchestration:`/`activity:` span.
     assert [s.name for s in collector.spans] == ["ping"]
@@ -136,7 +138,8 @@ def test_open_telemetry_mode_exports_the_http_request_and_every_log(
 
 def test_default_mode_exports_nothing_of_the_hosts_over_otlp(
         tmp_path: Path, collector: Collector) -> None:
-    traceparent = _run(tmp_path, collector, None)
+    traceparent, console = _run(tmp_path, collector, None)
+    assert f"Telemetry: OTLP at {collector.endpoint}, the app's only" in console
     assert collector.spans == [] and collector.logs == []
     assert traceparent.endswith("-00")  # the classic SDK never sets Recorded
 
