@@ -131,8 +131,8 @@ def telemetry_destination() -> str:
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
         endpoint = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].strip()
         if telemetry_mode() == OPEN_TELEMETRY:
-            return (f"Telemetry: OTLP at {endpoint} (the app's, and the host's HTTP requests "
-                    "and logs: telemetryMode OpenTelemetry)")
+            return (f"Telemetry: OTLP at {endpoint} (the app's, and the host's requests, "
+                    "Durable spans and logs: telemetryMode OpenTelemetry)")
         return (f"Telemetry: OTLP at {endpoint}, the app's only (the host exports over OTLP "
                 "only with host.json telemetryMode OpenTelemetry)")
     return "Telemetry: not captured (no connection string, no OTLP endpoint)"

@@ -24,15 +24,18 @@ from devhost.durable.tracing import (
     orchestration_context,
     random_trace_id,
 )
-from devhost.host.telemetry import host_connection_string
+from devhost.host.telemetry import host_connection_string, otlp_export_only
 
 log = logging.getLogger("devhost.durable")
 
 
 def v2_tracing_active(options: EngineOptions) -> bool:
     """TelemetryActivator.Initialize: V2 rows need host.json's V2 switch, and they only
-    reach Application Insights when a connection string (or key) is configured."""
-    return options.tracing_v2 and bool(host_connection_string())
+    reach Application Insights when a connection string (or key) is configured. In
+    telemetryMode OpenTelemetry with an OTLP endpoint the host's own tracer provider listens
+    to `DurableTask.*` (azure-functions-host #11136), and DurableTask.Core starts its spans for
+    any listener, whatever the extension's switch (TraceHelper.cs, Azure/durabletask 5217032)."""
+    return (options.tracing_v2 and bool(host_connection_string())) or otlp_export_only()
 
 
 def task_client_context(inst: Instance, task_id: int) -> TraceParent:

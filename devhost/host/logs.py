@@ -47,21 +47,27 @@ _lock = threading.Lock()
 _provider: Any = None
 
 
-# The categories the host's OpenTelemetryLoggerProvider drops once a worker reports
-# WorkerOpenTelemetryEnabled (OpenTelemetryConfigurationExtensions.ConfigureOpenTelemetry,
-# azure-functions-host v4.1037.0), as Microsoft.Extensions.Logging's LoggerRuleSelector
-# matches them: a category starting with the rule's (ignoring case), `*` ending the prefix.
-_DROPPED_WITH_WORKER_OTEL = ("function.", "azure.", "host.results", "host.aggregator",
-                             "microsoft.azure.webjobs.")
+# The categories the host's OpenTelemetryLoggerProvider never exports, and those it drops once
+# a worker reports WorkerOpenTelemetryEnabled (AddDefaultOpenTelemetryFilters in
+# OpenTelemetryConfigurationExtensions.cs, azure-functions-host main as of #11720, read at
+# BlackRider97/azure-functions-host a1f6b7e), as Microsoft.Extensions.Logging's
+# LoggerRuleSelector matches them: a category starting with the rule's (ignoring case), `*`
+# ending the prefix. (v4.1037.0 dropped all of them, and Microsoft.Azure.WebJobs.*, only
+# with the worker's OpenTelemetry.)
+_NEVER_EXPORTED = ("azure.", "host.results", "host.aggregator")
+_DROPPED_WITH_WORKER_OTEL = ("function.",)
 
 
 def otlp_log_category_exported(category: str) -> bool:
-    """Whether the host's OTLP log exporter sees a row of `category`: every category, except
-    those above once the worker exports its own telemetry ("we expect the user's own code to
-    be logging these where they want them to go")."""
-    if not telemetry.worker_opentelemetry_enabled:
-        return True
-    return not category.lower().startswith(_DROPPED_WITH_WORKER_OTEL)
+    """Whether the host's OTLP log exporter sees a row of `category`: `Function.*` (the
+    Executing/Executed lines, the worker's relayed logs) only while no worker exports its own
+    telemetry ("we expect the user's own code to be logging these where they want them to
+    go"); `Azure.*`, `Host.Results`, `Host.Aggregator` never."""
+    name = category.lower()
+    if name.startswith(_NEVER_EXPORTED):
+        return False
+    return not (telemetry.worker_opentelemetry_enabled
+                and name.startswith(_DROPPED_WITH_WORKER_OTEL))
 
 
 def _otlp_logger_provider() -> Any:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -102,8 +102,9 @@ def otlp_endpoint() -> str:
 
 def otlp_export_only() -> bool:
     """The host exports over OTLP only in `telemetryMode: OpenTelemetry` with
-    OTEL_EXPORTER_OTLP_ENDPOINT set (OpenTelemetryConfigurationExtensions.ConfigureOpenTelemetry,
-    azure-functions-host v4.1037.0: `AddOtlpExporter()` on its logs and traces). The classic
+    OTEL_EXPORTER_OTLP_ENDPOINT set (OpenTelemetryConfigurationExtensions.ConfigureOpenTelemetry:
+    `AddOtlpExporter()` on its logs and traces in v4.1037.0, `UseOtlpExporter()` in main as of
+    #11720). The classic
     mode (ConfigureApplicationInsights) has no OTLP exporter at all. With a connection string
     devhost keeps its classic path (the Azure Monitor exporter); this is the OTLP-only case."""
     return _mode == OPEN_TELEMETRY and bool(otlp_endpoint()) and not host_connection_string()
@@ -325,34 +326,16 @@ def invocation_traceparent(span: trace.Span, caller: Context | None = None) -> s
     return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
 
 
-class AspNetCoreRequestsOnly(SpanProcessor):
-    """What the host's OpenTelemetry tracing listens to (ConfigureOpenTelemetry, v4.1037.0):
-    `AddSource("Azure.*")`, ASP.NET Core and HttpClient instrumentation. Of devhost's host
-    spans that leaves the incoming HTTP requests (an HTTP trigger's row); the invocation rows
-    of other triggers (orchestration, activity, entity, timer) have no listened-to source and
-    are not exported. The Durable extension's V2 rows never come this way: its
-    DurableTelemetryModule sends them to Application Insights itself (TelemetryActivator),
-    and DurableTask.Core's source is not among the host's."""
-
-    def __init__(self, inner: SpanProcessor) -> None:
-        self.inner = inner
-
-    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
-        self.inner.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if HTTP_METHOD in (span.attributes or {}):
-            self.inner.on_end(span)
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
 def _otlp_tracer_provider() -> TracerProvider:
-    """OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (the exporter reads the OTEL_* settings as
+    """Every span devhost's host makes, as the host's OpenTelemetry tracing listens to each of
+    their sources (ConfigureTracing in azure-functions-host main as of #11720, read at
+    BlackRider97/azure-functions-host a1f6b7e; the sources came with #11136 and #11311):
+    ASP.NET Core (an HTTP trigger's request), `Microsoft.Azure.WebJobs` (the invocation
+    Activity the host starts when a trigger brings none: timers here), and
+    `WebJobs.Extensions.DurableTask` / `DurableTask.*` (the Durable spans,
+    devhost/durable/tracing.py). v4.1037.0 listened to `Azure.*` and ASP.NET Core only.
+
+    OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (the exporter reads the OTEL_* settings as
     the .NET `AddOtlpExporter()` does), the OpenTelemetry SDK's default sampler
     (ParentBased(AlwaysOn): the host sets none in this mode, and host.json samplingSettings
     are the App Insights SDK's)."""
@@ -360,8 +343,8 @@ def _otlp_tracer_provider() -> TracerProvider:
 
     provider = TracerProvider(resource=host_resource(), sampler=ParentBased(ALWAYS_ON))
     exporter = ReportingExporter(OTLPSpanExporter())
-    provider.add_span_processor(AspNetCoreRequestsOnly(
-        SimpleSpanProcessor(exporter) if sync_export() else BatchSpanProcessor(exporter)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter) if sync_export()
+                                else BatchSpanProcessor(exporter))
     return provider
 
 

@@ -1,16 +1,16 @@
-"""What the host exports over OTLP, checked against azure-functions-host v4.1037.0
-(commit 89dc438d476542786f2fc4070f553423213a6223),
-src/WebJobs.Script/Diagnostics/OpenTelemetry/OpenTelemetryConfigurationExtensions.cs and
-src/WebJobs.Script/ScriptHostBuilderExtensions.cs (ConfigureTelemetry), and the Durable
-extension's src/WebJobs.Extensions.DurableTask/Correlation/TelemetryActivator.cs
-(azure-functions-durable-extension a7c6d6944041b48267ed8409bb8ec8144ab9bab9).
+"""What the host exports over OTLP, checked against azure-functions-host's
+src/WebJobs.Script/Diagnostics/OpenTelemetry/OpenTelemetryConfigurationExtensions.cs on main as
+of #11720 (read at BlackRider97/azure-functions-host a1f6b7ed15e1ef445b2400bd494d0e85c58351d3;
+no upstream snapshot that new is stored here), src/WebJobs.Script/ScriptHostBuilderExtensions.cs
+(ConfigureTelemetry, v4.1037.0 89dc438d476542786f2fc4070f553423213a6223) and DurableTask.Core's
+src/DurableTask.Core/Tracing/TraceHelper.cs (Azure/durabletask 5217032).
 
-- `telemetryMode: OpenTelemetry` with OTEL_EXPORTER_OTLP_ENDPOINT: `AddOtlpExporter()` on the
-  host's logs (every category: Executing/Executed under `Function.<name>`, the worker's user
-  logs under `Function.<name>.User`) and on its traces, which listen only to `Azure.*`,
-  ASP.NET Core and HttpClient: the HTTP trigger's request arrives, the orchestration and
-  activity invocations have no span, and the Durable V2 rows (the extension's own App
-  Insights module, DurableTask.Core's source) never come this way.
+- `telemetryMode: OpenTelemetry` with OTEL_EXPORTER_OTLP_ENDPOINT: the OTLP exporter on the
+  host's logs (Executing/Executed under `Function.<name>`, the worker's relayed logs under
+  `Function.<name>.User`; never `Host.Results`, `Azure.*`) and on its traces, which listen to
+  ASP.NET Core (the HTTP trigger's request), `Microsoft.Azure.WebJobs` and `DurableTask.*`:
+  the Durable spans arrive too, whatever host.json's Durable V2 switch says, since
+  DurableTask.Core starts them for any listener.
 - The default (ApplicationInsights) mode has no OTLP exporter: nothing of the host's arrives.
 """
 
@@ -87,22 +87,25 @@ def collector() -> Iterator[Collector]:
     receiver.close()
 
 
-def _app_dir(tmp_path: Path, mode: str | None) -> Path:
+def _app_dir(tmp_path: Path, mode: str | None, v2: bool) -> Path:
     app_dir = tmp_path / "app"
     app_dir.mkdir()
     shutil.copy(APPS / "otlp_app.py", app_dir / "otlp_app.py")
-    host_json: dict[str, Any] = {"version": "2.0", "extensions": {"durableTask": {
-        "tracing": {"distributedTracingEnabled": True, "version": "V2"}}}}
+    host_json: dict[str, Any] = {"version": "2.0"}
+    if v2:
+        host_json["extensions"] = {"durableTask": {"tracing": {
+            "distributedTracingEnabled": True, "version": "V2"}}}
     if mode:
         host_json["telemetryMode"] = mode
     (app_dir / "host.json").write_text(json.dumps(host_json))
     return app_dir
 
 
-def _run(tmp_path: Path, collector: Collector, mode: str | None) -> tuple[str, str]:
+def _run(tmp_path: Path, collector: Collector, mode: str | None, v2: bool
+         ) -> tuple[str, str]:
     """Runs a request and an orchestration; returns the traceparent the HTTP function got
     and devhost's console."""
-    host = start(tmp_path, _app_dir(tmp_path, mode), "otlp_app",
+    host = start(tmp_path, _app_dir(tmp_path, mode, v2), "otlp_app",
                  OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint, OTEL_SERVICE_NAME="otlp-test")
     try:
         status, body, _ = http("GET", f"{host.base}/api/ping")
@@ -113,15 +116,17 @@ def _run(tmp_path: Path, collector: Collector, mode: str | None) -> tuple[str, s
     return (body.decode() if isinstance(body, bytes) else str(body)), console
 
 
-def test_open_telemetry_mode_exports_the_http_request_and_every_log(
+def test_open_telemetry_mode_exports_requests_durable_spans_and_logs(
         tmp_path: Path, collector: Collector) -> None:
-    traceparent, console = _run(tmp_path, collector, "openTelemetry")  # TryParse ignores case
+    # No Durable V2 switch in host.json; Enum.TryParse ignores case.
+    traceparent, console = _run(tmp_path, collector, "openTelemetry", v2=False)
     assert f"Telemetry: OTLP at {collector.endpoint} (the app's, and the host's" in console
-    # Traces: the HTTP trigger's request only; no invocation span of the orchestration or
-    # activity, no Durable V2 `orchestration:`/`activity:` span.
-    assert [s.name for s in collector.spans] == ["ping"]
+    # Traces: the HTTP trigger's request and DurableTask.Core's spans of the run.
+    names = sorted(s.name for s in collector.spans)
+    assert names == ["activity:greet", "activity:greet", "create_orchestration:greeting",
+                     "orchestration:greeting", "ping"], names
     # The worker runs under that request, which the host's OpenTelemetry SDK recorded.
-    request = collector.spans[0]
+    request = next(s for s in collector.spans if s.name == "ping")
     assert traceparent == f"00-{request.trace_id.hex()}-{request.span_id.hex()}-01"
     assert collector.resources[0]["service.name"] == "otlp-test"
     # Logs: Executing/Executed of each invocation (replays included) and the user's logs.
@@ -138,7 +143,7 @@ def test_open_telemetry_mode_exports_the_http_request_and_every_log(
 
 def test_default_mode_exports_nothing_of_the_hosts_over_otlp(
         tmp_path: Path, collector: Collector) -> None:
-    traceparent, console = _run(tmp_path, collector, None)
+    traceparent, console = _run(tmp_path, collector, None, v2=True)
     assert f"Telemetry: OTLP at {collector.endpoint}, the app's only" in console
     assert collector.spans == [] and collector.logs == []
     assert traceparent.endswith("-00")  # the classic SDK never sets Recorded
@@ -146,17 +151,23 @@ def test_default_mode_exports_nothing_of_the_hosts_over_otlp(
 
 def test_worker_with_opentelemetry_silences_the_function_categories(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The AddFilter<OpenTelemetryLoggerProvider> rules, once a worker reports
+    """The AddFilter<OpenTelemetryLoggerProvider> rule for `Function.*`, once a worker reports
     WorkerOpenTelemetryEnabled (GrpcWorkerChannel sets ScriptHost.WorkerOpenTelemetryEnabled)."""
     monkeypatch.setattr(telemetry, "worker_opentelemetry_enabled", False)
     assert otlp_log_category_exported("Function.greet")
     telemetry.note_worker_capabilities({"WorkerOpenTelemetryEnabled": "false"})
     assert otlp_log_category_exported("Function.greet")
     telemetry.note_worker_capabilities({"WorkerOpenTelemetryEnabled": "true"})
-    for dropped in ("Function.greet", "Function.greet.User", "Host.Results",
-                    "Host.Aggregator", "Azure.Core", "Microsoft.Azure.WebJobs.Host"):
+    for dropped in ("Function.greet", "Function.greet.User"):
         assert not otlp_log_category_exported(dropped), dropped
     assert otlp_log_category_exported("Host.Triggers.DurableTask")
+    assert otlp_log_category_exported("Microsoft.Azure.WebJobs.Host")
+
+
+def test_some_categories_never_reach_otlp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telemetry, "worker_opentelemetry_enabled", False)
+    for dropped in ("Host.Results", "Host.Aggregator", "Azure.Core.Http"):
+        assert not otlp_log_category_exported(dropped), dropped
 
 
 def test_telemetry_mode_is_read_like_enum_try_parse(tmp_path: Path,
