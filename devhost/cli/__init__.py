@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import signal
@@ -70,19 +71,35 @@ def _check_app(args: argparse.Namespace) -> None:
 
 def _check_port(host: str, port: int) -> None:
     """A port another process listens on is refused before anything is loaded or written,
-    with the flag that changes it (aiohttp's bind, later, would end in a traceback)."""
+    with the flag that changes it (aiohttp's bind, later, would end in a traceback). Bound as
+    asyncio's create_server binds: SO_REUSEADDR, IPV6_V6ONLY, and an address family or an
+    address this machine cannot use is skipped, not refused."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise UsageError(f"--host {host}: {exc.strerror}", "host") from exc
     for family, kind, proto, _name, address in infos:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue  # no such family here (IPv6 off): asyncio skips it too
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
                 probe.bind(address)
             except OSError as exc:
-                raise UsageError(f"port {port} on {host} is in use ({exc.strerror}): "
-                                 "pass --port to use another", "port") from exc
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    continue
+                raise _bind_error(host, port, exc) from exc
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> UsageError:
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(f"port {port} on {host} is in use: pass --port to use another",
+                          "port")
+    return UsageError(f"cannot listen on port {port} on {host} ({exc.strerror})", "port")
 
 
 def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Engine]:
@@ -171,10 +188,11 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
         loop.add_signal_handler(sig, on_signal)
     try:
         routes = await server.start()
-    except OSError as exc:  # taken between _check_port and now
-        await server.stop()
-        raise UsageError(f"port {server.port} on {server.host} is in use ({exc.strerror}): "
-                         "pass --port to use another", "port") from exc
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:  # not the bind: an extension's own failure
+            raise
+        await server.stop()  # taken between _check_port and now
+        raise _bind_error(server.host, server.port, exc) from exc
     print(server.banner(routes), telemetry_destination(), "", sep="\n", flush=True)
     clean = True
     try:

@@ -33,6 +33,7 @@ union where graph-match graph-to-table macro-expand filter
 """.split())
 _STRING = re.compile(r"""@?"(?:[^"\\\n]|\\.)*"|@?'(?:[^'\\\n]|\\.)*'""")
 _QUOTED = re.compile(r'"([^"]+)"')
+_COMMENT = re.compile(r"//[^\n]*")
 
 
 def execute(con: duckdb.DuckDBPyConnection, kql: str
@@ -53,8 +54,10 @@ def execute(con: duckdb.DuckDBPyConnection, kql: str
 
 
 def _code(kql: str) -> str:
-    """The query with its string literals blanked, so names are only found outside them."""
-    return _STRING.sub(lambda m: " " * len(m.group(0)), kql)
+    """The query with its string literals and `//` comments blanked, so names are only found
+    where they are code."""
+    return _COMMENT.sub(lambda m: " " * len(m.group(0)),
+                        _STRING.sub(lambda m: " " * len(m.group(0)), kql))
 
 
 def _position(kql: str, offset: int) -> str:
@@ -89,6 +92,8 @@ def unknown_name(con: duckdb.DuckDBPyConnection, kql: str,
         tables.setdefault(table, []).append(column)
     code = _code(kql)
     if isinstance(error, duckdb_kql.KqlSchemaError):
+        if not str(error.hint or "").startswith("unknown table"):
+            return None  # a collision or a missing schema: duckdb-kql's own words say it
         candidates = [error.name]
     else:
         candidates = re.findall(r"name (\w+)", str(error)) + _QUOTED.findall(str(error))

@@ -44,6 +44,18 @@ def test_a_mistake_is_named_where_it_stands(con: duckdb.DuckDBPyConnection, kql:
     assert str(caught.value).startswith(message)
 
 
+def test_a_collision_keeps_duckdb_kqls_own_explanation(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(QueryError) as caught:
+        execute(con, "requests | project Name, name")
+    assert "differ only in case" in str(caught.value) and "unknown" not in str(caught.value)
+
+
+def test_a_comment_is_not_code(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(QueryError) as caught:
+        execute(con, "requests\n// | todo: fix\n| take 1 1")
+    assert "todo" not in str(caught.value)
+
+
 def test_words_inside_strings_are_not_operators_or_columns(
         con: duckdb.DuckDBPyConnection) -> None:
     columns, _types, rows = execute(con, "requests | where name == 'a | whre' | project name")
