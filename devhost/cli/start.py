@@ -26,7 +26,7 @@ from devhost.host.app import AppIndex
 from devhost.host.connectionstring import ingestion_endpoint
 from devhost.host.extensions import Extension
 from devhost.host.inprocess import LocalWorkers
-from devhost.host.logs import HostLogs
+from devhost.host.logs import HostLogs, configure_log_levels
 from devhost.host.loopback import is_loopback_url
 from devhost.host.processes import ProcessWorkers
 from devhost.host.server import HostServer
@@ -71,7 +71,19 @@ def durable_options(app_dir: Path) -> EngineOptions:
         max_entity_operation_batch_size=int(durable.get("maxEntityOperationBatchSize", 5000)),
         task_hub=task_hub_name(durable.get("hubName"), os.environ),
         tracing_v2=tracing_v2_enabled(durable),
+        trace_replay_events=_flag(durable, "traceReplayEvents"),
+        trace_inputs_and_outputs=_flag(durable, "traceInputsAndOutputs"),
     )
+
+
+def _flag(durable: dict[str, Any], name: str) -> bool:
+    """extensions.durableTask.tracing.<name>, bound as .NET configuration binds a bool
+    (keys in any case; both default to false)."""
+    tracing = next((v for k, v in durable.items() if k.lower() == "tracing"), None)
+    if not isinstance(tracing, dict):
+        return False
+    value = next((v for k, v in tracing.items() if k.lower() == name.lower()), False)
+    return str(value).lower() == "true"
 
 
 _LOCAL_INSIGHTS: list[IngestionServer] = []
@@ -184,6 +196,7 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     exporter_storage_in(config.data_dir)
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)
+    configure_log_levels(app_dir)
     configure_telemetry_mode(app_dir)
     index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes,
                      console_invocations=config.console_invocations)

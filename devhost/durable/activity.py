@@ -2,7 +2,9 @@
 TaskActivityDispatcher's SERVER span around the invocation (`activity:<name>`, under the
 scheduling orchestration's CLIENT span), the input bound to the activity trigger as a JSON
 string, and the result or the failure as the TaskCompleted / TaskFailed event the engine
-commits to the orchestration (TaskActivityDispatcher.OnProcessWorkItemAsync)."""
+commits to the orchestration (TaskActivityDispatcher.OnProcessWorkItemAsync), with the
+extension's tracking traces around it (TaskActivityShim: started, then completed or
+failed)."""
 
 from __future__ import annotations
 
@@ -12,13 +14,15 @@ from devhost.durable.history import Event, EventType, event
 from devhost.durable.spans import task_client_context
 from devhost.durable.store import Instance, WorkItem
 from devhost.durable.tracing import HostTracer
+from devhost.durable.tracking import ACTIVITY, Tracking
 from devhost.host import console, typed
 from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation
+from devhost.host.requests import invoke_as_request
 
 
-async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, item: WorkItem
-                        ) -> Event:
+async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, item: WorkItem,
+                        tracking: Tracking) -> Event:
     """The result event of one attempt. A worker lost mid-call raises WorkerLost: the
     caller runs the attempt again (at least once)."""
     fn = index.activities.get(item.name)
@@ -29,17 +33,29 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
                      Details="Activity functions in this app: "
                              + (", ".join(sorted(index.activities)) or "none"))
     started = time.perf_counter()
+    client = task_client_context(inst, item.task_id)
+    v2 = tracer.enabled and client is not None
     with tracer.activity(name=item.name, instance_id=inst.instance_id, task_id=item.task_id,
-                         client=task_client_context(inst, item.task_id)) as host:
+                         client=client) as host:
+        # The shim runs inside the dispatcher's activity span (V2), else under no Activity.
+        current = host.traceparent if v2 else ""
+        tracking.function_starting(item.name, inst.instance_id, item.input, ACTIVITY,
+                                   task_event_id=item.task_id, traceparent=current)
         # The extension binds an activity's input to the trigger as a JSON string.
         invocation = Invocation(
             fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
             host.traceparent, host.tracestate)
         host.invocation_id = invocation.invocation_id
-        outcome = await index.workers.invoke(invocation)
+        if v2:
+            outcome = await index.workers.invoke(invocation)
+        else:  # no DurableTask Activity: the WebJobs logger tracks a request of its own
+            outcome = await invoke_as_request(index.workers, invocation)
         if not outcome.ok:  # the host's span records the failure, as its logger does
             host.failure = outcome.as_exception()
     if not outcome.ok:
+        tracking.activity_failed(item.name, inst.instance_id, outcome.error,
+                                 outcome.stack_trace, task_event_id=item.task_id,
+                                 traceparent=current)
         console.remote_invocation_failed(fn.name, outcome.invocation_id,
                                          (time.perf_counter() - started) * 1000,
                                          outcome.error, outcome.stack_trace,
@@ -48,5 +64,7 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
                      Reason=f"Activity function '{item.name}' failed: {outcome.error}",
                      Details=console.user_stack(outcome.stack_trace, outcome.error))
     result = typed.text(outcome.return_value)
+    tracking.function_completed(item.name, inst.instance_id, result, ACTIVITY,
+                                task_event_id=item.task_id, traceparent=current)
     return event(EventType.TASK_COMPLETED, TaskScheduledId=item.task_id,
                  Result=result if result is not None else "null")

@@ -21,6 +21,7 @@ from devhost.durable.history import Event
 from devhost.durable.store import Instance, Store, WorkItem
 from devhost.durable.timeskip import DurableClock
 from devhost.durable.tracing import HostTracer, TraceParent
+from devhost.durable.tracking import Tracking
 from devhost.host.app import AppIndex
 
 
@@ -35,6 +36,9 @@ class EngineOptions:
     skip_timers: bool = False
     # host.json extensions.durableTask.tracing: distributedTracingEnabled + version "V2".
     tracing_v2: bool = False
+    # extensions.durableTask.tracing traceReplayEvents / traceInputsAndOutputs (tracking.py).
+    trace_replay_events: bool = False
+    trace_inputs_and_outputs: bool = False
 
 
 class HistoryCache:
@@ -59,8 +63,9 @@ class Dispatcher(Protocol):
     """What an episode, an entity batch and the lifecycle operations ask of the engine.
 
     The app (`index`: its functions and the worker that invokes them), the `store` every
-    commit goes to, the settings, the host's tracer and the clock orchestrations see are
-    shared as they are. What changes the engine's own state is a method: after a commit,
+    commit goes to, the settings, the host's tracer, the extension's tracking traces and the
+    clock orchestrations see are shared as they are. What changes the engine's own state is a
+    method: after a commit,
     `notify` and `dispatch_activity` hand the engine what the commit made runnable, as the
     orchestration service hands dispatchers the messages a completed work item sent."""
 
@@ -68,6 +73,7 @@ class Dispatcher(Protocol):
     store: Store
     options: EngineOptions
     tracer: HostTracer
+    tracking: Tracking
     clock: DurableClock
     histories: HistoryCache
 

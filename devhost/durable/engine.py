@@ -40,6 +40,7 @@ from devhost.durable.spans import emit_orchestration_span, v2_tracing_active
 from devhost.durable.store import TERMINAL, Instance, Store, WorkItem
 from devhost.durable.timeskip import DurableClock
 from devhost.durable.tracing import HostTracer, TraceParent, random_span_id, random_trace_id
+from devhost.durable.tracking import Tracking
 from devhost.host import console
 from devhost.host.app import AppIndex
 from devhost.host.channel import WorkerLost
@@ -68,6 +69,8 @@ class Engine:
         self.store = store
         self.options = options or EngineOptions()
         self.tracer = tracer or HostTracer(enabled=v2_tracing_active(self.options))
+        self.tracking = Tracking(self.options.task_hub, self.options.trace_replay_events,
+                                 self.options.trace_inputs_and_outputs)
         self.clock = DurableClock(self.options.skip_timers)
         entities.ensure_schema(store)
         self._running: set[str] = set()
@@ -207,7 +210,8 @@ class Engine:
         self.notify(instance_id)
 
     def terminate(self, instance_id: str, reason: str | None) -> None:
-        self.live(instance_id)
+        inst = self.live(instance_id)
+        self.tracking.function_terminated(inst.name, instance_id, reason)  # DurableClient
         with self.store.transaction():
             self.store.send(instance_id, event(EventType.EXECUTION_TERMINATED,
                                                Input=json.dumps(reason)))
@@ -425,7 +429,8 @@ class Engine:
             try:
                 while True:
                     try:
-                        result = await call_activity(self.index, self.tracer, inst, item)
+                        result = await call_activity(self.index, self.tracer, inst, item,
+                                                     self.tracking)
                         break
                     except WorkerLost as exc:  # at least once: again, on a live worker
                         log.warning("activity %s of %s lost its worker (%s): running it "

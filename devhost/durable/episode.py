@@ -39,6 +39,7 @@ from devhost.durable.protocol import call_orchestrator, trigger_payload
 from devhost.durable.spans import emit_result_spans, task_client_context
 from devhost.durable.store import InboxMessage, Instance, Store
 from devhost.durable.tracing import orchestration_context
+from devhost.durable.tracking import ACTIVITY, ORCHESTRATOR, dotnet_roundtrip
 from devhost.host import console
 
 
@@ -98,6 +99,11 @@ class Episode:
         new_events = [event(EventType.ORCHESTRATOR_STARTED,
                             timestamp=self.dispatcher.clock.now())]
         new_events += [m.event for m in self.batch]
+        # TaskOrchestrationShim: `started` before the orchestrator runs, a replay when the
+        # episode replays history (so by default only the first episode's is written).
+        self.dispatcher.tracking.function_starting(inst.name, inst.instance_id, inst.input,
+                                                   ORCHESTRATOR, is_replay=bool(history),
+                                                   traceparent=self._current())
         state, error = await self._replay(history, new_events)
         if state is not None and error is None:
             self._advance_retry(self.batch[0].event)
@@ -105,6 +111,32 @@ class Episode:
             if state.get("customStatus") is not None:
                 inst.custom_status = json.dumps(state["customStatus"])
         self._commit(history, new_events, state, error)
+        self._track_outcome(state, error)
+
+    def _current(self) -> str:
+        """The Activity current while the extension runs the orchestrator: DurableTask.Core's
+        orchestration span with tracing V2 (its row's context), else none that devhost
+        knows (the WebJobs request row is the invocation's own)."""
+        context = orchestration_context(self.inst) if self.dispatcher.tracer.enabled else None
+        return context.header if context is not None else ""
+
+    def _track_outcome(self, state: dict[str, Any] | None, error: str | None) -> None:
+        """TaskOrchestrationShim (completed / failed) or DurableTaskExtension (awaited)."""
+        inst, tracking, current = self.inst, self.dispatcher.tracking, self._current()
+        continue_as_new = _continue_as_new(state) if error is None else None
+        if error is not None:
+            tracking.function_failed(inst.name, inst.instance_id, error, ORCHESTRATOR,
+                                     traceparent=current)
+        elif continue_as_new is not None:
+            tracking.function_completed(inst.name, inst.instance_id, continue_as_new,
+                                        ORCHESTRATOR, continued_as_new=True,
+                                        traceparent=current)
+        elif state is not None and state.get("isDone"):
+            tracking.function_completed(inst.name, inst.instance_id,
+                                        json.dumps(state.get("output")), ORCHESTRATOR,
+                                        traceparent=current)
+        else:
+            tracking.function_awaited(inst.name, inst.instance_id, traceparent=current)
 
     async def _replay(self, history: list[Event], new_events: list[Event]
                       ) -> tuple[dict[str, Any] | None, str | None]:
@@ -115,7 +147,8 @@ class Episode:
         parent = orchestration_context(inst)
         return await call_orchestrator(self.dispatcher.index.workers, fn, trigger_payload(
             inst.instance_id, inst.parent_instance_id, inst.input, history, new_events),
-            parent.header if parent else "", (parent.state or "") if parent else "")
+            parent.header if parent else "", (parent.state or "") if parent else "",
+            as_request=not self.dispatcher.tracer.enabled)
 
     def _alloc(self) -> int:
         self.next_id += 1
@@ -188,6 +221,12 @@ class Episode:
                 is_activity = kind in (ActionType.CALL_ACTIVITY,
                                        ActionType.CALL_ACTIVITY_WITH_RETRY)
                 child_id = None if is_activity else action.raw.get("instanceId")
+                # DurableOrchestrationContext.CallDurableTaskFunctionAsync: `scheduled`, the
+                # orchestrator's name as the reason.
+                self.dispatcher.tracking.function_scheduled(
+                    action.function_name, inst.instance_id, inst.name,
+                    ACTIVITY if is_activity else ORCHESTRATOR, target_instance_id=child_id,
+                    traceparent=self._current())
                 self._schedule("activity" if is_activity else "orchestration", task_id,
                                action.function_name, action.input, child_id)
                 if action.retry:
@@ -202,6 +241,9 @@ class Episode:
                     }
             elif kind is ActionType.CREATE_TIMER:
                 fire_at = datetime.fromisoformat(action.raw["fireAt"])
+                self.dispatcher.tracking.function_listening(
+                    inst.name, inst.instance_id, f"CreateTimer:{dotnet_roundtrip(fire_at)}",
+                    traceparent=self._current())
                 self.appended.append(event(EventType.TIMER_CREATED, task_id,
                                            FireAt=iso(fire_at)))
                 self.messages.append((inst.instance_id, event(

@@ -19,7 +19,13 @@ from typing import Any
 from aiohttp import web
 
 from devhost.durable.engine import Engine
-from devhost.durable.httpapi.management import WEBHOOK_PREFIX, ManagementApi, client_payload
+from devhost.durable.httpapi.management import (
+    RPC_PREFIX,
+    WEBHOOK_PREFIX,
+    ManagementApi,
+    client_payload,
+)
+from devhost.durable.tracking import client_operations_middleware
 from devhost.host import typed
 from devhost.host.extensions import ExtensionHost, InputBinding
 from devhost.host.metadata import FunctionInfo
@@ -58,6 +64,9 @@ class DurableExtension:
 
     def add_routes(self, app: web.Application) -> None:
         ManagementApi(self.engine, lambda _request: self.base_url).add_routes(app)
+        # HttpApiHandler.LogClientOperationReceived, around every management call.
+        app.middlewares.append(client_operations_middleware(
+            self.engine.tracking, (WEBHOOK_PREFIX, RPC_PREFIX)))
 
     def describe(self, fn: FunctionInfo) -> str | None:
         kind = fn.trigger.type

@@ -10,6 +10,7 @@ from devhost.durable.history import Event, EventType
 from devhost.host import typed
 from devhost.host.channel import Invocation, Outcome, Workers
 from devhost.host.metadata import FunctionInfo
+from devhost.host.requests import invoke_as_request
 
 OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:"
 # ReplaySchema V3: one flat action list per episode (plus compound actions).
@@ -52,10 +53,15 @@ def orchestrator_result(outcome: Outcome) -> tuple[dict[str, Any] | None, str | 
 
 
 async def call_orchestrator(workers: Workers, fn: FunctionInfo, payload: dict[str, Any],
-                            traceparent: str = "", tracestate: str = ""
+                            traceparent: str = "", tracestate: str = "", *,
+                            as_request: bool = False
                             ) -> tuple[dict[str, Any] | None, str | None]:
-    """Run one episode through the app's orchestrator in the worker."""
-    outcome = await workers.invoke(orchestrator_invocation(fn, payload, traceparent, tracestate))
+    """Run one episode through the app's orchestrator in the worker. `as_request`: no
+    DurableTask Activity (tracing V2 off), so the WebJobs logger tracks the invocation as a
+    request of its own (devhost/host/requests.py), replays included."""
+    invocation = orchestrator_invocation(fn, payload, traceparent, tracestate)
+    outcome = await (invoke_as_request(workers, invocation) if as_request
+                     else workers.invoke(invocation))
     return orchestrator_result(outcome)
 
 

@@ -1,50 +1,53 @@
 """What the host does with logs: the worker's RpcLogs and its own Executing/Executed rows.
 
-Classic-mode Application Insights under the Functions host (azure-functions-host,
-src/WebJobs.Script/Diagnostics; Microsoft.Azure.WebJobs.Logging.ApplicationInsights
-ApplicationInsightsLogger): every log of a function invocation becomes a `traces` row whose
-customDimensions carry `Category` (`Function.<name>.User` for what the user's code logged,
-`Function.<name>` for the host's `Executing`/`Executed` lines), `LogLevel`, `InvocationId`,
-`ProcessId`, with the invocation's operation (operation_Id/operation_ParentId). The console
-shows what `func start` shows: the worker's User logs and the Executed line of each
-invocation, with the user's exception when it failed.
+Classic-mode Application Insights under the Functions host: every log of a function
+invocation is shaped by devhost/host/hostlog.py as ApplicationInsightsLogger shapes it
+(Category `Function.<name>.User` for what the user's code logged, `Function.<name>` for the
+host's `Executing`/`Executed` lines, FunctionInstanceLogger in azure-webjobs-sdk f79ea0b),
+inside the invocation's scope and operation. The console shows what `func start` shows: the
+worker's User logs and the Executed line of each invocation, with the user's exception when
+it failed.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import _logs
-from opentelemetry._logs import SeverityNumber
-from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from devhost import rpc
 from devhost.host import console, telemetry
+from devhost.host.hostlog import (
+    DotnetException,
+    HostLogger,
+    Level,
+    LogLevels,
+    Scope,
+    shape_log_envelope,
+)
 from devhost.host.telemetry import (
     host_connection_string,
+    host_estimator,
     host_resource,
+    host_sampling,
     offline_if_loopback,
     otlp_export_only,
     sync_export,
 )
 
-CATEGORY = "Category"
-LOG_LEVEL = "LogLevel"
-INVOCATION_ID = "InvocationId"
-PROCESS_ID = "ProcessId"
-_SEVERITY = {rpc.RpcLog.Trace: ("Trace", SeverityNumber.TRACE),
-             rpc.RpcLog.Debug: ("Debug", SeverityNumber.DEBUG),
-             rpc.RpcLog.Information: ("Information", SeverityNumber.INFO),
-             rpc.RpcLog.Warning: ("Warning", SeverityNumber.WARN),
-             rpc.RpcLog.Error: ("Error", SeverityNumber.ERROR),
-             rpc.RpcLog.Critical: ("Critical", SeverityNumber.FATAL)}
+_LEVELS = {rpc.RpcLog.Trace: Level.TRACE, rpc.RpcLog.Debug: Level.DEBUG,
+           rpc.RpcLog.Information: Level.INFORMATION, rpc.RpcLog.Warning: Level.WARNING,
+           rpc.RpcLog.Error: Level.ERROR, rpc.RpcLog.Critical: Level.CRITICAL}
 _PROPAGATOR = TraceContextTextMapPropagator()
 _lock = threading.Lock()
 _provider: Any = None
+_levels = LogLevels()
+_logger: HostLogger | None = None
+_logger_lock = threading.Lock()
 
 
 # The categories the host's OpenTelemetryLoggerProvider never exports, and those it drops once
@@ -108,8 +111,13 @@ def host_logger_provider() -> Any:
                 SimpleLogRecordProcessor,
             )
 
+            class _Exporter(AzureMonitorLogExporter):
+                def _log_to_envelope(self, readable_log_record: Any) -> Any:
+                    return shape_log_envelope(super()._log_to_envelope(readable_log_record),
+                                              readable_log_record.log_record.attributes)
+
             _provider = LoggerProvider(resource=host_resource())
-            exporter = AzureMonitorLogExporter(connection_string=connection_string)
+            exporter = _Exporter(connection_string=connection_string)
             _provider.add_log_record_processor(SimpleLogRecordProcessor(exporter)
                                                if sync_export()
                                                else BatchLogRecordProcessor(exporter))
@@ -130,6 +138,47 @@ def shutdown() -> None:
         _provider = None
 
 
+def configure_log_levels(app_dir: Path) -> LogLevels:
+    """host.json `logging.logLevel`, read before the host's loggers exist (a level the host
+    does not know stops it at start)."""
+    global _levels, _logger
+    _levels = LogLevels.from_app_dir(app_dir)
+    _logger = None
+    return _levels
+
+
+def host_logger() -> HostLogger:
+    """The host's ILogger → Application Insights: one for the whole host, on its log
+    pipeline, its log levels and its adaptive sampling."""
+    global _logger
+    with _logger_lock:
+        if _logger is None:
+            _logger = HostLogger(levels=_levels, sampling=host_sampling(),
+                                 estimator=host_estimator(),
+                                 logger=host_logger_provider().get_logger("Host"))
+        return _logger
+
+
+# FunctionInstanceLogger.Log (azure-webjobs-sdk f79ea0b,
+# src/Microsoft.Azure.WebJobs.Host/Loggers/FunctionInstanceLogger.cs): its LoggerMessages.
+EXECUTING = "Executing '{functionName}' (Reason='{reason}', Id={invocationId})"
+EXECUTED = ("Executed '{functionName}' ({status}, Id={invocationId}, "
+            "Duration={executionDuration}ms)")
+FUNCTION_INVOCATION_EXCEPTION = "Microsoft.Azure.WebJobs.Host.FunctionInvocationException"
+RPC_EXCEPTION = "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException"
+
+
+def invocation_exception(function: str, error: str, stack: str) -> list[DotnetException]:
+    """The exception a failed out-of-process invocation logs: FunctionExecutor's
+    FunctionInvocationException around the worker's RpcException (azure-functions-host
+    89dc438, src/WebJobs.Script/Workers/Rpc/RpcException.cs: `Result: <result>\nException:
+    <message>\nStack: <stack>`)."""
+    return [DotnetException(FUNCTION_INVOCATION_EXCEPTION,
+                            f"Exception while executing function: Functions.{function}"),
+            DotnetException(RPC_EXCEPTION,
+                            f"Result: Failure\nException: {error}\nStack: {stack}", stack)]
+
+
 class HostLogs:
     """Files worker logs and invocation rows; knows which invocation is which function.
 
@@ -139,21 +188,20 @@ class HostLogs:
     keeps only failures and the app's own logs there; the rows are filed either way."""
 
     def __init__(self, *, invocations: bool = True) -> None:
-        self._logger = host_logger_provider().get_logger("Host.Function")
         self._otlp = otlp_export_only()
         self._console_invocations = invocations
-        # id → (function, the invocation's context, parsed once for all its rows)
-        self._invocations: dict[str, tuple[str, Context | None]] = {}
+        # id → the invocation's logger scope (its function and context, parsed once)
+        self._invocations: dict[str, Scope] = {}
 
-    def _emit(self, category: str, level: rpc.RpcLog.Level, message: str, invocation_id: str,
-              context: Context | None) -> None:
+    def _emit(self, category: str, level: Level, template: str, values: list[tuple[str, Any]],
+              scope: Scope, *, event_id: int = 0, event_name: str = "",
+              exception: list[DotnetException] | None = None, message: str | None = None
+              ) -> None:
         if self._otlp and not otlp_log_category_exported(category):
             return
-        text, number = _SEVERITY.get(level, ("Information", SeverityNumber.INFO))
-        self._logger.emit(_logs.LogRecord(
-            context=context, severity_text=text, severity_number=number, body=message,
-            attributes={CATEGORY: category, LOG_LEVEL: text, INVOCATION_ID: invocation_id,
-                        PROCESS_ID: os.getpid()}))
+        host_logger().log(category, level, template, values, event_id=event_id,
+                          event_name=event_name, scope=scope, exception=exception or (),
+                          message=message)
 
     def _print(self, message: str) -> None:
         print(f"{console.stamp()} {message}", file=sys.stderr, flush=True)
@@ -161,27 +209,40 @@ class HostLogs:
     def executing(self, function: str, invocation_id: str, traceparent: str,
                   reason: str) -> None:
         context = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
-        self._invocations[invocation_id] = (function, context)
-        line = f"Executing 'Functions.{function}' (Reason='{reason}', Id={invocation_id})"
-        self._emit(f"Function.{function}", rpc.RpcLog.Information, line, invocation_id, context)
+        scope = Scope(invocation_id, function, context)
+        self._invocations[invocation_id] = scope
+        values: list[tuple[str, Any]] = [("functionName", f"Functions.{function}"),
+                                         ("reason", reason), ("invocationId", invocation_id)]
+        self._emit(f"Function.{function}", Level.INFORMATION, EXECUTING, values, scope,
+                   event_id=1, event_name="FunctionStarted")
         if self._console_invocations:
-            self._print(line)
+            self._print(EXECUTING.format(functionName=f"Functions.{function}", reason=reason,
+                                         invocationId=invocation_id))
 
-    def executed(self, function: str, invocation_id: str, ok: bool, seconds: float) -> None:
-        """The row in traces and, on success, the console line; the console lines of a
-        failure (with the user's frames) are devhost.host.console's, for every transport."""
-        _, context = self._invocations.pop(invocation_id, (function, None))
-        line = (f"Executed 'Functions.{function}' ({'Succeeded' if ok else 'Failed'}, "
-                f"Id={invocation_id}, Duration={seconds * 1000:.0f}ms)")
-        self._emit(f"Function.{function}", rpc.RpcLog.Information if ok else rpc.RpcLog.Error,
-                   line, invocation_id, context)
+    def executed(self, function: str, invocation_id: str, ok: bool, seconds: float,
+                 error: str = "", stack: str = "") -> None:
+        """The row in traces (and, for a failure, the exceptions row its exception makes)
+        and, on success, the console line; the console lines of a failure (with the user's
+        frames) are devhost.host.console's, for every transport."""
+        scope = self._invocations.pop(invocation_id, Scope(invocation_id, function))
+        values: list[tuple[str, Any]] = [
+            ("functionName", f"Functions.{function}"),
+            ("status", "Succeeded" if ok else "Failed"), ("invocationId", invocation_id),
+            ("executionDuration", int(seconds * 1000))]
+        self._emit(f"Function.{function}", Level.INFORMATION if ok else Level.ERROR, EXECUTED,
+                   values, scope, event_id=2 if ok else 3, event_name="FunctionCompleted",
+                   exception=None if ok else invocation_exception(function, error, stack))
         if ok and self._console_invocations:
-            self._print(line)
+            self._print(EXECUTED.format(functionName=f"Functions.{function}", status="Succeeded",
+                                        invocationId=invocation_id,
+                                        executionDuration=int(seconds * 1000)))
 
     def worker_log(self, entry: rpc.RpcLog, worker_id: str) -> None:
         """An RpcLog from a worker. User logs of an invocation go to traces under
         `Function.<name>.User` and to the console; the worker's System logs are the
-        host's diagnostics (not the customer's App Insights), shown only when they warn."""
+        host's diagnostics (not the customer's App Insights), shown only when they warn.
+        An RpcLog carries no exception (`log.exception(...)` arrives as text), so it is a
+        traces row only, never an exceptions row."""
         user = entry.log_category == rpc.RpcLog.User
         if user:
             self._print(entry.message)
@@ -189,11 +250,12 @@ class HostLogs:
             self._print(entry.message.splitlines()[0] if entry.message else "")  # not frames
         if not user:
             return
-        function, context = self._invocations.get(entry.invocation_id, ("", None))
-        if not function:
+        scope = self._invocations.get(entry.invocation_id)
+        if scope is None:
             # Outside any invocation (a library's thread, the app's own exporter reporting its
             # posts): the console only, or every export would file rows about itself.
             return
-        self._emit(f"Function.{function}.User", entry.level, entry.message, entry.invocation_id,
-                   context)
-
+        # RpcLog → ILogger.Log(level, message) with no template: no prop__ keys.
+        self._emit(f"Function.{scope.function_name}.User",
+                   _LEVELS.get(entry.level, Level.INFORMATION), "", [], scope,
+                   message=entry.message)

@@ -301,7 +301,9 @@ class ProcessWorkers(Workers):
         finally:
             peer.in_flight -= 1
             self.logs.executed(name, iid, outcome is not None and outcome.ok,
-                               asyncio.get_running_loop().time() - started)
+                               asyncio.get_running_loop().time() - started,
+                               outcome.error if outcome else "worker lost",
+                               outcome.stack_trace if outcome else "")
         return outcome
 
     async def _pick(self) -> _ProcessPeer:

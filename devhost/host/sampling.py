@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import threading
 import time
 from collections.abc import Sequence
@@ -164,13 +165,26 @@ class AdaptiveEstimator:
             self._changed = now
 
 
+def keeps(operation_id: str, percentage: float) -> bool:
+    """SamplingScoreGenerator: an item is kept when its operation's score is below the
+    percentage, so a whole operation is kept or dropped; an item outside any operation is
+    scored at random, as the SDK does."""
+    if percentage >= 100.0:
+        return True
+    if not operation_id:
+        return random.random() * 100.0 < percentage
+    return _get_DJB2_sample_score(operation_id.lower()) * 100.0 < percentage
+
+
 class HostSampler(Sampler):
     """The sampler of the host's own provider: its request rows by host.json, Durable V2
     spans always (they are another pipeline's)."""
 
-    def __init__(self, settings: SamplingSettings) -> None:
+    def __init__(self, settings: SamplingSettings,
+                 estimator: AdaptiveEstimator | None = None) -> None:
         self.settings = settings
-        self.estimator = AdaptiveEstimator(settings)
+        # One estimator per TelemetryConfiguration: the host's rows and its logs share it.
+        self.estimator = estimator or AdaptiveEstimator(settings)
 
     def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
                       kind: SpanKind | None = None, attributes: Attributes = None,
@@ -183,9 +197,7 @@ class HostSampler(Sampler):
         if not self.settings.applies_to(item_type):
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
         percentage = self.estimator.observe()
-        keep = percentage >= 100.0 or (
-            _get_DJB2_sample_score(format_trace_id(trace_id).lower()) * 100.0 < percentage)
-        if not keep:
+        if not keeps(format_trace_id(trace_id), percentage):
             return SamplingResult(Decision.DROP, None, state)
         return SamplingResult(Decision.RECORD_AND_SAMPLE,
                               {**(attributes or {}), SAMPLE_RATE: percentage}, state)

@@ -34,8 +34,9 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from devhost.host.connectionstring import ingestion_endpoint
+from devhost.host.hostlog import machine_role_instance, role_tags
 from devhost.host.loopback import is_loopback_url
-from devhost.host.sampling import HostSampler, SamplingSettings
+from devhost.host.sampling import DURABLE_TYPE, AdaptiveEstimator, HostSampler, SamplingSettings
 
 _IDS = RandomIdGenerator()
 
@@ -138,12 +139,31 @@ _provider: TracerProvider | None = None
 _sampling = SamplingSettings()
 
 
+_estimator: AdaptiveEstimator | None = None
+_estimator_lock = threading.Lock()
+
+
 def configure_sampling(app_dir: Path) -> SamplingSettings:
     """Read host.json's samplingSettings before the host's pipeline is built (a bad value is
     a clear error at start, like the host's options validation)."""
-    global _sampling
+    global _sampling, _estimator
     _sampling = SamplingSettings.from_app_dir(app_dir)
+    _estimator = None
     return _sampling
+
+
+def host_sampling() -> SamplingSettings:
+    return _sampling
+
+
+def host_estimator() -> AdaptiveEstimator:
+    """The adaptive sampling processor of the host's TelemetryConfiguration: one estimator
+    counts its request rows and its logs alike."""
+    global _estimator
+    with _estimator_lock:
+        if _estimator is None:
+            _estimator = AdaptiveEstimator(_sampling)
+        return _estimator
 export_failures = 0
 
 
@@ -221,8 +241,20 @@ def dotnet_shape(span: ReadableSpan, envelope: Any) -> Any:
     - dependencies: `type` "DurableTask", or "InProc" for INTERNAL spans; no target, no
       result code;
     - properties: every tag as a string (`item.Value.ToString()`), standard-looking keys
-      included, which the Python exporter would otherwise drop.
+      included, which the Python exporter would otherwise drop;
+    - cloud_RoleName / cloud_RoleInstance: the host's rows per its initializers
+      (devhost/host/hostlog.py role_tags); Durable V2 rows come from the extension's own
+      TelemetryConfiguration (TelemetryActivator.SetupTelemetryConfiguration:
+      `TelemetryConfiguration.CreateDefault()`, no role initializer), so no role name and
+      the machine name as the instance.
     """
+    tags = dict(envelope.tags or {})
+    tags.pop("ai.cloud.role", None)
+    if DURABLE_TYPE in (span.attributes or {}):
+        tags["ai.cloud.roleInstance"] = machine_role_instance()
+    else:
+        tags.update(role_tags())
+    envelope.tags = tags
     data = envelope.data.base_data
     attributes = dict(span.attributes or {})
     failed = span.status.status_code is StatusCode.ERROR
@@ -234,7 +266,8 @@ def dotnet_shape(span: ReadableSpan, envelope: Any) -> Any:
         data.success = not failed
         if HTTP_URL in attributes:
             data.url = str(attributes[HTTP_URL])
-            for key in _APPLIED_TO_REQUEST:
+        if HTTP_STATUS in attributes:  # a row the WebJobs logger tracks: its initializer
+            for key in _APPLIED_TO_REQUEST:  # applies Name and Succeeded to the row
                 properties.pop(key, None)
     else:
         data.type = "InProc" if span.kind is SpanKind.INTERNAL else "DurableTask"
@@ -362,7 +395,8 @@ def host_tracer_provider() -> trace.TracerProvider:
         if _provider is None:
             # The host decides whatever flag the caller sent: its rows by host.json
             # samplingSettings, Durable V2 rows always (DurableTelemetryModule: AllData).
-            _provider = TracerProvider(resource=host_resource(), sampler=HostSampler(_sampling))
+            _provider = TracerProvider(resource=host_resource(),
+                                       sampler=HostSampler(_sampling, host_estimator()))
             # The exporter reads the resource from its tracer provider, the global one unless
             # told: an app without OpenTelemetry has only the proxy there (no resource).
             exporter = ReportingExporter(HostEnvelopeExporter.create(connection_string,
