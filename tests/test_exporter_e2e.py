@@ -4,16 +4,21 @@ columns are checked as App Insights stores them."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from devhost.testing import DurableApp, LogRecord, RunHandle, Span
 
 STARTER = "/api/start-sub-orchestration"
 ROLE = "sub-orchestration-e2e"
+HOST_ROLE = "sub-orchestration-site"
 HELD_OUT = {"customer_id": "cust-4242", "customer_segment": "public-sector",
             "skus": ["SKU-9", "SKU-8", "SKU-7"]}
 
-pytestmark = pytest.mark.durable_app(settings={"OTEL_SERVICE_NAME": ROLE})
+pytestmark = pytest.mark.durable_app(settings={"OTEL_SERVICE_NAME": ROLE,
+                                               "WEBSITE_CLOUD_ROLENAME": HOST_ROLE})
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,16 @@ def test_rows_carry_ids_under_one_operation(run: RunHandle,
     # Everything this host captured (not only the run's operations) is one operation:
     assert durable_app_module.kql("union requests, dependencies, traces "
                                   "| summarize n = count() by operation_Id | count") == [[1]]
-    assert run.kql("union requests, dependencies, traces | distinct cloud_RoleName") == [[ROLE]]
+    # cloud_RoleName by who wrote the row: the app's exporter its OTEL_SERVICE_NAME; the
+    # host WEBSITE_CLOUD_ROLENAME (WebJobsRoleEnvironmentTelemetryInitializer); Durable V2 rows
+    # none (the extension's own TelemetryConfiguration.CreateDefault(), TelemetryActivator).
+    roles = run.kql("""union requests, dependencies, traces
+| extend dims = tostring(customDimensions)
+| extend who = iff(dims contains '"app.durable.role"', "app",
+               iff(dims contains '"durabletask.type"', "durable", "host"))
+| distinct who, cloud_RoleName""")
+    assert sorted((who, role or "") for who, role in roles) == [
+        ("app", ROLE), ("durable", ""), ("host", HOST_ROLE)]
     ids = {s.id for s in spans}
     rows: list[Span | LogRecord] = [*spans, *logs]
     activities = [r for r in rows
@@ -91,3 +105,68 @@ def test_each_app_log_lands_once_beside_the_hosts_rows(run: RunHandle) -> None:
                  "customer_sync_sub_orchestrator", "sync_customer_profile",
                  "build_inventory_snapshot"):
         assert (f"Executed 'Functions.{name}'", f"Function.{name}") in host
+
+
+def test_host_rows_are_what_the_host_writes(run: RunHandle) -> None:
+    """Executing/Executed as ApplicationInsightsLogger files FunctionInstanceLogger's
+    messages (azure-webjobs-sdk f79ea0b: `prop__` + the template's names, EventId/EventName,
+    InvocationId and operation_Name from the function's scope, ProcessId from
+    WebJobsTelemetryInitializer; azure-functions-host 89dc438 ScriptTelemetryInitializer:
+    HostInstanceId), and nothing the host never writes (the exporter's `logger_name`)."""
+    rows = run.kql("""traces | where message startswith "Executing 'Functions.sync_customer_profile'"
+| project operation_Name, customDimensions""")
+    assert len(rows) == 1
+    name, dims = rows[0][0], json.loads(rows[0][1])
+    assert name == "sync_customer_profile"
+    assert dims["EventId"] == "1" and dims["EventName"] == "FunctionStarted"
+    assert dims["prop__functionName"] == "Functions.sync_customer_profile"
+    assert dims["prop__reason"] == "(null)"
+    assert dims["prop__invocationId"] == dims["InvocationId"]
+    assert dims["prop__{OriginalFormat}"] == ("Executing '{functionName}' (Reason='{reason}', "
+                                              "Id={invocationId})")
+    assert dims["Category"] == "Function.sync_customer_profile"
+    assert dims["LogLevel"] == "Information"
+    assert re.fullmatch(r"[0-9a-f-]{36}", dims["HostInstanceId"]) and dims["ProcessId"].isdigit()
+    assert "logger_name" not in dims
+    assert run.kql("""traces | where tostring(customDimensions.Category) startswith "Function."
+| where isnotempty(tostring(customDimensions.logger_name)) | count""") == [[0]]
+    # `traces | where operation_Name == "<function>"` finds the function's own rows.
+    assert sorted(m.split(" (")[0] for [m] in run.kql(
+        'traces | where operation_Name == "sync_customer_profile" | project message')) == [
+        "Executed 'Functions.sync_customer_profile'", "Executing 'Functions.sync_customer_profile'"]
+
+
+def test_durable_tracking_traces_follow_the_run(run: RunHandle) -> None:
+    """EndToEndTraceHelper's rows (Host.Triggers.DurableTask, on by default; the 3.x release
+    with ClientOperationReceived, durable-extension #3326): started / scheduled / awaited /
+    completed per instance, the activities' started / completed, inputs and outputs
+    redacted (traceInputsAndOutputs off), replays left out (traceReplayEvents off)."""
+    root = run.instance_id
+    rows = run.kql("""traces | where tostring(customDimensions.Category) == "Host.Triggers.DurableTask"
+| project instance = tostring(customDimensions.prop__instanceId),
+          fn = tostring(customDimensions.prop__functionName),
+          state = tostring(customDimensions.prop__state),
+          replay = tostring(customDimensions.prop__isReplay),
+          ftype = tostring(customDimensions.prop__functionType), message, severityLevel""")
+    steps = {(i, f, st) for i, f, st, _, _, _, _ in rows}
+    child = f"{root}:customer-sync"
+    for step in [(root, "parent_workflow_orchestrator", "Started"),
+                 (root, "customer_sync_sub_orchestrator", "Scheduled"),
+                 (root, "parent_workflow_orchestrator", "Awaited"),
+                 (root, "parent_workflow_orchestrator", "Completed"),
+                 (child, "sync_customer_profile", "Scheduled"),
+                 (child, "sync_customer_profile", "Started"),
+                 (child, "sync_customer_profile", "Completed")]:
+        assert step in steps
+    assert {r[3] for r in rows if r[2]} == {"False"} and {r[6] for r in rows} == {1}
+    started = next(r[5] for r in rows if r[1] == "sync_customer_profile" and r[2] == "Started")
+    assert started.startswith(f"{child}: Function 'sync_customer_profile (Activity)' started. "
+                              "IsReplay: False. Input: (Redacted ")
+    # The starter's client call: its invocation id, from the SDK's
+    # X-Azure-Functions-InvocationId header, joins the starter to the orchestration.
+    (op,) = run.kql("""traces | where message startswith "Client operation 'StartOrchestration'"
+| project tostring(customDimensions.prop__instanceId),
+          tostring(customDimensions.prop__functionInvocationId)""")
+    starter = run.kql("""traces | where message startswith "Executing 'Functions.start_sub_orchestration'"
+| project tostring(customDimensions.InvocationId)""")
+    assert op == [root, starter[0][0]]

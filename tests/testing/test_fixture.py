@@ -6,6 +6,7 @@ is test_plugin.py's, with pytester."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,11 +60,29 @@ def test_a_failing_activity_is_in_the_exceptions_table(durable_app_module: Durab
     status = run.wait()
     assert status.runtime_status == "Failed" and "boom" in status.output
     errors = run.exceptions()
-    assert errors and {e.type for e in errors} == {"ValueError"}
-    assert all(e.message == "boom" for e in errors)
+    # The function result's row under the activity's span (the Python exception), and the
+    # host's `Executed '…' (Failed)` log, which ApplicationInsightsLogger.LogException files
+    # with the exception the host holds: FunctionInvocationException around the worker's
+    # RpcException (azure-webjobs-sdk f79ea0b FunctionInstanceLogger, ApplicationInsightsLogger).
+    results = [e for e in errors if "Category" not in e.attributes]
+    assert results and {e.type for e in results} == {"ValueError"}
+    assert all(e.message == "boom" for e in results)
+    (logged,) = [e for e in errors if e.attributes.get("Category") == "Function.explode"]
+    # The orchestrator's episode failed too (the SDK fails the invocation): its own row.
+    assert {e.attributes.get("Category") for e in errors} == {
+        None, "Function.explode", "Function.exploder"}
+    assert logged.type == "Microsoft.Azure.WebJobs.Host.FunctionInvocationException"
+    assert logged.message == "Exception while executing function: Functions.explode"
+    chain = json.loads(logged.details) if isinstance(logged.details, str) else logged.details
+    assert [d["typeName"] for d in chain] == [
+        "Microsoft.Azure.WebJobs.Host.FunctionInvocationException",
+        "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException"]
+    assert "Exception: ValueError: boom" in chain[-1]["message"]
+    assert logged.attributes["FormattedMessage"].startswith("Executed 'Functions.explode' "
+                                                            "(Failed, Id=")
     (host_span,) = [s for s in run.spans(name="activity:explode") if s.item_type == "request"]
     assert host_span.success is False
-    assert host_span.id in {e.parent_id for e in errors}
+    assert host_span.id == logged.parent_id and {host_span.id} == {e.parent_id for e in results}
 
 
 @pytest.mark.durable_app(settings={"OTEL_BSP_SCHEDULE_DELAY": "600000",
