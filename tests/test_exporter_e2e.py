@@ -113,7 +113,8 @@ def test_host_rows_are_what_the_host_writes(run: RunHandle) -> None:
     InvocationId and operation_Name from the function's scope, ProcessId from
     WebJobsTelemetryInitializer; azure-functions-host 89dc438 ScriptTelemetryInitializer:
     HostInstanceId), and nothing the host never writes (the exporter's `logger_name`)."""
-    rows = run.kql("""traces | where message startswith "Executing 'Functions.sync_customer_profile'"
+    rows = run.kql("""traces
+| where message startswith "Executing 'Functions.sync_customer_profile'"
 | project operation_Name, customDimensions""")
     assert len(rows) == 1
     name, dims = rows[0][0], json.loads(rows[0][1])
@@ -142,7 +143,8 @@ def test_durable_tracking_traces_follow_the_run(run: RunHandle) -> None:
     completed per instance, the activities' started / completed, inputs and outputs
     redacted (traceInputsAndOutputs off), replays left out (traceReplayEvents off)."""
     root = run.instance_id
-    rows = run.kql("""traces | where tostring(customDimensions.Category) == "Host.Triggers.DurableTask"
+    rows = run.kql("""traces
+| where tostring(customDimensions.Category) == "Host.Triggers.DurableTask"
 | project instance = tostring(customDimensions.prop__instanceId),
           fn = tostring(customDimensions.prop__functionName),
           state = tostring(customDimensions.prop__state),
@@ -167,6 +169,7 @@ def test_durable_tracking_traces_follow_the_run(run: RunHandle) -> None:
     (op,) = run.kql("""traces | where message startswith "Client operation 'StartOrchestration'"
 | project tostring(customDimensions.prop__instanceId),
           tostring(customDimensions.prop__functionInvocationId)""")
-    starter = run.kql("""traces | where message startswith "Executing 'Functions.start_sub_orchestration'"
+    starter = run.kql("""traces
+| where message startswith "Executing 'Functions.start_sub_orchestration'"
 | project tostring(customDimensions.InvocationId)""")
     assert op == [root, starter[0][0]]
