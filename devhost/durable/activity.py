@@ -9,6 +9,7 @@ failed)."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from devhost.durable.history import Event, EventType, event
 from devhost.durable.spans import task_client_context
@@ -18,6 +19,7 @@ from devhost.durable.tracking import ACTIVITY, Tracking
 from devhost.host import console, typed
 from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation
+from devhost.host.logs import function_result_failed
 from devhost.host.requests import invoke_as_request
 
 
@@ -32,7 +34,7 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
                             "or is not an activity function.",
                      Details="Activity functions in this app: "
                              + (", ".join(sorted(index.activities)) or "none"))
-    started = time.perf_counter()
+    started, began = time.perf_counter(), datetime.now(UTC)
     client = task_client_context(inst, item.task_id)
     v2 = tracer.enabled and client is not None
     with tracer.activity(name=item.name, instance_id=inst.instance_id, task_id=item.task_id,
@@ -52,6 +54,10 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
             outcome = await invoke_as_request(index.workers, invocation)
         if not outcome.ok:  # the host's span records the failure, as its logger does
             host.failure = outcome.as_exception()
+            if v2:  # (without V2 the request row's invoker logged it)
+                function_result_failed(fn.name, invocation.invocation_id, outcome.error,
+                                       outcome.stack_trace, host.traceparent, began,
+                                       datetime.now(UTC))
     if not outcome.ok:
         tracking.activity_failed(item.name, inst.instance_id, outcome.error,
                                  outcome.stack_trace, task_event_id=item.task_id,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from devhost.durable.history import Event, EventType
 from devhost.host import typed
 from devhost.host.channel import Invocation, Outcome, Workers
+from devhost.host.logs import function_result_failed
 from devhost.host.metadata import FunctionInfo
 from devhost.host.requests import invoke_as_request
 
@@ -60,8 +62,13 @@ async def call_orchestrator(workers: Workers, fn: FunctionInfo, payload: dict[st
     DurableTask Activity (tracing V2 off), so the WebJobs logger tracks the invocation as a
     request of its own (devhost/host/requests.py), replays included."""
     invocation = orchestrator_invocation(fn, payload, traceparent, tracestate)
-    outcome = await (invoke_as_request(workers, invocation) if as_request
-                     else workers.invoke(invocation))
+    if as_request:
+        return orchestrator_result(await invoke_as_request(workers, invocation))
+    began = datetime.now(UTC)
+    outcome = await workers.invoke(invocation)
+    if not outcome.ok:  # LogFunctionResult, under the orchestration's V2 span
+        function_result_failed(fn.name, invocation.invocation_id, outcome.error,
+                               outcome.stack_trace, traceparent, began, datetime.now(UTC))
     return orchestrator_result(outcome)
 
 

@@ -402,14 +402,13 @@ class HostTracer:
             span.set_attribute("otel.status_description", description)
             span.end()
 
+        # The WebJobs logger's LogFunctionResult logs a failure as an exceptions row under
+        # the current Activity (this span): the invoker writes it (devhost/host/logs.py
+        # function_result_failed), with the exception the host holds.
         try:
             yield invocation
         except BaseException as exc:
             invocation.failure = exc
             raise
         finally:
-            if invocation.failure is not None:
-                # The WebJobs logger's LogFunctionResult also logs the failure as an
-                # exception row under the current Activity (this span).
-                span.record_exception(invocation.failure)
             finish(invocation.failure)

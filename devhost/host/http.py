@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -22,6 +22,7 @@ from devhost import rpc
 from devhost.host import console, typed
 from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation, Outcome
+from devhost.host.logs import function_result_failed
 from devhost.host.metadata import FunctionInfo
 from devhost.host.telemetry import (
     HOST_CALL_REASON,
@@ -190,7 +191,7 @@ class HttpTriggers:
     async def _invoke(self, fn: FunctionInfo, invocation: Invocation
                       ) -> tuple[web.Response, str | None, float]:
         """(response, failure, milliseconds taken)."""
-        started = time.perf_counter()
+        started, began = time.perf_counter(), datetime.now(UTC)
         outcome = await self.index.workers.outcome(invocation)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if outcome.ok:
@@ -198,5 +199,7 @@ class HttpTriggers:
         # The host answers 500 with an empty body when the function throws.
         console.remote_invocation_failed(fn.name, invocation.invocation_id, elapsed_ms,
                                          outcome.error, outcome.stack_trace)
-        trace.get_current_span().record_exception(outcome.as_exception())
+        function_result_failed(fn.name, invocation.invocation_id, outcome.error,
+                               outcome.stack_trace, invocation.traceparent, began,
+                               datetime.now(UTC), HOST_CALL_REASON)
         return web.Response(status=500), outcome.error, elapsed_ms

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from devhost.host.hostlog import (
     shape_log_envelope,
 )
 from devhost.host.telemetry import (
+    RESULT_FORMAT,
     host_connection_string,
     host_estimator,
     host_resource,
@@ -177,6 +179,41 @@ def invocation_exception(function: str, error: str, stack: str) -> list[DotnetEx
                             f"Exception while executing function: Functions.{function}"),
             DotnetException(RPC_EXCEPTION,
                             f"Result: Failure\nException: {error}\nStack: {stack}", stack)]
+
+
+def function_result_failed(function: str, invocation_id: str, error: str, stack: str,
+                           traceparent: str, started: datetime, ended: datetime,
+                           trigger_reason: str | None = None) -> None:
+    """LoggerExtensions.LogFunctionResult of a failed invocation (azure-webjobs-sdk f79ea0b):
+    ApplicationInsightsLogger.LogFunctionResult → LogException with the FunctionResultState
+    (prefixed, no message: an exceptions row and no trace), Category `Host.Results`, under
+    the invocation's Activity (`traceparent`: the request row, or Durable's V2 span)."""
+    context = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+    duration = ended - started
+    values: list[tuple[str, Any]] = [
+        ("FullName", f"Functions.{function}"), ("InvocationId", invocation_id),
+        ("Name", function), ("TriggerReason", trigger_reason),
+        ("StartTime", dotnet_datetime(started)), ("EndTime", dotnet_datetime(ended)),
+        ("Duration", dotnet_timespan(duration)), ("Succeeded", False),
+        ("{OriginalFormat}", RESULT_FORMAT)]
+    host_logger().log("Host.Results", Level.ERROR, "", values,
+                      scope=Scope(invocation_id, function, context),
+                      exception=invocation_exception(function, error, stack), message="")
+
+
+def dotnet_datetime(moment: datetime) -> str:
+    """ApplicationInsightsLogger.ApplyProperty's DateTime format: yyyy-MM-ddTHH:mm:ss.fffK."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def dotnet_timespan(interval: timedelta) -> str:
+    """TimeSpan.ToString(): hh:mm:ss.fffffff."""
+    total = interval.total_seconds()
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{int(seconds):02d}." \
+           f"{round((seconds % 1) * 10_000_000):07d}"
 
 
 class HostLogs:

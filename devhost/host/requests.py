@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from devhost.host.channel import Invocation, Outcome, Workers
+from devhost.host.logs import function_result_failed
 from devhost.host.telemetry import (
     HTTP_STATUS,
     function_result_tags,
@@ -41,7 +43,7 @@ async def invoke_as_request(workers: Workers, invocation: Invocation) -> Outcome
                                       record_exception=False,
                                       set_status_on_exception=False) as span:
         tracked = replace(invocation, traceparent=invocation_traceparent(span), tracestate="")
-        started = time.perf_counter()
+        started, began = time.perf_counter(), datetime.now(UTC)
         outcome: Outcome | None = None
         try:
             outcome = await workers.invoke(tracked)
@@ -52,6 +54,7 @@ async def invoke_as_request(workers: Workers, invocation: Invocation) -> Outcome
             if not ok:
                 error = outcome.error if outcome is not None else "the worker was lost"
                 span.set_status(Status(StatusCode.ERROR, error))
-                if outcome is not None:
-                    span.record_exception(outcome.as_exception())
+                function_result_failed(name, tracked.invocation_id, error,
+                                       outcome.stack_trace if outcome is not None else "",
+                                       tracked.traceparent, began, datetime.now(UTC))
     return outcome

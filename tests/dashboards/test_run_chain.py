@@ -34,7 +34,8 @@ def _run(db: Path, root: str) -> list[dict[str, Any]]:
     rows = _rows(db, f"""union requests, dependencies, exceptions, traces
 | where operation_Id == "{op}"
 | project itemType, id, operation_ParentId, operation_Id, name, type, resultCode, success,
-          url, itemCount, iKey, appId, itemId, customDimensions, outerMessage, message""")
+          url, itemCount, iKey, appId, itemId, customDimensions, outerMessage, message,
+          innermostMessage""")
     for row in rows:
         row["dims"] = json.loads(row["customDimensions"] or "{}")
     return rows
@@ -75,10 +76,23 @@ def test_failing_inventory_run_is_one_chain_under_one_operation(insights_db: dic
              and r["message"] == "Inventory service unavailable"]
     assert log["operation_ParentId"] == app_span["id"]
     assert log["dims"]["app.durable.root_instance_id"] == root
-    exceptions = {r["operation_ParentId"]: r for r in rows if r["itemType"] == "exception"}
-    assert set(exceptions) == {app_span["id"], chain[1]["id"]}
-    assert all("inventory service unavailable" in e["outerMessage"]
-               for e in exceptions.values())
+    # The app's exception row under its span; the host's two per failed invocation
+    # (`Executed '…' (Failed)` of Function.<name>, and Host.Results) under the Activity the
+    # invocation ran in: the activity's SERVER span, and each failed orchestrator episode's
+    # orchestration span (azure-webjobs-sdk f79ea0b ApplicationInsightsLogger.LogException).
+    errors = [r for r in rows if r["itemType"] == "exception"]
+    [app_error] = [e for e in errors if "Category" not in e["dims"]]
+    assert app_error["operation_ParentId"] == app_span["id"]
+    assert "inventory service unavailable" in app_error["outerMessage"]
+    by_parent: dict[str, list[str]] = {}
+    for e in errors:
+        if e is not app_error:
+            by_parent.setdefault(e["operation_ParentId"], []).append(e["dims"]["Category"])
+            assert "inventory service unavailable" in e["innermostMessage"]
+    assert {k: sorted(v) for k, v in by_parent.items()} == {
+        chain[1]["id"]: ["Function.snapshot", "Host.Results"],
+        chain[3]["id"]: ["Function.inventory", "Host.Results"],
+        chain[5]["id"]: ["Function.parent", "Host.Results"]}
     server, client = chain[1], chain[2]
     assert server["dims"]["durabletask.task.task_id"] == client["dims"][
         "durabletask.task.task_id"] == "0"

@@ -60,18 +60,16 @@ def test_a_failing_activity_is_in_the_exceptions_table(durable_app_module: Durab
     status = run.wait()
     assert status.runtime_status == "Failed" and "boom" in status.output
     errors = run.exceptions()
-    # The function result's row under the activity's span (the Python exception), and the
-    # host's `Executed '…' (Failed)` log, which ApplicationInsightsLogger.LogException files
-    # with the exception the host holds: FunctionInvocationException around the worker's
-    # RpcException (azure-webjobs-sdk f79ea0b FunctionInstanceLogger, ApplicationInsightsLogger).
-    results = [e for e in errors if "Category" not in e.attributes]
-    assert results and {e.type for e in results} == {"ValueError"}
-    assert all(e.message == "boom" for e in results)
-    (logged,) = [e for e in errors if e.attributes.get("Category") == "Function.explode"]
-    # The orchestrator's episode failed too (the SDK fails the invocation): its own row.
-    assert {e.attributes.get("Category") for e in errors} == {
-        None, "Function.explode", "Function.exploder"}
-    assert logged.type == "Microsoft.Azure.WebJobs.Host.FunctionInvocationException"
+    # Two rows per failed invocation, as the host writes them with the exception it holds
+    # (FunctionInvocationException around the worker's RpcException; azure-webjobs-sdk
+    # f79ea0b ApplicationInsightsLogger.LogException): the `Executed '…' (Failed)` log of
+    # Function.<name> (with its FormattedMessage) and the function result (Host.Results).
+    # The orchestrator's episode failed too (the SDK fails its invocation): its own two.
+    assert sorted(e.attributes["Category"] for e in errors) == [
+        "Function.explode", "Function.exploder", "Host.Results", "Host.Results"]
+    assert {e.type for e in errors} == {
+        "Microsoft.Azure.WebJobs.Host.FunctionInvocationException"}
+    (logged,) = [e for e in errors if e.attributes["Category"] == "Function.explode"]
     assert logged.message == "Exception while executing function: Functions.explode"
     chain = json.loads(logged.details) if isinstance(logged.details, str) else logged.details
     assert [d["typeName"] for d in chain] == [
@@ -80,9 +78,11 @@ def test_a_failing_activity_is_in_the_exceptions_table(durable_app_module: Durab
     assert "Exception: ValueError: boom" in chain[-1]["message"]
     assert logged.attributes["FormattedMessage"].startswith("Executed 'Functions.explode' "
                                                             "(Failed, Id=")
+    (result,) = [e for e in errors if e.attributes["Category"] == "Host.Results"
+                 and e.attributes["prop__Name"] == "explode"]
     (host_span,) = [s for s in run.spans(name="activity:explode") if s.item_type == "request"]
     assert host_span.success is False
-    assert host_span.id == logged.parent_id and {host_span.id} == {e.parent_id for e in results}
+    assert host_span.id == logged.parent_id == result.parent_id
 
 
 @pytest.mark.durable_app(settings={"OTEL_BSP_SCHEDULE_DELAY": "600000",
