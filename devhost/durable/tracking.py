@@ -83,14 +83,12 @@ class Tracking:
 
     def _log(self, level: Level, template: str, values: Sequence[tuple[str, Any]],
              traceparent: str = "") -> None:
-        logger = self.logger()
-        if not logger.enabled(CATEGORY, level):
-            return
+        # `this.sequenceNumber++` is an argument: counted even when the level filters the row.
         tail = [("hubName", self.hub_name), ("appName", os.environ.get("WEBSITE_SITE_NAME", "")),
                 ("slotName", os.environ.get("WEBSITE_SLOT_NAME", "")),
                 ("extensionVersion", EXTENSION_VERSION), ("sequenceNumber", next(self._sequence))]
         ordered = _in_template_order(template, [*values, *tail])
-        logger.log(CATEGORY, level, template, ordered, traceparent=traceparent)
+        self.logger().log(CATEGORY, level, template, ordered, traceparent=traceparent)
 
     def _payload(self, raw: str | None) -> str:
         """SanitizeString: the raw payload only with traceInputsAndOutputs."""
