@@ -32,6 +32,7 @@ from devhost.host.hostlog import (
 )
 from devhost.host.logs import EXECUTING, invocation_exception
 from devhost.host.sampling import AdaptiveEstimator, SamplingSettings
+from devhost.host.telemetry import OFFLINE_SWITCHES
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -42,8 +43,7 @@ def captured(monkeypatch: pytest.MonkeyPatch
     memory = InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
-    for key in ("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL",
-                "APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED"):
+    for key in OFFLINE_SWITCHES:
         monkeypatch.setenv(key, "true")
     exporter = AzureMonitorLogExporter(
         connection_string="InstrumentationKey=00000000-0000-0000-0000-000000000001;"
