@@ -33,9 +33,8 @@ import json
 import os
 import re
 import socket
-import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -211,7 +210,10 @@ class HostLogger:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     estimator: AdaptiveEstimator | None = None
     logger: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Which categories the pipeline exports at all (the OpenTelemetry mode's filters), and
+    # whether its exporter is the App Insights one that reads the private attributes.
+    exports: Callable[[str], bool] = field(default=lambda _category: True)
+    app_insights: bool = True
 
     def __post_init__(self) -> None:
         if self.estimator is None:
@@ -226,7 +228,8 @@ class HostLogger:
             message: str | None = None, traceparent: str = "") -> bool:
         """File one log; False when host.json's level or sampling dropped it. Outside a
         function's scope, `traceparent` is the Activity current where it is logged."""
-        if self.logger is None or not self.enabled(category, level):
+        if self.logger is None or not self.enabled(category, level) \
+                or not self.exports(category):
             return False
         text = message if message is not None else format_message(template, values)
         attributes: dict[str, Any] = {}
@@ -273,6 +276,9 @@ class HostLogger:
                 return False
             if percentage < 100.0:
                 attributes = {**attributes, _SAMPLE_RATE: percentage}
+        if not self.app_insights:  # OTLP: the row's own attributes, nothing for the shaping
+            attributes = {k: v for k, v in attributes.items()
+                          if k not in _PRIVATE and not k.startswith("exception.")}
         self.logger.emit(_logs.LogRecord(
             context=context, severity_text=level_name(level),
             severity_number=_SEVERITY.get(level, SeverityNumber.INFO), body=text,

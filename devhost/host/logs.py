@@ -155,9 +155,13 @@ def host_logger() -> HostLogger:
     global _logger
     with _logger_lock:
         if _logger is None:
+            otlp = otlp_export_only()
             _logger = HostLogger(levels=_levels, sampling=host_sampling(),
                                  estimator=host_estimator(),
-                                 logger=host_logger_provider().get_logger("Host"))
+                                 logger=host_logger_provider().get_logger("Host"),
+                                 exports=otlp_log_category_exported if otlp
+                                 else (lambda _category: True),
+                                 app_insights=not otlp)
         return _logger
 
 
@@ -225,7 +229,6 @@ class HostLogs:
     keeps only failures and the app's own logs there; the rows are filed either way."""
 
     def __init__(self, *, invocations: bool = True) -> None:
-        self._otlp = otlp_export_only()
         self._console_invocations = invocations
         # id → the invocation's logger scope (its function and context, parsed once)
         self._invocations: dict[str, Scope] = {}
@@ -234,8 +237,6 @@ class HostLogs:
               scope: Scope, *, event_id: int = 0, event_name: str = "",
               exception: list[DotnetException] | None = None, message: str | None = None
               ) -> None:
-        if self._otlp and not otlp_log_category_exported(category):
-            return
         host_logger().log(category, level, template, values, event_id=event_id,
                           event_name=event_name, scope=scope, exception=exception or (),
                           message=message)
