@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -24,8 +25,15 @@ from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation
 from devhost.host.extensions import Extension
 from devhost.host.http import HttpTriggers
+from devhost.host.logs import function_result_failed
 from devhost.host.metadata import FunctionInfo
-from devhost.host.telemetry import host_tracer_provider, invocation_traceparent
+from devhost.host.requests import NON_HTTP_RESULT_CODE
+from devhost.host.telemetry import (
+    HTTP_STATUS,
+    function_result_tags,
+    host_tracer_provider,
+    invocation_traceparent,
+)
 
 log = logging.getLogger("devhost")
 
@@ -118,16 +126,25 @@ class HostServer:
         inputs = [trigger, *self.input_bindings(fn)]
         tracer = host_tracer_provider().get_tracer("devhost.host")
         started = time.perf_counter()
+        began = datetime.now(UTC)
         with tracer.start_as_current_span(
                 fn.name, kind=SpanKind.SERVER,
-                attributes={"faas.trigger": faas_trigger, "faas.name": fn.name}) as span:
+                attributes={"faas.trigger": faas_trigger, "faas.name": fn.name,
+                            HTTP_STATUS: NON_HTTP_RESULT_CODE},
+                record_exception=False) as span:
             # Such a trigger has no caller: the host's Activity starts a trace (flags 00).
             invocation = Invocation(fn, inputs, invocation_traceparent(span), "",
                                     reason=reason)
             outcome = await self.index.workers.outcome(invocation)
+            span.set_attributes(function_result_tags(
+                fn.name, invocation.invocation_id, (time.perf_counter() - started) * 1000,
+                outcome.ok, reason))
             if not outcome.ok:
                 error = outcome.as_exception()
-                span.record_exception(error)
+                # LogFunctionResult: the exceptions row under this request (Host.Results).
+                function_result_failed(fn.name, invocation.invocation_id, outcome.error,
+                                       outcome.stack_trace, invocation.traceparent, began,
+                                       datetime.now(UTC), reason)
                 span.set_status(Status(StatusCode.ERROR, outcome.error))
                 console.remote_invocation_failed(fn.name, invocation.invocation_id,
                                                  (time.perf_counter() - started) * 1000,
