@@ -42,7 +42,7 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
         # The shim runs inside the dispatcher's activity span (V2), else under no Activity.
         current = host.traceparent if v2 else ""
         tracking.function_starting(item.name, inst.instance_id, item.input, ACTIVITY,
-                                   task_event_id=item.task_id, traceparent=current)
+                                   task_event_id=item.task_id, where=current)
         # The extension binds an activity's input to the trigger as a JSON string.
         invocation = Invocation(
             fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
@@ -61,7 +61,7 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
     if not outcome.ok:
         tracking.activity_failed(item.name, inst.instance_id, outcome.error,
                                  outcome.stack_trace, task_event_id=item.task_id,
-                                 traceparent=current)
+                                 where=current)
         console.remote_invocation_failed(fn.name, outcome.invocation_id,
                                          (time.perf_counter() - started) * 1000,
                                          outcome.error, outcome.stack_trace,
@@ -71,6 +71,6 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
                      Details=console.user_stack(outcome.stack_trace, outcome.error))
     result = typed.text(outcome.return_value)
     tracking.function_completed(item.name, inst.instance_id, result, ACTIVITY,
-                                task_event_id=item.task_id, traceparent=current)
+                                task_event_id=item.task_id, where=current)
     return event(EventType.TASK_COMPLETED, TaskScheduledId=item.task_id,
                  Result=result if result is not None else "null")

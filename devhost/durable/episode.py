@@ -39,8 +39,10 @@ from devhost.durable.protocol import call_orchestrator, trigger_payload
 from devhost.durable.spans import emit_result_spans, task_client_context
 from devhost.durable.store import InboxMessage, Instance, Store
 from devhost.durable.tracing import orchestration_context
-from devhost.durable.tracking import ACTIVITY, ORCHESTRATOR, dotnet_roundtrip
+from devhost.durable.tracking import ACTIVITY, ORCHESTRATOR, Where, dotnet_roundtrip
 from devhost.host import console
+from devhost.host.channel import Invocation
+from devhost.host.hostlog import Scope
 
 
 def starts(message: InboxMessage) -> bool:
@@ -87,6 +89,8 @@ class Episode:
         self.children: list[tuple[str, str, str | None, int]] = []
         self.messages: list[tuple[str, Event, float]] = []
         self.next_id = inst.next_event_id
+        self.scope: Scope | None = None  # the orchestrator invocation's, once it began
+        self.replaying = False
         if inst.trace_start is None:
             inst.trace_start = iso(self.now)  # the orchestration span starts at episode one
 
@@ -99,11 +103,7 @@ class Episode:
         new_events = [event(EventType.ORCHESTRATOR_STARTED,
                             timestamp=self.dispatcher.clock.now())]
         new_events += [m.event for m in self.batch]
-        # TaskOrchestrationShim: `started` before the orchestrator runs, a replay when the
-        # episode replays history (so by default only the first episode's is written).
-        self.dispatcher.tracking.function_starting(inst.name, inst.instance_id, inst.input,
-                                                   ORCHESTRATOR, is_replay=bool(history),
-                                                   traceparent=self._current())
+        self.replaying = bool(history)
         state, error = await self._replay(history, new_events)
         if state is not None and error is None:
             self._advance_retry(self.batch[0].event)
@@ -113,12 +113,11 @@ class Episode:
         self._commit(history, new_events, state, error)
         self._track_outcome(state, error)
 
-    def _current(self) -> str:
-        """The Activity current while the extension runs the orchestrator: DurableTask.Core's
-        orchestration span with tracing V2 (its row's context), else none that devhost
-        knows (the WebJobs request row is the invocation's own)."""
-        context = orchestration_context(self.inst) if self.dispatcher.tracer.enabled else None
-        return context.header if context is not None else ""
+    def _current(self) -> Where:
+        """Where the extension logs while it runs the orchestrator: the function's scope
+        (its InvocationId, operation_Name, and the Activity it runs under: the V2
+        orchestration span, or the WebJobs request row with V2 off)."""
+        return self.scope if self.scope is not None else ""
 
     def _track_outcome(self, state: dict[str, Any] | None, error: str | None) -> None:
         """TaskOrchestrationShim (completed / failed) or DurableTaskExtension (awaited)."""
@@ -126,17 +125,17 @@ class Episode:
         continue_as_new = _continue_as_new(state) if error is None else None
         if error is not None:
             tracking.function_failed(inst.name, inst.instance_id, error, ORCHESTRATOR,
-                                     traceparent=current)
+                                     where=current)
         elif continue_as_new is not None:
             tracking.function_completed(inst.name, inst.instance_id, continue_as_new,
                                         ORCHESTRATOR, continued_as_new=True,
-                                        traceparent=current)
+                                        where=current)
         elif state is not None and state.get("isDone"):
             tracking.function_completed(inst.name, inst.instance_id,
                                         json.dumps(state.get("output")), ORCHESTRATOR,
-                                        traceparent=current)
+                                        where=current)
         else:
-            tracking.function_awaited(inst.name, inst.instance_id, traceparent=current)
+            tracking.function_awaited(inst.name, inst.instance_id, where=current)
 
     async def _replay(self, history: list[Event], new_events: list[Event]
                       ) -> tuple[dict[str, Any] | None, str | None]:
@@ -148,7 +147,17 @@ class Episode:
         return await call_orchestrator(self.dispatcher.index.workers, fn, trigger_payload(
             inst.instance_id, inst.parent_instance_id, inst.input, history, new_events),
             parent.header if parent else "", (parent.state or "") if parent else "",
-            as_request=not self.dispatcher.tracer.enabled)
+            as_request=not self.dispatcher.tracer.enabled, on_invoke=self._invoked)
+
+    def _invoked(self, invocation: Invocation) -> None:
+        """The function's scope began (TaskOrchestrationShim runs inside it): `started`, a
+        replay when the episode replays history (so by default only the first episode's is
+        written), and every tracking row of the episode in that scope."""
+        self.scope = Scope.of(invocation.invocation_id, invocation.fn.name,
+                              invocation.traceparent)
+        self.dispatcher.tracking.function_starting(
+            self.inst.name, self.inst.instance_id, self.inst.input, ORCHESTRATOR,
+            is_replay=self.replaying, where=self.scope)
 
     def _alloc(self) -> int:
         self.next_id += 1
@@ -226,7 +235,7 @@ class Episode:
                 self.dispatcher.tracking.function_scheduled(
                     action.function_name, inst.instance_id, inst.name,
                     ACTIVITY if is_activity else ORCHESTRATOR, target_instance_id=child_id,
-                    traceparent=self._current())
+                    where=self._current())
                 self._schedule("activity" if is_activity else "orchestration", task_id,
                                action.function_name, action.input, child_id)
                 if action.retry:
@@ -243,7 +252,7 @@ class Episode:
                 fire_at = datetime.fromisoformat(action.raw["fireAt"])
                 self.dispatcher.tracking.function_listening(
                     inst.name, inst.instance_id, f"CreateTimer:{dotnet_roundtrip(fire_at)}",
-                    traceparent=self._current())
+                    where=self._current())
                 self.appended.append(event(EventType.TIMER_CREATED, task_id,
                                            FireAt=iso(fire_at)))
                 self.messages.append((inst.instance_id, event(

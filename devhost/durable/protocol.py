@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,14 +56,18 @@ def orchestrator_result(outcome: Outcome) -> tuple[dict[str, Any] | None, str | 
 
 async def call_orchestrator(workers: Workers, fn: FunctionInfo, payload: dict[str, Any],
                             traceparent: str = "", tracestate: str = "", *,
-                            as_request: bool = False
+                            as_request: bool = False,
+                            on_invoke: Callable[[Invocation], None] | None = None
                             ) -> tuple[dict[str, Any] | None, str | None]:
     """Run one episode through the app's orchestrator in the worker. `as_request`: no
     DurableTask Activity (tracing V2 off), so the WebJobs logger tracks the invocation as a
-    request of its own (devhost/host/requests.py), replays included."""
+    request of its own (devhost/host/requests.py), replays included. `on_invoke` sees the
+    invocation as the worker gets it, once the function's scope begins."""
     invocation = orchestrator_invocation(fn, payload, traceparent, tracestate)
     if as_request:
-        return orchestrator_result(await invoke_as_request(workers, invocation))
+        return orchestrator_result(await invoke_as_request(workers, invocation, on_invoke))
+    if on_invoke is not None:
+        on_invoke(invocation)
     began = datetime.now(UTC)
     outcome = await workers.invoke(invocation)
     if not outcome.ok:  # LogFunctionResult, under the orchestration's V2 span

@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.host.hostlog import HostLogger, Level
+from devhost.host.hostlog import HostLogger, Level, Scope
 from devhost.host.logs import host_logger
 
 CATEGORY = "Host.Triggers.DurableTask"
@@ -69,6 +69,10 @@ TERMINATED = ("{instanceId}: Function '{functionName} ({functionType})' was term
 CLIENT_OPERATION = ("Client operation '{operationType}' received for instance '{instanceId}'. "
                     "FunctionInvocationId: {functionInvocationId}. " + _TAIL)
 RPC_EXCEPTION = "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException"
+# Where a row is logged: inside a function's logger scope (the orchestrator's invocation:
+# its InvocationId, operation_Name and Activity), or under the Activity current outside any
+# function (a `traceparent`, "" for none).
+Where = Scope | str
 
 
 @dataclass
@@ -82,13 +86,16 @@ class Tracking:
     _sequence: itertools.count[int] = field(default_factory=itertools.count)
 
     def _log(self, level: Level, template: str, values: Sequence[tuple[str, Any]],
-             traceparent: str = "") -> None:
+             where: Where = "") -> None:
         # `this.sequenceNumber++` is an argument: counted even when the level filters the row.
         tail = [("hubName", self.hub_name), ("appName", os.environ.get("WEBSITE_SITE_NAME", "")),
                 ("slotName", os.environ.get("WEBSITE_SLOT_NAME", "")),
                 ("extensionVersion", EXTENSION_VERSION), ("sequenceNumber", next(self._sequence))]
         ordered = _in_template_order(template, [*values, *tail])
-        self.logger().log(CATEGORY, level, template, ordered, traceparent=traceparent)
+        if isinstance(where, Scope):
+            self.logger().log(CATEGORY, level, template, ordered, scope=where)
+        else:
+            self.logger().log(CATEGORY, level, template, ordered, traceparent=where)
 
     def _payload(self, raw: str | None) -> str:
         """SanitizeString: the raw payload only with traceInputsAndOutputs."""
@@ -100,87 +107,87 @@ class Tracking:
 
     def function_scheduled(self, name: str, instance_id: str, reason: str, function_type: str,
                            *, is_replay: bool = False, target_instance_id: str | None = None,
-                           traceparent: str = "") -> None:
+                           where: Where = "") -> None:
         if self._logs_replay(is_replay):
             self._log(Level.INFORMATION, SCHEDULED, [
                 ("instanceId", instance_id), ("functionName", name),
                 ("functionType", function_type), ("reason", reason), ("isReplay", is_replay),
                 ("state", "Scheduled"), ("runtimeStatus", "Pending"),
-                ("targetInstanceId", target_instance_id or None)], traceparent)
+                ("targetInstanceId", target_instance_id or None)], where)
 
     def function_starting(self, name: str, instance_id: str, input_json: str | None,
                           function_type: str, *, is_replay: bool = False,
-                          task_event_id: int = -1, traceparent: str = "") -> None:
+                          task_event_id: int = -1, where: Where = "") -> None:
         if self._logs_replay(is_replay):
             self._log(Level.INFORMATION, STARTED, [
                 ("instanceId", instance_id), ("functionName", name),
                 ("functionType", function_type), ("isReplay", is_replay),
                 ("input", self._payload(input_json)), ("state", "Started"),
-                ("runtimeStatus", "Running"), ("taskEventId", task_event_id)], traceparent)
+                ("runtimeStatus", "Running"), ("taskEventId", task_event_id)], where)
 
     def function_awaited(self, name: str, instance_id: str, *, is_replay: bool = False,
-                         traceparent: str = "") -> None:
+                         where: Where = "") -> None:
         if self._logs_replay(is_replay):
             self._log(Level.INFORMATION, AWAITED, [
                 ("instanceId", instance_id), ("functionName", name),
                 ("functionType", ORCHESTRATOR), ("isReplay", is_replay), ("state", "Awaited")],
-                traceparent)
+                where)
 
     def function_listening(self, name: str, instance_id: str, reason: str, *,
-                           is_replay: bool = False, traceparent: str = "") -> None:
+                           is_replay: bool = False, where: Where = "") -> None:
         if self._logs_replay(is_replay):
             self._log(Level.INFORMATION, LISTENING, [
                 ("instanceId", instance_id), ("functionName", name),
                 ("functionType", ORCHESTRATOR), ("reason", reason), ("isReplay", is_replay),
-                ("state", "Listening")], traceparent)
+                ("state", "Listening")], where)
 
     def function_completed(self, name: str, instance_id: str, output_json: str | None,
                            function_type: str, *, continued_as_new: bool = False,
                            is_replay: bool = False, task_event_id: int = -1,
-                           traceparent: str = "") -> None:
+                           where: Where = "") -> None:
         if self._logs_replay(is_replay):
             self._log(Level.INFORMATION, COMPLETED, [
                 ("instanceId", instance_id), ("functionName", name),
                 ("functionType", function_type), ("continuedAsNew", continued_as_new),
                 ("isReplay", is_replay), ("output", self._payload(output_json)),
                 ("state", "Completed"), ("runtimeStatus", "Completed"),
-                ("taskEventId", task_event_id)], traceparent)
+                ("taskEventId", task_event_id)], where)
 
     def function_failed(self, name: str, instance_id: str, reason: str, function_type: str, *,
                         is_replay: bool = False, task_event_id: int = -1,
-                        traceparent: str = "") -> None:
+                        where: Where = "") -> None:
         if self._logs_replay(is_replay):
             self._log(Level.ERROR, FAILED, [
                 ("instanceId", instance_id), ("functionName", name),
                 ("functionType", function_type), ("reason", reason), ("isReplay", is_replay),
                 ("state", "Failed"), ("runtimeStatus", "Failed"),
-                ("taskEventId", task_event_id)], traceparent)
+                ("taskEventId", task_event_id)], where)
 
     def activity_failed(self, name: str, instance_id: str, error: str, stack: str, *,
-                        task_event_id: int, traceparent: str = "") -> None:
+                        task_event_id: int, where: Where = "") -> None:
         """TaskActivityShim → FunctionFailed(exception): SanitizeException gives the
         exception's type and .NET stack, or `exception.ToString()` with
         traceInputsAndOutputs; out of process the exception is the worker's RpcException."""
         reason = (f"{RPC_EXCEPTION}: Result: Failure\nException: {error}\nStack: {stack}"
                   if self.trace_inputs_and_outputs else f"{RPC_EXCEPTION}\n")
         self.function_failed(name, instance_id, reason, ACTIVITY, task_event_id=task_event_id,
-                             traceparent=traceparent)
+                             where=where)
 
     def function_terminated(self, name: str, instance_id: str, reason: str | None,
-                            traceparent: str = "") -> None:
+                            where: Where = "") -> None:
         self._log(Level.WARNING, TERMINATED, [
             ("instanceId", instance_id), ("functionName", name), ("functionType", ORCHESTRATOR),
             ("reason", self._payload(reason)), ("state", "Terminated"),
-            ("runtimeStatus", "Terminated")], traceparent)
+            ("runtimeStatus", "Terminated")], where)
 
     def client_operation_received(self, operation: str, instance_id: str,
-                                  invocation_id: str | None, traceparent: str = "") -> None:
+                                  invocation_id: str | None, where: Where = "") -> None:
         """Only with a function invocation id: the row exists to join the calling
         invocation to the instance."""
         if invocation_id:
             self._log(Level.INFORMATION, CLIENT_OPERATION, [
                 ("operationType", operation), ("instanceId", instance_id),
-                ("functionInvocationId", invocation_id)], traceparent)
+                ("functionInvocationId", invocation_id)], where)
 
 
 def dotnet_roundtrip(moment: datetime) -> str:

@@ -192,6 +192,12 @@ class Scope:
     function_name: str
     context: Context | None = None
 
+    @classmethod
+    def of(cls, invocation_id: str, function_name: str, traceparent: str) -> Scope:
+        """The scope of an invocation handed `traceparent` (its Activity)."""
+        return cls(invocation_id, function_name,
+                   _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None)
+
 
 @dataclass(frozen=True)
 class DotnetException:

@@ -14,6 +14,7 @@ the function's outcome, the function result tags in customDimensions, and the fa
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -32,10 +33,12 @@ from devhost.host.telemetry import (
 NON_HTTP_RESULT_CODE = 0
 
 
-async def invoke_as_request(workers: Workers, invocation: Invocation) -> Outcome:
+async def invoke_as_request(workers: Workers, invocation: Invocation,
+                            on_invoke: Callable[[Invocation], None] | None = None) -> Outcome:
     """Invoke under a request row of the host's own; the worker's `trace_context` is that
-    row (Activity.Current when the invoker reads `Activity.Current?.Id`). A lost worker
-    fails the row and is raised on, for the caller to deliver the work again."""
+    row (Activity.Current when the invoker reads `Activity.Current?.Id`). `on_invoke` sees
+    the invocation as the worker gets it, once its scope begins. A lost worker fails the row
+    and is raised on, for the caller to deliver the work again."""
     tracer = host_tracer_provider().get_tracer("Microsoft.Azure.WebJobs")
     name = invocation.fn.name
     with tracer.start_as_current_span(name, kind=SpanKind.SERVER,
@@ -45,6 +48,8 @@ async def invoke_as_request(workers: Workers, invocation: Invocation) -> Outcome
         tracked = replace(invocation, traceparent=invocation_traceparent(span), tracestate="")
         started, began = time.perf_counter(), datetime.now(UTC)
         outcome: Outcome | None = None
+        if on_invoke is not None:
+            on_invoke(tracked)
         try:
             outcome = await workers.invoke(tracked)
         finally:

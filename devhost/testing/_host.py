@@ -62,23 +62,27 @@ def run_instances(engine: Engine, root: str) -> list[Instance]:
 
 # The instance id Durable's rows and the app's spans both carry (DurableTask.Core's schema).
 INSTANCE_KEY = "durabletask.task.instance_id"
+# The instance id of the Durable extension's tracking traces (EndToEndTraceHelper).
+TRACKED_INSTANCE_KEY = "prop__instanceId"
 
 
 def tagged_operations(db: Path, instance_ids: list[str]) -> set[str]:
-    """Operations holding a row tagged with one of the instances. Without Durable's V2
-    tracing (no host.json, or turned off) an activity's rows are in a trace of their own,
-    as on Azure, yet they belong to the run."""
+    """Operations holding a row tagged with one of the instances (the app's and Durable's
+    `durabletask.task.instance_id`, the extension's tracking traces' `prop__instanceId`).
+    Without Durable's V2 tracing (no host.json, or turned off) each invocation is a trace of
+    its own, as on Azure, yet they belong to the run."""
     if not instance_ids or not db.exists():
         return set()
     marks = ", ".join("?" for _ in instance_ids)
     found: set[str] = set()
     with local_reader(db) as con:
         for table in TABLES:
-            rows = con.execute(
-                f'SELECT DISTINCT "operation_Id" FROM "{table}" WHERE '
-                f'json_extract_string("customDimensions", ?) IN ({marks})',
-                [f'$."{INSTANCE_KEY}"', *instance_ids]).fetchall()
-            found.update(str(r[0]) for r in rows if r[0])
+            for key in (INSTANCE_KEY, TRACKED_INSTANCE_KEY):
+                rows = con.execute(
+                    f'SELECT DISTINCT "operation_Id" FROM "{table}" WHERE '
+                    f'json_extract_string("customDimensions", ?) IN ({marks})',
+                    [f'$."{key}"', *instance_ids]).fetchall()
+                found.update(str(r[0]) for r in rows if r[0])
     return found
 
 
