@@ -155,8 +155,11 @@ class TestingRoutes:
         ids = [i.instance_id for i in found]
         operations = {i.trace_id for i in found if i.trace_id}
         if self.db is not None:
-            operations |= await asyncio.get_running_loop().run_in_executor(
-                None, tagged_operations, self.db, ids)
+            # The host's own rows (the tracking traces that tag a run's operations without
+            # V2) are batched: filed first, so the tags are there to find.
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, flush_telemetry)
+            operations |= await loop.run_in_executor(None, tagged_operations, self.db, ids)
         return web.json_response({"instances": ids, "operations": sorted(operations)})
 
     async def wait(self, request: web.Request) -> web.Response:
