@@ -75,18 +75,26 @@ def otlp_log_category_exported(category: str) -> bool:
                 and name.startswith(_DROPPED_WITH_WORKER_OTEL))
 
 
+def _processor(exporter: Any) -> Any:
+    """A batch, as the host's channel buffers; with DEVHOST_SYNC_EXPORT, each row is posted
+    as soon as it is written, from the processor's own thread (a batch of one): the engine
+    and the worker channel, which write the host's rows, never wait on a post."""
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    return BatchLogRecordProcessor(exporter, schedule_delay_millis=1 if sync_export() else None,
+                                   max_export_batch_size=1 if sync_export() else None)
+
+
 def _otlp_logger_provider() -> Any:
     """OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT, as `o.AddOtlpExporter()` on the host's
     OpenTelemetry logger (telemetryMode OpenTelemetry): the Executing/Executed rows
     (`Function.<name>`) and the worker's user logs (`Function.<name>.User`)."""
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
 
     provider = LoggerProvider(resource=host_resource())
     exporter = OTLPLogExporter()
-    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter) if sync_export()
-                                      else BatchLogRecordProcessor(exporter))
+    provider.add_log_record_processor(_processor(exporter))
     return provider
 
 
@@ -108,10 +116,6 @@ def host_logger_provider() -> Any:
         if _provider is None:
             from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter
             from opentelemetry.sdk._logs import LoggerProvider
-            from opentelemetry.sdk._logs.export import (
-                BatchLogRecordProcessor,
-                SimpleLogRecordProcessor,
-            )
 
             class _Exporter(AzureMonitorLogExporter):
                 def _log_to_envelope(self, readable_log_record: Any) -> Any:
@@ -120,9 +124,7 @@ def host_logger_provider() -> Any:
 
             _provider = LoggerProvider(resource=host_resource())
             exporter = _Exporter(connection_string=connection_string)
-            _provider.add_log_record_processor(SimpleLogRecordProcessor(exporter)
-                                               if sync_export()
-                                               else BatchLogRecordProcessor(exporter))
+            _provider.add_log_record_processor(_processor(exporter))
         return _provider
 
 
