@@ -164,6 +164,15 @@ def test_durable_tracking_traces_follow_the_run(run: RunHandle) -> None:
     started = next(r[5] for r in rows if r[1] == "sync_customer_profile" and r[2] == "Started")
     assert started.startswith(f"{child}: Function 'sync_customer_profile (Activity)' started. "
                               "IsReplay: False. Input: (Redacted ")
+    # TaskOrchestrationShim runs inside the orchestrator's invocation: its scope's keys.
+    [[scoped_name, invocation]] = run.kql(f"""traces
+| where tostring(customDimensions.Category) == "Host.Triggers.DurableTask"
+| where tostring(customDimensions.prop__instanceId) == "{root}"
+    and tostring(customDimensions.prop__state) == "Started"
+| project operation_Name, tostring(customDimensions.InvocationId)""")
+    assert scoped_name == "parent_workflow_orchestrator"
+    assert run.kql(f"""traces | where message startswith "Executing 'Functions.parent_workflow"
+    and tostring(customDimensions.InvocationId) == "{invocation}" | count""") == [[1]]
     # The starter's client call: its invocation id, from the SDK's
     # X-Azure-Functions-InvocationId header, joins the starter to the orchestration.
     (op,) = run.kql("""traces | where message startswith "Client operation 'StartOrchestration'"

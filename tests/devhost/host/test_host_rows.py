@@ -112,6 +112,15 @@ def test_log_level_warning_for_the_durable_category_keeps_only_its_warnings_and_
           tostring(customDimensions.prop__functionName), customDimensions""")
     assert sorted((r[0], r[1], r[2]) for r in rows) == [
         ("Error", "Failed", "raises"), ("Error", "Failed", "rows_run")]
+    # The orchestrator's row in its invocation's scope: the episode's own request operation.
+    failed = _kql(finished, """traces
+| where tostring(customDimensions.Category) == "Host.Triggers.DurableTask"
+    and tostring(customDimensions.prop__functionName) == "rows_run"
+| project operation_Id, operation_Name, tostring(customDimensions.InvocationId)""")
+    requests = _kql(finished, """requests | where name == "rows_run"
+| project operation_Id, tostring(customDimensions.InvocationId)""")
+    assert len(failed) == 1 and failed[0][1] == "rows_run"
+    assert [failed[0][0], failed[0][2]] in requests
     dims = json.loads(rows[0][3])
     assert dims["prop__functionType"] in ("Activity", "Orchestrator")
     assert dims["prop__hubName"] and dims["prop__{OriginalFormat}"].startswith(
