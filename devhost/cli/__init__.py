@@ -18,6 +18,7 @@ from devhost.cli.start import (
     HostConfig,
     flush_telemetry,
     host_server,
+    link_portal,
     load,
     local_insights_db,
     run_sync,
@@ -193,6 +194,7 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
             raise
         await server.stop()  # taken between _check_port and now
         raise _bind_error(server.host, server.port, exc) from exc
+    link_portal(server.port)
     print(server.banner(routes), telemetry_destination(), "", sep="\n", flush=True)
     clean = True
     try:

@@ -40,6 +40,7 @@ from devhost.host.telemetry import (
     telemetry_mode,
 )
 from devhost.insights.ingest import IngestionServer, connection_string
+from devhost.insights.portal import portal_url
 from devhost.insights.serving import server_of
 from devhost.timers.extension import TimerExtension
 
@@ -78,12 +79,13 @@ _LOCAL_INSIGHTS: list[IngestionServer] = []
 _LOCAL_DB: list[Path] = []
 
 
-def local_insights(data_dir: Path) -> IngestionServer | None:
+def local_insights(data_dir: Path, workbooks: Path | None = None) -> IngestionServer | None:
     """Stand in for Application Insights unless the user configured a telemetry backend:
     then their connection string / OTLP endpoint is left exactly as it is.
 
     One process writes a database: when a devhost already serves this one (`devhost start`
-    in another shell), this process posts its telemetry there instead of opening the file."""
+    in another shell), this process posts its telemetry there instead of opening the file.
+    The portal of the server shows the workbooks in `workbooks` (the app's `dashboards/`)."""
     if _LOCAL_DB:
         return _LOCAL_INSIGHTS[0] if _LOCAL_INSIGHTS else None
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or \
@@ -97,6 +99,7 @@ def local_insights(data_dir: Path) -> IngestionServer | None:
         _LOCAL_DB.append(db)
         return None
     server = IngestionServer(db).__enter__()
+    server.portal.workbooks = workbooks
     atexit.register(_close_at_exit, server)  # runs before the store's own close: LIFO
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
     offline_if_loopback(server.connection_string)  # before the workers inherit the environment
@@ -119,12 +122,32 @@ def local_insights_db() -> Path | None:
     return _LOCAL_DB[0] if _LOCAL_DB else None
 
 
+def link_portal(functions_port: int) -> None:
+    """The portal links each instance to its status and history in the management API of
+    the host serving on `functions_port` (by its loopback address, whatever `--host` binds)."""
+    if _LOCAL_INSIGHTS:
+        _LOCAL_INSIGHTS[0].portal.management_url = (
+            f"http://127.0.0.1:{functions_port}/runtime/webhooks/durabletask")
+
+
+def portal_of_this_process() -> str | None:
+    """The portal that shows this process's telemetry: its own, or that of the devhost
+    serving the same database."""
+    if _LOCAL_INSIGHTS:
+        return _LOCAL_INSIGHTS[0].portal_url
+    db = local_insights_db()
+    url = server_of(db) if db is not None else None
+    return portal_url(url) if url is not None else None
+
+
 def telemetry_destination() -> str:
     """The banner's line on where the run's telemetry goes, and how to look at a run."""
     db = local_insights_db()
     if db is not None:
+        portal = portal_of_this_process()
         return (f"Telemetry: local Application Insights, {db}\n"
-                "  see a run: python -m devhost insights run <instanceId>   "
+                + (f"  portal: {portal}  (loopback only)\n" if portal else "")
+                + "  see a run: python -m devhost insights run <instanceId>   "
                 "query: python -m devhost insights query '<KQL>'")
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip():
         return "Telemetry: your Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)"
@@ -180,7 +203,7 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     apply_local_settings(app_dir)
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
     if config.local_insights:
-        local_insights(config.data_dir)
+        local_insights(config.data_dir, app_dir / "dashboards")
     exporter_storage_in(config.data_dir)
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)

@@ -8,15 +8,37 @@ import sys
 from pathlib import Path
 
 from devhost.insights.errors import QueryError, StoreBusyError
+from devhost.insights.parameters import ParameterError, parse_assignments, substitute
+from devhost.insights.portal import portal_url
 from devhost.insights.query import run_kql
+from devhost.insights.serving import server_of
 from devhost.insights.view import load_run, render_html, render_text
 
 DEFAULT_DB = Path(".devhost/insights.duckdb")
 
 
+def _kql_text(given: str) -> str:
+    """The query itself, or the `.kql` file it names (a workbook's query saved as a file)."""
+    path = Path(given)
+    if given.endswith(".kql") and "\n" not in given:
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise QueryError(f"cannot read {given}: {exc.strerror}", "kql") from exc
+    return given
+
+
 def _query(args: argparse.Namespace) -> int:
     try:
-        columns, rows = run_kql(args.db, args.kql)
+        kql = substitute(_kql_text(args.kql), parse_assignments(args.param))
+    except ParameterError as exc:
+        print(json.dumps({"error": str(exc), "field": exc.field}), file=sys.stderr)
+        return 2
+    except QueryError as exc:
+        print(json.dumps({"error": str(exc), "field": exc.field}), file=sys.stderr)
+        return 2
+    try:
+        columns, rows = run_kql(args.db, kql)
     except (QueryError, FileNotFoundError, StoreBusyError) as exc:
         field = {"field": exc.field} if isinstance(exc, QueryError) and exc.field else {}
         print(json.dumps({"error": str(exc), **field}), file=sys.stderr)
@@ -49,11 +71,28 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open(args: argparse.Namespace) -> int:
+    url = server_of(args.db)
+    if url is None:
+        print(json.dumps({"error": f"no devhost serves {args.db}: the portal runs with "
+                          "`devhost start` (same --data-dir)", "field": "db"}), file=sys.stderr)
+        return 1
+    print(portal_url(url))
+    if args.browser:
+        import webbrowser
+
+        webbrowser.open(portal_url(url))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     insights = subparsers.add_parser("insights", help="local Application Insights tables")
     sub = insights.add_subparsers(dest="insights_command", required=True)
     query = sub.add_parser("query", help="run KQL over the captured tables")
-    query.add_argument("kql")
+    query.add_argument("kql", help="the query, or a path to a .kql file")
+    query.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="a workbook parameter, substituted as the workbook does "
+                            "(repeatable; TimeRange takes a duration such as 1h)")
     query.add_argument("--db", type=Path, default=DEFAULT_DB)
     query.add_argument("--format", choices=["json", "table"], default="table")
     query.set_defaults(handler=_query)
@@ -62,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--db", type=Path, default=DEFAULT_DB)
     run.add_argument("--html", type=Path, help="also write a self-contained waterfall page")
     run.set_defaults(handler=_run)
+    portal = sub.add_parser("open", help="print the URL of the portal of the running devhost")
+    portal.add_argument("--db", type=Path, default=DEFAULT_DB)
+    portal.add_argument("--browser", action="store_true", help="also open it in a browser")
+    portal.set_defaults(handler=_open)
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from devhost.insights import queryapi, serving
+from devhost.insights import portal, queryapi, serving
 from devhost.insights.envelopes import EnvelopeError, Row, to_row
 from devhost.insights.store import InsightsStore
 
@@ -103,6 +103,9 @@ class IngestionServer:
     def __init__(self, db_path: Path, host: str = "127.0.0.1", port: int = 0,
                  keep_envelopes: int = 0) -> None:
         self.store = InsightsStore(db_path)
+        # The portal beside the query API: what it links to is set by whoever composes
+        # the devhost (the app's workbooks, the management API), after construction.
+        self.portal = portal.PortalSettings()
         self.ingestion = Ingestion(self.store, keep_envelopes)
         self.host = host
         self.port = port
@@ -116,6 +119,10 @@ class IngestionServer:
         return f"http://{self.host}:{self.port}/"
 
     @property
+    def portal_url(self) -> str:
+        return portal.portal_url(self.endpoint)
+
+    @property
     def instrumentation_key(self) -> str:
         return instrumentation_key(self.store.path)
 
@@ -127,6 +134,7 @@ class IngestionServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         self.ingestion.add_routes(app)
         queryapi.add_routes(app, self.store)
+        portal.add_routes(app, self.portal)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
