@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from devhost.insights.errors import QueryError, StoreBusyError
-from devhost.insights.parameters import ParameterError, parse_assignments, substitute
+from devhost.insights.parameters import ParameterError, parse_assignments, substitute, unset
 from devhost.insights.portal import portal_url
 from devhost.insights.query import run_kql
 from devhost.insights.serving import server_of
@@ -31,17 +31,19 @@ def _kql_text(given: str) -> str:
 def _query(args: argparse.Namespace) -> int:
     try:
         kql = substitute(_kql_text(args.kql), parse_assignments(args.param))
-    except ParameterError as exc:
-        print(json.dumps({"error": str(exc), "field": exc.field}), file=sys.stderr)
-        return 2
-    except QueryError as exc:
+    except (ParameterError, QueryError) as exc:
         print(json.dumps({"error": str(exc), "field": exc.field}), file=sys.stderr)
         return 2
     try:
         columns, rows = run_kql(args.db, kql)
     except (QueryError, FileNotFoundError, StoreBusyError) as exc:
         field = {"field": exc.field} if isinstance(exc, QueryError) and exc.field else {}
-        print(json.dumps({"error": str(exc), **field}), file=sys.stderr)
+        message = str(exc)
+        if isinstance(exc, QueryError) and unset(kql):
+            names = ", ".join("{" + n + "}" for n in unset(kql))
+            message += (f" (the query names workbook parameters with no value: {names}; "
+                        "pass --param NAME=VALUE)")
+        print(json.dumps({"error": message, **field}), file=sys.stderr)
         return 2
     if args.format == "json":
         print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str,

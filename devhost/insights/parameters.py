@@ -116,6 +116,12 @@ def substitute(query: str, values: Mapping[str, str | TimeRange]) -> str:
     return _TOKEN.sub(replace, query)
 
 
+def unset(query: str) -> list[str]:
+    """The `{Name}` tokens left in a query after substitution (for the hint on a failure:
+    a token can also be text inside a string literal, which is why it is only a hint)."""
+    return sorted({m.group(1) for m in _TOKEN.finditer(query)})
+
+
 def is_time_parameter(name: str) -> bool:
     """Without the workbook at hand, a time range parameter is known by its name, as the
     workbook names its own (`TimeRange`, `RequestsTimeRange`, ...)."""

@@ -98,7 +98,7 @@ async function showRuns() {
       el("td", {}, el("a", { href: `#/run/${r.operation_Id}`, text: r.root || "(no root row)" })),
       el("td", {}, statusBadge(r.status)),
       el("td", { text: ms(r.durationMs) }),
-      el("td", { class: "mono", text: (r.instances || []).filter(Boolean).sort().join("\n") || "—" }),
+      el("td", { class: "mono lines", text: (r.instances || []).filter(Boolean).sort().join("\n") || "—" }),
       el("td", { text: r.items }))))));
   }
   search.addEventListener("input", () => { last = ""; refresh(); });

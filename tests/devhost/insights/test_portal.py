@@ -1,0 +1,199 @@
+"""The local portal against `devhost start`, as a user runs it: the recipe served on devhost,
+a held-out app (tests/devhost/insights/greeting_app, a greeting whose activity fails for
+Tokyo) run by a second devhost that files its telemetry into the same database, and the
+pages read in Debian's headless Chromium.
+
+One devhost for the module; one browser session for every page check (each start is a
+second of a budget the whole suite shares). Screenshots go to the test's tmp_path, or to
+DEVHOST_PORTAL_SCREENSHOTS when set (`make portal-pictures` regenerates the docs' pictures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devhost.insights import cli as insights_cli
+from devhost.insights.ingest import connection_string
+from devhost.insights.parameters import TimeRange, substitute
+from devhost.insights.query import run_kql
+from devhost.insights.serving import server_of
+
+from ...hosting import REPO, Host, devhost_env, start
+from ..support import http
+
+pytestmark = pytest.mark.host
+
+GREETING_APP = Path(__file__).resolve().parent / "greeting_app"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+STARTER = "/api/start-sub-orchestration"
+FAILURE = "greeting service unavailable for Tokyo"
+
+
+def _start_recipe(host: Host) -> str:
+    status, started, _ = http("POST", host.base + STARTER)
+    assert status == 202, started
+    deadline = time.monotonic() + 30
+    while True:
+        _, final, _ = http("GET", started["statusQueryGetUri"])
+        if final["runtimeStatus"] not in ("Pending", "Running"):
+            assert final["runtimeStatus"] == "Completed", final
+            return str(started["id"])
+        assert time.monotonic() < deadline, final
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`devhost start` on the recipe with one finished run; the held-out app's failed run
+    filed by `devhost run` into the same database through the first devhost's endpoint."""
+    tmp = Path(tmp_path_factory.mktemp("portal"))
+    # The app posts each span as it ends (its default batches them for up to 5 s): the
+    # workbook reads the app's rows, and a test waits on them.
+    host = start(tmp, REPO, TELEMETRY_SYNC_EXPORT="true")
+    try:
+        db = host.data_dir / "insights.duckdb"
+        served = server_of(db)
+        assert served is not None
+        recipe = _start_recipe(host)
+        failed = subprocess.run(
+            [sys.executable, "-m", "devhost", "run", "hello_cities", "--app-dir",
+             str(GREETING_APP), "--data-dir", str(tmp / "greeting"), "--instance-id",
+             "greeting-run"],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+            env=devhost_env(APPLICATIONINSIGHTS_CONNECTION_STRING=connection_string(db, served)))
+        assert failed.returncode == 1 and FAILURE in failed.stdout, failed.stderr
+        yield {"host": host, "db": db, "served": served, "recipe": recipe,
+               "failed": "greeting-run", "tmp": tmp}
+    finally:
+        host.stop()
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`devhost insights …` in this process: it asks the devhost over its query API, as a
+    CLI in another shell does (this process holds no writer of the database)."""
+    code = insights_cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_portal_is_on_the_loopback_query_server_only(portal: dict[str, Any],
+                                                     capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    host: Host = portal["host"]
+    url = portal["served"].rstrip("/") + "/insights/"
+    assert f"portal: {url}  (loopback only)" in host.log.read_text()
+    code, out, _ = _cli(capsys, "open", "--db", str(portal["db"]))
+    assert (code, out.strip()) == (0, url)
+    assert http("GET", url)[0] == 200
+    # Not where the functions listen (`--host` may open that port to the network).
+    assert http("GET", host.base + "/insights/")[0] == 404
+    # A page elsewhere whose name rebinds to 127.0.0.1 sends its own Host: refused.
+    status, body, _ = http("POST", url + "api/query", body={"query": "requests | take 1"},
+                           headers={"Host": "attacker.example"})
+    assert (status, body["field"]) == (403, "Host")
+
+
+def test_query_api_takes_kql_only(portal: dict[str, Any]) -> None:
+    url = portal["served"].rstrip("/") + "/insights/api/query"
+    for text in ("SELECT * FROM requests", "DROP TABLE requests", ".drop table requests"):
+        status, body, _ = http("POST", url, body={"query": text})
+        assert status == 400 and body["error"]["field"] == "query", (text, body)
+    status, body, _ = http("POST", url, body={"query": "requests | count"})
+    assert status == 200 and body["tables"][0]["rows"][0][0] > 0
+    status, body, _ = http("POST", url, body={
+        "query": "requests | where timestamp {TimeRange} | count",
+        "parameters": {"TimeRange": "soon"}})
+    assert (status, body["error"]["field"]) == (400, "parameters.TimeRange")
+
+
+def test_insights_run_prints_the_exception_under_its_span(
+        portal: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "run", portal["failed"], "--db", str(portal["db"]))
+    assert code == 0, err
+    lines = out.splitlines()
+    failed = next(i for i, x in enumerate(lines) if "✗ activity:say_hello" in x
+                  and i + 1 < len(lines) and "! RuntimeError" in lines[i + 1])
+    assert f"! RuntimeError: {FAILURE}" in lines[failed + 1]
+    assert "function_app.py:" in lines[failed + 1] and "in say_hello" in lines[failed + 1]
+
+
+def test_insights_query_runs_a_workbook_query_file_with_its_parameters(
+        portal: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "query", str(REPO / "dashboards/queries/runs.kql"),
+                          "--param", "TimeRange=1h", "--format", "json",
+                          "--db", str(portal["db"]))
+    assert code == 0, err
+    rows = json.loads(out)  # the recipe's runs only: the greeting app has no starter row
+    assert portal["recipe"] in [r["root"] for r in rows]
+    assert {r["status"] for r in rows} == {"Completed"}
+
+
+def test_portal_in_chromium(portal: dict[str, Any], tmp_path: Path) -> None:
+    """Runs → a run's waterfall → the failure and its stack → the workbook, in one tab."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("no Chromium at /usr/bin/chromium: `apt-get install -y chromium` (Debian; "
+                    "`make test` does it as root)")
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("DEVHOST_PORTAL_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    url = portal["served"].rstrip("/") + "/insights/"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.wait_for_selector("#runs-table")
+        # A run that finishes while the list is open appears without a reload, within 2 s.
+        second = _start_recipe(portal["host"])
+        page.wait_for_selector(f"tr.run:has-text('{second}')", timeout=2_000)
+        assert page.locator("tr.run[data-status=Completed]").count() >= 2
+        page.screenshot(path=str(shots / "portal-runs.png"), full_page=True)
+
+        # The failed run: its exception in the rows and on top, without a click.
+        page.click("tr.run[data-status=Failed]")
+        page.wait_for_selector(".wf-row")
+        headline = page.inner_text("#failure")
+        assert "RuntimeError" in headline and FAILURE in headline
+        failed_rows = page.locator(".wf-row[data-failed=true]")
+        assert any(f"RuntimeError: {FAILURE}" in t for t in failed_rows.all_inner_texts())
+        # The host's Executing/Executed lines are folded until asked for.
+        assert "Executing 'Functions." not in page.inner_text("#waterfall")
+        page.check("#show-host-logs")
+        assert "Executing 'Functions.say_hello'" in page.inner_text("#waterfall")
+        # The stack, on click: the failed orchestration's reason carries the worker's traceback.
+        page.click(".wf-row[data-failed=true][data-name='orchestration:hello_cities']")
+        assert "function_app.py" in page.inner_text("#status-description")
+        assert "durabletask.task.instance_id" in page.inner_text("#details")
+        page.screenshot(path=str(shots / "portal-transaction.png"), full_page=True)
+
+        # The workbook, reached by its link in the same tab, lists the recipe's runs as
+        # `devhost insights query` does on the same data.
+        page.get_by_role("link", name="Workbook", exact=True).click()
+        page.wait_for_selector(".wb-item[data-name=runs] table.wb-grid")
+        assert len(browser.contexts[0].pages) == 1
+        grid = page.locator(".wb-item[data-name=runs] table.wb-grid")
+        headers = grid.locator("th").all_inner_texts()
+        shown = sorted(r.split("\t")[headers.index("root")]
+                       for r in grid.locator("tbody tr").all_inner_texts())
+        runs = (REPO / "dashboards/queries/runs.kql").read_text()
+        day = {"TimeRange": TimeRange(86_400_000)}  # the workbook's default range
+        columns, rows = run_kql(portal["db"], substitute(runs, day))
+        assert shown == sorted(str(r[columns.index("root")]) for r in rows)
+        assert sorted([portal["recipe"], second]) == shown
+        page.screenshot(path=str(shots / "portal-workbook.png"), full_page=True)
+        browser.close()
+    assert errors == []
