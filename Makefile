@@ -18,7 +18,7 @@ NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 PROTOS := $(wildcard devhost/rpc/*.proto)
 PROTO_OUT := devhost/rpc/FunctionRpc_pb2.py
 
-.PHONY: install proto demo test test-fast lint serve clean bench bench-quick soak browser lock package wheelhouse
+.PHONY: install proto demo test test-fast lint serve clean bench bench-quick soak browser lock package wheelhouse portal-pictures
 
 # Installs exactly what requirements.lock pins (the versions the tests passed with), so a new
 # release of a dependency cannot change a fresh machine. A venv of another Python is rebuilt.
@@ -119,6 +119,11 @@ soak: install local.settings.json
 
 serve: install local.settings.json
 	$(PY) -m devhost start
+
+# The portal's pictures in docs/portal.md: the portal's Chromium test, keeping its screenshots.
+portal-pictures: install browser
+	DEVHOST_PORTAL_SCREENSHOTS=$(CURDIR)/docs/images $(PY) -m pytest -q \
+	  tests/devhost/insights/test_portal.py -k chromium
 
 # Regenerates requirements.lock (everything, for make) and requirements.txt (pyproject's `app`
 # group: the app's own dependencies, what Azure's build installs), the second constrained by

@@ -321,8 +321,8 @@ def test_the_devhost_check_sees_commands_and_flags() -> None:
     assert (("call",), "--no-follow") in in_sections
     assert {"--port", "--allow-remote", "--app"} <= flags(("start",))
     assert "--nope" not in flags(("start",))
-    assert sorted(leaves()) == [("call",), ("insights", "query"), ("insights", "run"), ("run",),
-                                ("start",)]
+    assert sorted(leaves()) == [("call",), ("insights", "open"), ("insights", "query"),
+                                ("insights", "run"), ("run",), ("start",)]
     assert _command_of(["insights", "run", "x"]) == (("insights", "run"), ["x"])
 
 

@@ -170,15 +170,15 @@ def test_portal_in_chromium(portal: dict[str, Any], tmp_path: Path) -> None:
         assert "RuntimeError" in headline and FAILURE in headline
         failed_rows = page.locator(".wf-row[data-failed=true]")
         assert any(f"RuntimeError: {FAILURE}" in t for t in failed_rows.all_inner_texts())
-        # The host's Executing/Executed lines are folded until asked for.
-        assert "Executing 'Functions." not in page.inner_text("#waterfall")
-        page.check("#show-host-logs")
-        assert "Executing 'Functions.say_hello'" in page.inner_text("#waterfall")
         # The stack, on click: the failed orchestration's reason carries the worker's traceback.
         page.click(".wf-row[data-failed=true][data-name='orchestration:hello_cities']")
         assert "function_app.py" in page.inner_text("#status-description")
         assert "durabletask.task.instance_id" in page.inner_text("#details")
         page.screenshot(path=str(shots / "portal-transaction.png"), full_page=True)
+        # The host's Executing/Executed lines are folded until asked for.
+        assert "Executing 'Functions." not in page.inner_text("#waterfall")
+        page.check("#show-host-logs")
+        assert "Executing 'Functions.say_hello'" in page.inner_text("#waterfall")
 
         # The workbook, reached by its link in the same tab, lists the recipe's runs as
         # `devhost insights query` does on the same data.
