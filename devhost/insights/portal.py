@@ -23,7 +23,7 @@ from aiohttp import web
 PORTAL_PATH = "/insights/"
 WEB = Path(__file__).with_name("web")
 _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
-          ".png": "image/png", ".svg": "image/svg+xml"}
+          ".kql": "text/plain"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -6,39 +6,11 @@ const main = document.getElementById("main");
 let config = { managementUrl: null, workbooks: [] };
 let timer = null;
 
-// One row per root operation (operation_Id): its first parentless row names it. Running: a
-// `create_orchestration:` row whose instance has no `orchestration:` request row yet (the
-// SERVER span is written when the orchestration completes, DurableTask.Core TraceHelper).
-const RUNS_KQL = `let spans = union requests, dependencies
-| extend instance = tostring(customDimensions["durabletask.task.instance_id"]);
-let roots = spans
-| where isempty(operation_ParentId)
-| summarize arg_min(timestamp, name) by operation_Id
-| project operation_Id, root = name;
-let finished = spans
-| where itemType == "request" and name startswith "orchestration:"
-| distinct operation_Id, instance
-| extend done = 1;
-let open = spans
-| where name startswith "create_orchestration:"
-| project operation_Id, instance
-| join kind=leftouter finished on operation_Id, instance
-| summarize pending = countif(isnull(done)) by operation_Id;
-let items = union requests, dependencies, traces, exceptions
-| summarize items = count() by operation_Id;
-spans
-| summarize started = min(timestamp), ended = max(timestamp + duration * 1ms),
-    failed = countif(success == false), instances = make_set(instance)
-  by operation_Id
-| join kind=leftouter roots on operation_Id
-| join kind=leftouter items on operation_Id
-| join kind=leftouter open on operation_Id
-| extend status = case(failed > 0, "Failed", pending > 0, "Running", "Completed")
-| project start = started, root, status,
-    durationMs = datetime_diff('millisecond', ended, started), instances, items, operation_Id`;
+// One row per root operation: web/runs.kql (the same file the tests run), fetched once.
+let RUNS_KQL = null;
 
 function runsQuery(text, status) {
-  let kql = RUNS_KQL;
+  let kql = RUNS_KQL.trim();
   if (text) {
     const t = literal(text);
     kql = `let matching = union requests, dependencies, traces, exceptions
@@ -275,6 +247,7 @@ async function route() {
 
 (async () => {
   config = await (await fetch("/insights/api/config")).json();
+  RUNS_KQL = await (await fetch("/insights/static/runs.kql")).text();
   window.addEventListener("hashchange", route);
   await route();
 })();
