@@ -40,7 +40,7 @@ from devhost.host.telemetry import (
     telemetry_mode,
 )
 from devhost.insights.ingest import IngestionServer, connection_string
-from devhost.insights.portal import portal_url
+from devhost.insights.remote import portal_url
 from devhost.insights.serving import server_of
 from devhost.timers.extension import TimerExtension
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from devhost.insights.errors import QueryError, StoreBusyError
 from devhost.insights.parameters import ParameterError, parse_assignments, substitute, unset
-from devhost.insights.portal import portal_url
 from devhost.insights.query import run_kql
+from devhost.insights.remote import portal_url
 from devhost.insights.serving import server_of
 from devhost.insights.view import load_run, render_html, render_text
 

@@ -20,10 +20,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-PORTAL_PATH = "/insights/"
+from devhost.insights.remote import PORTAL_PATH, portal_url
+
 WEB = Path(__file__).with_name("web")
 _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
           ".kql": "text/plain"}
+
+__all__ = ["PORTAL_PATH", "PortalSettings", "add_routes", "local_only", "portal_url"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,10 +68,6 @@ def local_only(handler: Handler) -> Handler:
                                       "(127.0.0.1, localhost)", "field": "Host"}, status=403)
         return await handler(request)
     return guarded
-
-
-def portal_url(base_url: str) -> str:
-    return base_url.rstrip("/") + PORTAL_PATH
 
 
 def add_routes(app: web.Application, settings: PortalSettings) -> None:

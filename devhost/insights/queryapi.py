@@ -24,8 +24,8 @@ from aiohttp import web
 
 from devhost.insights.kql import QueryError, execute
 from devhost.insights.parameters import ParameterError, TimeRange, substitute
-from devhost.insights.portal import PORTAL_PATH, local_only
-from devhost.insights.remote import QUERY_PATH
+from devhost.insights.portal import local_only
+from devhost.insights.remote import PORTAL_PATH, QUERY_PATH
 from devhost.insights.store import InsightsStore
 
 # DuckDB type → the column type App Insights' query API reports.

@@ -14,6 +14,7 @@ from typing import Any
 from devhost.insights.errors import QueryError
 
 QUERY_PATH = "/v1/apps/{app}/query"
+PORTAL_PATH = "/insights/"  # the portal (devhost/insights/portal.py), beside the query API
 REMOTE_TIMEOUT_S = 10.0  # a hung devhost; a busy one answers in milliseconds
 
 
@@ -25,6 +26,11 @@ def _decode(kind: str, value: Any) -> Any:
     if kind == "timespan":
         return timedelta(seconds=value)
     return value
+
+
+def portal_url(base_url: str) -> str:
+    """The portal of the devhost whose query API answers at `base_url`."""
+    return base_url.rstrip("/") + PORTAL_PATH
 
 
 def remote_query(base_url: str, kql: str, timeout: float = REMOTE_TIMEOUT_S
