@@ -1,11 +1,11 @@
-"""The local portal against `devhost start`, as a user runs it: the recipe served on devhost,
-a held-out app (tests/devhost/insights/greeting_app, a greeting whose activity fails for
-Tokyo) run by a second devhost that files its telemetry into the same database, and the
-pages read in Debian's headless Chromium.
+"""The local portal and the run views against `devhost start`, as a user runs it: the recipe
+served on devhost, a held-out app (tests/devhost/insights/greeting_app, a greeting whose
+activity fails for Tokyo) run by a second devhost that files its telemetry into the same
+database, and the pages read in Debian's headless Chromium.
 
-One devhost for the module; one browser session for every page check (each start is a
-second of a budget the whole suite shares). Screenshots go to the test's tmp_path, or to
-DEVHOST_PORTAL_SCREENSHOTS when set (`make portal-pictures` regenerates the docs' pictures).
+One devhost and one browser for the module (each start is a second of a budget the whole
+suite shares). Screenshots go to the test's tmp_path, or to DEVHOST_PORTAL_SCREENSHOTS when
+set (`make portal-pictures` regenerates the docs' pictures).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from devhost.insights.ingest import connection_string
 from devhost.insights.parameters import TimeRange, substitute
 from devhost.insights.query import run_kql
 from devhost.insights.serving import server_of
+from devhost.insights.view import load_run, render_html, render_text
 
 from ...hosting import REPO, Host, devhost_env, start
 from ..support import http
@@ -76,6 +77,21 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                "failed": "greeting-run", "tmp": tmp}
     finally:
         host.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("no Chromium at /usr/bin/chromium: `apt-get install -y chromium` (Debian; "
+                    "`make test` does it as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield launched
+        launched.close()
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -138,21 +154,14 @@ def test_insights_query_runs_a_workbook_query_file_with_its_parameters(
     assert {r["status"] for r in rows} == {"Completed"}
 
 
-def test_portal_in_chromium(portal: dict[str, Any], tmp_path: Path) -> None:
+def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path) -> None:
     """Runs → a run's waterfall → the failure and its stack → the workbook, in one tab."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("no Chromium at /usr/bin/chromium: `apt-get install -y chromium` (Debian; "
-                    "`make test` does it as root)")
-    from playwright.sync_api import sync_playwright
-
     shots = Path(os.environ.get("DEVHOST_PORTAL_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     url = portal["served"].rstrip("/") + "/insights/"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(url)
@@ -184,7 +193,7 @@ def test_portal_in_chromium(portal: dict[str, Any], tmp_path: Path) -> None:
         # `devhost insights query` does on the same data.
         page.get_by_role("link", name="Workbook", exact=True).click()
         page.wait_for_selector(".wb-item[data-name=runs] table.wb-grid")
-        assert len(browser.contexts[0].pages) == 1
+        assert len(context.pages) == 1
         grid = page.locator(".wb-item[data-name=runs] table.wb-grid")
         headers = grid.locator("th").all_inner_texts()
         shown = sorted(r.split("\t")[headers.index("root")]
@@ -195,5 +204,38 @@ def test_portal_in_chromium(portal: dict[str, Any], tmp_path: Path) -> None:
         assert shown == sorted(str(r[columns.index("root")]) for r in rows)
         assert sorted([portal["recipe"], second]) == shown
         page.screenshot(path=str(shots / "portal-workbook.png"), full_page=True)
-        browser.close()
+    finally:
+        context.close()
     assert errors == []
+
+
+def test_tree_shows_parent_children_and_activities(portal: dict[str, Any]) -> None:
+    root = portal["recipe"]
+    lines = render_text(load_run(portal["db"], root)).splitlines()
+    parent = next(i for i, x in enumerate(lines)
+                  if "orchestration:parent_workflow_orchestrator" in x)
+    for child, name, activity in (
+            ("customer-sync", "customer_sync_sub_orchestrator", "sync_customer_profile"),
+            ("inventory-sync", "inventory_sync_sub_orchestrator", "build_inventory_snapshot")):
+        line = next(x for x in lines if f"orchestration:{name}  " in x and f"[{root}:{child}]" in x)
+        assert lines.index(line) > parent and "✓" in line
+        assert any(f"activity:{activity}" in x and f"[{root}:{child}]" in x for x in lines)
+
+
+def test_html_waterfall_renders_in_chromium(portal: dict[str, Any], browser: Any) -> None:
+    """`insights run --html`'s page: self-contained, every span drawn."""
+    root = portal["recipe"]
+    page_html = render_html(load_run(portal["db"], root), f"Run {root}")
+    assert "http://" not in page_html and "https://" not in page_html
+    page = browser.new_page()
+    try:
+        page.set_content(page_html)
+        bars = page.eval_on_selector_all(
+            ".row", "rows => rows.map(r => ({name: r.dataset.name, instance: r.dataset.instance,"
+                    " width: r.querySelector('.bar').getBoundingClientRect().width}))")
+    finally:
+        page.close()
+    drawn = {(b["name"], b["instance"]) for b in bars if b["width"] > 0}
+    assert ("orchestration:parent_workflow_orchestrator", root) in drawn
+    assert ("orchestration:customer_sync_sub_orchestrator", f"{root}:customer-sync") in drawn
+    assert ("activity:build_inventory_snapshot", f"{root}:inventory-sync") in drawn
