@@ -171,6 +171,17 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         page.wait_for_selector(f"tr.run:has-text('{second}')", timeout=2_000)
         assert page.locator("tr.run[data-status=Completed]").count() >= 2
         page.screenshot(path=str(shots / "portal-runs.png"), full_page=True)
+        # Filters: free text over instance ids (and names, dimensions, messages), status.
+        page.fill("#run-filter", portal["failed"])
+        page.wait_for_function("document.querySelectorAll('tr.run').length === 1")
+        assert page.locator("tr.run[data-status=Failed]").count() == 1
+        page.fill("#run-filter", "")
+        page.select_option("#status-filter", "Completed")
+        page.wait_for_function("[...document.querySelectorAll('tr.run')].every("
+                               "r => r.dataset.status === 'Completed')")
+        assert page.locator("tr.run").count() >= 2
+        page.select_option("#status-filter", "")
+        page.wait_for_selector("tr.run[data-status=Failed]")
 
         # The failed run: its exception in the rows and on top, without a click.
         page.click("tr.run[data-status=Failed]")
@@ -183,6 +194,9 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         page.click(".wf-row[data-failed=true][data-name='orchestration:hello_cities']")
         assert "function_app.py" in page.inner_text("#status-description")
         assert "durabletask.task.instance_id" in page.inner_text("#details")
+        history = page.get_attribute("#details a:text('history')", "href")
+        assert history == (f"{portal['host'].base}/runtime/webhooks/durabletask/instances/"
+                           f"{portal['failed']}?showHistory=true&showHistoryOutput=true")
         page.screenshot(path=str(shots / "portal-transaction.png"), full_page=True)
         # The host's Executing/Executed lines are folded until asked for.
         assert "Executing 'Functions." not in page.inner_text("#waterfall")
