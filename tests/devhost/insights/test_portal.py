@@ -217,6 +217,11 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         columns, rows = run_kql(portal["db"], substitute(runs, day))
         assert shown == sorted(str(r[columns.index("root")]) for r in rows)
         assert sorted([portal["recipe"], second]) == shown
+        # Its drill-down: a run's row sets RootInstanceId, which shows the run's spans.
+        assert page.locator(".wb-item[data-name=run_tree]").count() == 0
+        grid.locator(f"tbody tr:has-text('{second}')").click()
+        page.wait_for_selector(".wb-item[data-name=run_tree] table.wb-grid")
+        assert page.input_value("input[data-param=RootInstanceId]") == second
         page.screenshot(path=str(shots / "portal-workbook.png"), full_page=True)
     finally:
         context.close()
