@@ -21,6 +21,7 @@ from devhost.insights.query import run_kql
 # the user's: the interpreter's library, installed packages, the Functions worker.
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 _NOT_USER = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python")
+_WRAPPED = re.compile(r"(?:^|\n)Exception: ([A-Za-z_][\w.]*): ([^\n]*)")
 _INSTANCE = ('coalesce(tostring(customDimensions["durabletask.task.instance_id"]), '
              'tostring(customDimensions["app.durable.root_instance_id"]))')
 
@@ -32,6 +33,19 @@ class Failure:
     type: str
     message: str
     stack: str
+
+    @classmethod
+    def of(cls, kind: Any, outer: Any, innermost: Any, message: Any, stack: str) -> Failure:
+        """The user's exception from an exceptions row. A row the host writes for a failed
+        invocation may wrap it, as the Functions host does: the worker's RpcException says
+        `Result: Failure\nException: <type>: <message>\nStack: <traceback>` in its message
+        (azure-functions-host v4.1037.0, src/WebJobs.Script/Workers/Rpc/RpcException.cs); the type and message are then
+        taken from there, and the traceback joins the stack."""
+        for text in (innermost, message, outer):
+            wrapped = _WRAPPED.search(str(text or ""))
+            if wrapped:
+                return cls(wrapped.group(1), wrapped.group(2).strip(), f"{stack}\n{text}")
+        return cls(str(kind or "Exception"), str(outer or message or innermost or ""), stack)
 
     def user_frame(self, fallback: str = "") -> str:
         """Where the user's code raised: the innermost frame outside the interpreter's
@@ -116,11 +130,11 @@ def load_run(db: Path, instance_id: str) -> list[Node]:
     _, exceptions = run_kql(db, f"""exceptions
 | where operation_Id == {op}
 | order by timestamp asc
-| project operation_ParentId, type, message = coalesce(outerMessage, message), details""")
-    for parent_id, kind, message, details in exceptions:
+| project operation_ParentId, type, outerMessage, innermostMessage, message, details""")
+    for parent_id, kind, outer, innermost, message, details in exceptions:
         if str(parent_id) in nodes:
             nodes[str(parent_id)].exceptions.append(
-                Failure(str(kind or "Exception"), str(message or ""), _stack(details)))
+                Failure.of(kind, outer, innermost, message, _stack(details)))
     roots: list[Node] = []
     for node in nodes.values():
         parent = nodes.get(node.parent_id)

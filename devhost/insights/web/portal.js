@@ -79,13 +79,22 @@ async function showRuns() {
   timer = setInterval(refresh, 1000);
 }
 
+// The user's exception in an exceptions row. A host row of a failed invocation may wrap it
+// as the Functions host does: its RpcException's message is "Result: Failure\nException:
+// <type>: <message>\nStack: <traceback>" (azure-functions-host v4.1037.0,
+// Workers/Rpc/RpcException.cs); devhost/insights/view.py reads it the same way.
+function userException(x) {
+  for (const text of [x.innermostMessage, x.message, x.outerMessage]) {
+    const wrapped = /(?:^|\n)Exception: ([A-Za-z_][\w.]*): ([^\n]*)/.exec(text || "");
+    if (wrapped) return { type: wrapped[1], message: wrapped[2].trim(), text };
+  }
+  return { type: x.type || x.outerType || "Exception", message: x.outerMessage || x.message || x.innermostMessage || "", text: "" };
+}
+
 // The exceptions rows filed under a span, and the reason a failed span gives.
 function failureOf(span, exceptions) {
   const own = exceptions.filter((x) => x.operation_ParentId === span.id);
-  if (own.length) {
-    const x = own[0];
-    return { type: x.type || x.outerType || "Exception", message: x.outerMessage || x.message || "" };
-  }
+  if (own.length) return userException(own[0]);
   if (span.success === false) {
     const reason = String(dims(span)["otel.status_description"] || "").split("\n")[0].trim();
     if (reason) return { type: "", message: reason };
@@ -115,6 +124,8 @@ function stackOf(exception) {
   let details = exception.details;
   if (typeof details === "string") { try { details = JSON.parse(details); } catch { details = null; } }
   const parts = Array.isArray(details) ? details.map((d) => d.stack || `${d.typeName}: ${d.message}`) : [];
+  const wrapped = userException(exception).text;
+  if (wrapped) parts.push(wrapped);
   return parts.join("\n") || `${exception.type}: ${exception.message}`;
 }
 
@@ -130,7 +141,7 @@ function details(span, logs, exceptions, pane) {
     span.success === false ? el("div", { class: "failure" }, el("span", { class: "type", text: "Failed" })) : null,
     own.length ? el("h3", { text: `Exceptions (${own.length})` }) : null,
     own.map((x) => el("div", { class: "exception" },
-      el("div", {}, el("b", { text: x.type || x.outerType }), ": ", x.outerMessage || x.message),
+      el("div", {}, el("b", { text: userException(x).type }), ": ", userException(x).message),
       el("pre", { class: "stack", text: stackOf(x) }))),
     reason ? el("h3", { text: "Status description" }) : null,
     reason ? el("pre", { class: "stack", id: "status-description", text: reason }) : null,

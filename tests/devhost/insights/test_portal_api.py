@@ -159,3 +159,19 @@ def test_insights_run_names_the_innermost_frame_of_the_users_code() -> None:
     assert Failure("RuntimeError", "boom", "RuntimeError: boom\n").user_frame(stack) == \
         "/app/helpers.py:40 in call_service"
     assert Failure("RuntimeError", "boom", "").user_frame() == ""
+
+
+def test_a_host_row_wrapping_the_users_exception_is_read_through() -> None:
+    """The Functions host's row of a failed invocation: FunctionInvocationException around
+    the worker's RpcException, whose message is `Result: …\\nException: …\\nStack: …`
+    (azure-functions-host v4.1037.0, src/WebJobs.Script/Workers/Rpc/RpcException.cs)."""
+    innermost = ("Result: Failure\nException: RuntimeError: greeting service unavailable\n"
+                 'Stack:   File "/app/function_app.py", line 18, in say_hello\n'
+                 '    raise RuntimeError("greeting service unavailable")\n')
+    failure = Failure.of("Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException",
+                         "Exception while executing function: Functions.say_hello",
+                         innermost, innermost, "")
+    assert (failure.type, failure.message) == ("RuntimeError", "greeting service unavailable")
+    assert failure.user_frame() == "/app/function_app.py:18 in say_hello"
+    plain = Failure.of("ValueError", None, None, "bad", "ValueError: bad\n")
+    assert (plain.type, plain.message) == ("ValueError", "bad")
