@@ -39,8 +39,8 @@ class Failure:
         """The user's exception from an exceptions row. A row the host writes for a failed
         invocation may wrap it, as the Functions host does: the worker's RpcException says
         `Result: Failure\nException: <type>: <message>\nStack: <traceback>` in its message
-        (azure-functions-host v4.1037.0, src/WebJobs.Script/Workers/Rpc/RpcException.cs); the type and message are then
-        taken from there, and the traceback joins the stack."""
+        (azure-functions-host v4.1037.0, src/WebJobs.Script/Workers/Rpc/RpcException.cs):
+        the type and message are then taken from there, and the traceback joins the stack."""
         for text in (innermost, message, outer):
             wrapped = _WRAPPED.search(str(text or ""))
             if wrapped:
