@@ -39,18 +39,27 @@ async function showRuns() {
   const search = el("input", { type: "search", id: "run-filter", placeholder: "Filter: names, instance ids, dimensions, messages" });
   const status = el("select", { id: "status-filter" },
     ["", "Completed", "Failed", "Running"].map((s) => el("option", { value: s, text: s || "All statuses" })));
+  const range = el("select", { id: "range-filter" },
+    [[3600000, "Last hour"], [86400000, "Last 24 hours"], [604800000, "Last 7 days"], [2592000000, "Last 30 days"]]
+      .map(([d, label]) => el("option", { value: d, selected: d === 86400000, text: label })));
   const count = el("span", { class: "muted", id: "run-count" });
   const holder = el("div", { id: "runs" });
   put(main, el("h1", { text: "Runs" }),
-    el("div", { class: "toolbar" }, search, status, count), holder);
+    el("div", { class: "toolbar" }, search, status, range, count), holder);
   let last = "";
+  let busy = false;
   async function refresh() {
+    if (busy) return; // a slow answer is not asked again before it arrives
+    busy = true;
     let result;
     try {
-      result = await query(runsQuery(search.value.trim(), status.value));
+      result = await query(runsQuery(search.value.trim(), status.value),
+        { TimeRange: { durationMs: Number(range.value) } });
     } catch (error) {
       put(holder, el("div", { class: "qerror", text: error.message }));
       return;
+    } finally {
+      busy = false;
     }
     const signature = JSON.stringify(result.rows);
     if (signature === last) return;
@@ -75,6 +84,7 @@ async function showRuns() {
   }
   search.addEventListener("input", () => { last = ""; refresh(); });
   status.addEventListener("change", () => { last = ""; refresh(); });
+  range.addEventListener("change", () => { last = ""; refresh(); });
   await refresh();
   timer = setInterval(refresh, 1000);
 }

@@ -53,7 +53,8 @@ def server(tmp_path: Path) -> Iterator[IngestionServer]:
 
 
 def _runs(db: Path) -> dict[str, dict[str, Any]]:
-    columns, rows = run_kql(db, (WEB / "runs.kql").read_text())
+    runs = substitute((WEB / "runs.kql").read_text(), {"TimeRange": TimeRange.parse("1h")})
+    columns, rows = run_kql(db, runs)
     return {r[columns.index("operation_Id")]: dict(zip(columns, r, strict=True)) for r in rows}
 
 
