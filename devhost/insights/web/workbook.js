@@ -54,9 +54,13 @@ const workbookView = (() => {
     return el("table", { class: "grid wb-grid" },
       el("thead", {}, el("tr", {}, result.columns.map((c) => el("th", { text: c.name })))),
       el("tbody", {}, result.rows.map((r) => el("tr", {
-        class: `${exportField ? "clickable" : ""}${exportField && state[exportTo]?.text === String(r[exportField]) ? " selected" : ""}`,
+        class: `${exportField ? "clickable" : ""}${exportField && state[exportTo]?.text && state[exportTo].text === String(r[exportField]) ? " selected" : ""}`,
         onclick: exportField ? () => { state[exportTo] = { text: String(r[exportField] ?? ""), wire: String(r[exportField] ?? "") }; rerender(); } : null,
-      }, result.columns.map((c) => el("td", { class: c.type === "string" ? "mono" : "", text: cell(c, r[c.name]) }))))));
+      }, result.columns.map((c) => {
+        const text = cell(c, r[c.name]);
+        // Short values (a status, a number) never break; long ones (ids) wrap anywhere.
+        return el("td", { class: `${c.type === "string" ? "mono" : ""}${text.length <= 12 ? " nowrap" : ""}`, text });
+      })))));
   }
 
   function svg(tag, attrs) {
