@@ -48,8 +48,11 @@ async function showRuns() {
     el("div", { class: "toolbar" }, search, status, range, count), holder);
   let last = "";
   let busy = false;
+  let again = false;
   async function refresh() {
-    if (busy) return; // a slow answer is not asked again before it arrives
+    // One query in flight: a slow answer is not asked again before it arrives, and a filter
+    // changed meanwhile is asked for as soon as it does.
+    if (busy) { again = true; return; }
     busy = true;
     let result;
     try {
@@ -60,6 +63,7 @@ async function showRuns() {
       return;
     } finally {
       busy = false;
+      if (again) { again = false; setTimeout(refresh, 0); }
     }
     const signature = JSON.stringify(result.rows);
     if (signature === last) return;

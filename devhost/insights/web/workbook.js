@@ -194,17 +194,16 @@ const workbookView = (() => {
     }
   }
 
+  // The items' queries run side by side (the portal does the same), shown in their order.
   async function renderItems(items, state, rerender) {
-    const out = [];
-    for (const item of items) {
-      if (!visible(item, state)) continue;
-      if (item.type === 1) out.push(el("div", { class: "wb-item" }, markdown(item.content.json || "")));
-      else if (item.type === 9) out.push(await parameterItem(item, state, rerender));
-      else if (item.type === 3) out.push(await queryItem(item, state, rerender));
-      else if (item.type === 12) out.push(el("div", { class: "wb-item" }, await renderItems(item.content.items || [], state, rerender)));
-      else out.push(unsupported(`item type ${item.type}${item.name ? ` ("${item.name}")` : ""}`));
-    }
-    return out;
+    const out = items.filter((item) => visible(item, state)).map(async (item) => {
+      if (item.type === 1) return el("div", { class: "wb-item" }, markdown(item.content.json || ""));
+      if (item.type === 9) return parameterItem(item, state, rerender);
+      if (item.type === 3) return queryItem(item, state, rerender);
+      if (item.type === 12) return el("div", { class: "wb-item" }, await renderItems(item.content.items || [], state, rerender));
+      return unsupported(`item type ${item.type}${item.name ? ` ("${item.name}")` : ""}`);
+    });
+    return Promise.all(out);
   }
 
   async function show(main, name, config) {
