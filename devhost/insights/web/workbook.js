@@ -103,14 +103,23 @@ const workbookView = (() => {
     const vmax = Math.max(...all.map((p) => p[1]), 1);
     const W = 720, H = 220, L = 50, B = 30;
     const chart = svg("svg", { class: "chart", width: W, height: H + 20 + lines.size * 14 });
-    const px = (t) => L + ((t - t0) / Math.max(t1 - t0, 1)) * (W - L - 10);
+    // A single instant sits in the middle; every point gets a dot (a one-point line is
+    // invisible), and the axis says when it starts and ends.
+    const px = (t) => t1 === t0 ? (L + W - 10) / 2 : L + ((t - t0) / (t1 - t0)) * (W - L - 10);
     const py = (v) => H - B - (v / vmax) * (H - B - 10);
     chart.append(svg("line", { x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: "#8a8886" }));
     const top = svg("text", { x: 4, y: 14, "font-size": 11 }); top.textContent = String(vmax); chart.append(top);
+    const zero = svg("text", { x: 4, y: H - B, "font-size": 11 }); zero.textContent = "0"; chart.append(zero);
+    for (const [t, anchor] of t1 === t0 ? [[t0, "middle"]] : [[t0, "start"], [t1, "end"]]) {
+      const label = svg("text", { x: px(t), y: H - B + 14, "font-size": 11, "text-anchor": anchor, fill: "#605e5c" });
+      label.textContent = time(new Date(t).toISOString().replace("Z", "")).slice(11, 16) + " UTC";
+      chart.append(label);
+    }
     const colors = ["#0078d4", "#d13438", "#107c10", "#8764b8", "#ca5010", "#038387"];
     [...lines.entries()].forEach(([key, points], i) => {
       points.sort((a, b) => a[0] - b[0]);
       chart.append(svg("polyline", { points: points.map(([t, v]) => `${px(t)},${py(v)}`).join(" "), fill: "none", stroke: colors[i % colors.length], "stroke-width": 2 }));
+      for (const [t, v] of points) chart.append(svg("circle", { cx: px(t), cy: py(v), r: 3, fill: colors[i % colors.length] }));
       const legend = svg("text", { x: L, y: H + 4 + i * 14, "font-size": 11, fill: colors[i % colors.length] }); legend.textContent = key;
       chart.append(legend);
     });
@@ -163,7 +172,7 @@ const workbookView = (() => {
           if (p.query) options = (await query(p.query, parameters(state))).rows.map((r) => Object.values(r));
           else if (p.jsonData) options = JSON.parse(p.jsonData).map((o) => [o.value, o.label ?? o.value]);
         } catch (error) { label.append(el("span", { class: "qerror", text: error.message })); }
-        select.append(el("option", { value: "", text: "(any)" }), options.map(([v, l]) => el("option", { value: v, selected: state[p.name]?.text === String(v), text: l ?? v })));
+        select.append(el("option", { value: "", text: "(any)" }), ...options.map(([v, l]) => el("option", { value: v, selected: state[p.name]?.text === String(v), text: l ?? v })));
         label.append(select);
       } else if (p.type === 5) {
         label.append(el("select", { disabled: "" }, el("option", { text: "this devhost's local Application Insights" })));

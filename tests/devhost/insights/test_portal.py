@@ -17,13 +17,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devhost.insights import cli as insights_cli
-from devhost.insights.ingest import connection_string
+from devhost.insights.envelopes import Row
+from devhost.insights.ingest import IngestionServer, connection_string
 from devhost.insights.parameters import TimeRange, substitute
 from devhost.insights.query import run_kql
 from devhost.insights.serving import server_of
@@ -258,3 +260,71 @@ def test_html_waterfall_renders_in_chromium(portal: dict[str, Any], browser: Any
     assert ("orchestration:parent_workflow_orchestrator", root) in drawn
     assert ("orchestration:customer_sync_sub_orchestrator", f"{root}:customer-sync") in drawn
     assert ("activity:build_inventory_snapshot", f"{root}:inventory-sync") in drawn
+
+
+def _workbook_item(kind: int, name: str, **content: Any) -> dict[str, Any]:
+    return {"type": kind, "name": name, "content": content}
+
+
+def test_workbook_renderer_draws_each_visualization_and_names_what_it_cannot(
+        browser: Any, tmp_path: Path) -> None:
+    """The renderer is generic: a workbook written here (not the shipped one) with a dropdown
+    filled by its own query, a bar chart, a time chart, tiles, conditional visibility, and
+    items it does not support, on rows filed into an in-process ingestion server."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    query = {"version": "KqlItem/1.0", "queryType": 0}
+    workbook = {"version": "Notebook/1.0", "items": [
+        _workbook_item(1, "intro", json="## Local view\n- **bold** and `code`"),
+        _workbook_item(9, "params", parameters=[
+            {"name": "TimeRange", "type": 4, "value": {"durationMs": 3_600_000},
+             "typeSettings": {"selectableValues": [{"durationMs": 3_600_000}]}},
+            {"name": "Fn", "label": "Function", "type": 2,
+             "query": "requests | where timestamp {TimeRange} | distinct name | order by name asc"},
+            {"name": "Other", "type": 7}]),
+        _workbook_item(3, "bars", **query, visualization="barchart",
+                       query="requests | summarize n = count() by name"),
+        _workbook_item(3, "line", **query, visualization="timechart",
+                       query="requests | summarize n = count() by bin(timestamp, 1m)"),
+        _workbook_item(3, "tiles", **query, visualization="tiles",
+                       query="requests | summarize n = count() by name"),
+        _workbook_item(3, "pie", **query, visualization="piechart",
+                       query="requests | summarize n = count() by name"),
+        _workbook_item(10, "metrics"),
+        {**_workbook_item(3, "picked", **query, visualization="table",
+                          query='requests | where name == "{Fn}" | project name, duration'),
+         "conditionalVisibility": {"parameterName": "Fn", "comparison": "isNotEqualTo",
+                                   "value": ""}}]}
+    (tmp_path / "dashboards").mkdir()
+    (tmp_path / "dashboards" / "local.workbook").write_text(json.dumps(workbook))
+    with IngestionServer(tmp_path / "i.duckdb") as server:
+        server.portal.workbooks = tmp_path / "dashboards"
+        server.store.insert([
+            Row("requests", {"timestamp": now - timedelta(seconds=70 * i), "operation_Id": f"op{i}",
+                             "id": f"s{i}", "name": name, "duration": 1.0 + i,
+                             "success": True, "itemType": "request"})
+            for i, name in enumerate(["alpha", "alpha", "beta"])])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        try:
+            page.goto(server.portal_url + "#/workbook/local.workbook")
+            page.wait_for_selector(".wb-item[data-name=tiles] .tile")
+            assert page.inner_text(".md h3") == "Local view"
+            assert page.locator(".wb-item[data-name=bars] svg.chart rect").count() == 2
+            assert page.locator(".wb-item[data-name=line] svg.chart polyline").count() == 1
+            # One point per minute bin: the rows are 70 s apart.
+            assert page.locator(".wb-item[data-name=line] svg.chart circle").count() == 3
+            tiles = page.locator(".wb-item[data-name=tiles] .tile").all_inner_texts()
+            assert sorted(t.split("\n") for t in tiles) == [["alpha", "2"], ["beta", "1"]]
+            notes = page.locator(".unsupported").all_inner_texts()
+            assert any('visualization "piechart"' in n for n in notes)
+            assert any("item type 10" in n for n in notes)
+            assert any("parameter type 7" in n for n in notes)
+            assert page.locator(".wb-item[data-name=pie] table.wb-grid").count() == 1
+            assert page.locator(".wb-item[data-name=picked]").count() == 0
+            page.select_option("select[data-param=Fn]", "beta")
+            page.wait_for_selector(".wb-item[data-name=picked] table.wb-grid")
+            rows = page.locator(".wb-item[data-name=picked] tbody tr").all_inner_texts()
+            assert [r.split("\t")[0] for r in rows] == ["beta"]
+            shots = Path(os.environ.get("DEVHOST_PORTAL_SCREENSHOTS") or tmp_path)
+            page.screenshot(path=str(shots / "portal-workbook-visuals.png"), full_page=True)
+        finally:
+            page.close()
