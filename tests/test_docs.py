@@ -4,12 +4,12 @@ run: `make demo` itself is what CI runs as the quick start)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -172,37 +172,55 @@ def test_the_make_check_sees_targets() -> None:
 
 
 # -- devhost commands and flags --------------------------------------------------------------
-# What the CLI accepts, as `python -m devhost … --help` lists it (the CLI itself is not
-# imported: the recipe's tests reach devhost only through devhost.testing).
+# What the CLI accepts, as `devhost … --help` prints it, read in one child process (the CLI
+# itself is not imported here: the recipe's tests reach devhost only through devhost.testing).
+# The child walks the commands as a user would, by their usage lines, one `--help` at a time.
+_HELP_WALK = r"""
+import contextlib, io, json, re, sys
+from devhost.cli import build_parser
+
+def help_text(command):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        build_parser().parse_args([*command, "--help"])
+    return out.getvalue()
+
+texts, level = {}, [()]
+while level:
+    for command in level:
+        texts[command] = help_text(command)
+    level = [(*command, name) for command in level
+             for name in re.findall(r"[\w-]+", (re.search(sys.argv[1],
+                 texts[command].split("\n\n", 1)[0]) or [None, ""])[1])]
+json.dump([[list(command), text] for command, text in texts.items()], sys.stdout)
+"""
+# A command's subcommands: the `{a,b}` choices of its usage line; an option's choices
+# (`[--format {json,table}]`) are not commands.
+_SUBCOMMANDS = r"(?:\]|devhost) \{([\w,-]+)\}"
+
+
 @cache
-def help_text(command: tuple[str, ...]) -> str:
-    done = subprocess.run([sys.executable, "-m", "devhost", *command, "--help"], cwd=REPO,
+def help_texts() -> dict[tuple[str, ...], str]:
+    done = subprocess.run([sys.executable, "-c", _HELP_WALK, _SUBCOMMANDS], cwd=REPO,
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    return {tuple(command): text for command, text in json.loads(done.stdout)}
+
+
+def help_text(command: tuple[str, ...]) -> str:
+    return help_texts()[command]
 
 
 def subcommands(command: tuple[str, ...]) -> list[str]:
-    """The `{a,b}` choices of a command's usage line (none for a leaf command); an option's
-    choices (`[--format {json,table}]`) are not commands."""
-    usage = help_text(command).split("\n\n", 1)[0]
-    choices = re.search(r"(?:\]|devhost) \{([\w,-]+)\}", usage)
+    choices = re.search(_SUBCOMMANDS, help_text(command).split("\n\n", 1)[0])
     return choices.group(1).split(",") if choices else []
 
 
 @cache
 def commands() -> dict[tuple[str, ...], list[str]]:
     """Every devhost command (("start",), ("insights", "query"), …) with its subcommands."""
-    found: dict[tuple[str, ...], list[str]] = {}
-    level: list[tuple[str, ...]] = [()]
-    with ThreadPoolExecutor() as pool:  # one level of commands at a time, side by side
-        while level:
-            assert len(level[0]) < 4, level
-            for command, subs in zip(level, pool.map(subcommands, level), strict=True):
-                found[command] = subs
-            level = [(*command, name) for command in level for name in found[command]]
-    return found
+    return {command: subcommands(command) for command in help_texts()}
 
 
 @cache
@@ -273,9 +291,12 @@ def heading_text(command: tuple[str, ...]) -> str:
 
 
 DEVHOST_DOC = REPO / "docs" / "devhost.md"
+# The tests reading the help run on one xdist worker, which reads it once.
+_SHARES_THE_HELP = pytest.mark.xdist_group("devhost-help")
 
 
 @pytest.mark.host  # runs the CLI's --help
+@_SHARES_THE_HELP
 def test_every_devhost_command_shown_is_one_the_cli_has() -> None:
     unknown = [text for text, path, _ in invocations(DEVHOST_DOC) if not path]
     assert not unknown, unknown
@@ -285,6 +306,7 @@ def test_every_devhost_command_shown_is_one_the_cli_has() -> None:
 
 
 @pytest.mark.host  # runs the CLI's --help
+@_SHARES_THE_HELP
 def test_every_devhost_flag_shown_is_one_the_cli_accepts() -> None:
     refused = [f"{text}: {flag}" for text, path, used in invocations(DEVHOST_DOC) if path
                for flag in used if flag not in flags(path)]
@@ -294,6 +316,7 @@ def test_every_devhost_flag_shown_is_one_the_cli_accepts() -> None:
 
 
 @pytest.mark.host  # runs the CLI's --help
+@_SHARES_THE_HELP
 def test_every_command_and_flag_of_the_cli_is_in_the_devhost_doc() -> None:
     text = DEVHOST_DOC.read_text(encoding="utf-8")
     missing = [heading_text(p) for p in leaves() if heading_text(p) not in text]
@@ -303,6 +326,7 @@ def test_every_command_and_flag_of_the_cli_is_in_the_devhost_doc() -> None:
 
 
 @pytest.mark.host  # runs the CLI's --help
+@_SHARES_THE_HELP
 def test_every_flag_in_the_devhost_doc_is_a_devhost_flag() -> None:
     """Flags shown outside a command's own line or section (the table of shared flags)."""
     known = set().union(*(flags(command) for command in leaves()))
@@ -312,6 +336,7 @@ def test_every_flag_in_the_devhost_doc_is_a_devhost_flag() -> None:
 
 
 @pytest.mark.host  # runs the CLI's --help
+@_SHARES_THE_HELP
 def test_the_devhost_check_sees_commands_and_flags() -> None:
     """Guards the parsing, and that a wrong flag would be caught."""
     shown = {(path, flag) for _, path, used in invocations(DEVHOST_DOC) for flag in used}
