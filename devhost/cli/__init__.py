@@ -30,6 +30,7 @@ from devhost.durable.history import RuntimeStatus
 from devhost.durable.shutdown import DEFAULT_TIMEOUT_S
 from devhost.host import loaderrors
 from devhost.host.app import AppIndex
+from devhost.host.functionjson import METADATA_FILE, is_v1_app
 from devhost.host.logs import shutdown as shutdown_host_logs
 from devhost.host.loopback import is_loopback
 from devhost.host.metadata import AppLoadError
@@ -61,12 +62,14 @@ class UsageError(Exception):
 
 def _check_app(args: argparse.Namespace) -> None:
     """`--app` names a script in `--app-dir`: say which one is missing before any worker
-    starts (the worker would only find no functions, naming neither)."""
+    starts (the worker would only find no functions, naming neither). Without the script,
+    function.json folders are a v1-model app, which the worker runs without one."""
     if not args.app_dir.is_dir():
         raise UsageError(f"--app-dir {args.app_dir} is not a folder", "app_dir")
     script = script_file(args.app)
-    if not (args.app_dir / script).is_file():
-        raise UsageError(f"--app {args.app}: no {script} in {args.app_dir.resolve()}", "app")
+    if not (args.app_dir / script).is_file() and not is_v1_app(args.app_dir):
+        raise UsageError(f"--app {args.app}: no {script} in {args.app_dir.resolve()}, and no "
+                         f"folder with a {METADATA_FILE} (the v1 model)", "app")
 
 
 def _check_port(host: str, port: int) -> None:

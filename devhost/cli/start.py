@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +30,11 @@ from devhost.host.logs import HostLogs
 from devhost.host.loopback import is_loopback_url
 from devhost.host.processes import ProcessWorkers
 from devhost.host.server import HostServer
-from devhost.host.settings import apply_local_settings
+from devhost.host.settings import (
+    apply_local_settings,
+    read_host_json,
+    set_aside_unusable_telemetry_setting,
+)
 from devhost.host.telemetry import (
     OPEN_TELEMETRY,
     configure_sampling,
@@ -61,10 +65,8 @@ class HostConfig:
 def durable_options(app_dir: Path) -> EngineOptions:
     """Concurrency and hub name from host.json, as the Durable extension reads them: the hub
     name's `%SETTING%` tokens resolve from the app settings (applied to the environment)."""
-    path = app_dir / "host.json"
-    durable: dict[str, Any] = {}
-    if path.is_file():
-        durable = json.loads(path.read_text()).get("extensions", {}).get("durableTask", {})
+    durable: dict[str, Any] = read_host_json(app_dir).get("extensions", {}).get(
+        "durableTask", {})
     return EngineOptions(
         max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
         max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
@@ -177,7 +179,11 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     """Apply settings, point telemetry at local insights, start the worker(s), which
     import and index the app, then build the engine on the durable store."""
     app_dir = config.app_dir.resolve()
-    apply_local_settings(app_dir)
+    read_host_json(app_dir)  # a host.json the host cannot parse stops it first, naming it
+    applied = apply_local_settings(app_dir)
+    unusable = set_aside_unusable_telemetry_setting(app_dir, applied, config.local_insights)
+    if unusable is not None:
+        print(unusable, file=sys.stderr, flush=True)
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
     if config.local_insights:
         local_insights(config.data_dir)

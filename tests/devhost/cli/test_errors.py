@@ -49,7 +49,8 @@ def test_an_unknown_app_names_the_module_it_looked_for(
     assert main([*command, "--app-dir", str(APPS), "--app", "nope_module",
                  "--data-dir", str(data)]) == 2
     line = _one_line(capfd)
-    assert line == {"error": f"--app nope_module: no nope_module.py in {APPS}", "field": "app"}
+    assert line == {"error": f"--app nope_module: no nope_module.py in {APPS}, and no folder "
+                             "with a function.json (the v1 model)", "field": "app"}
     assert not data.exists()
 
 
