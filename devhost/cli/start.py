@@ -147,14 +147,16 @@ def script_file(app_module: str) -> str:
 
 def load_app(app_module: str = "function_app", app_dir: Path = Path("."), *,
              worker_processes: bool = True, count: int | None = None,
-             console_invocations: bool = True) -> AppIndex:
+             console_invocations: bool = True,
+             worker_env: dict[str, str] | None = None) -> AppIndex:
     """Start the worker(s) on the app and return what they indexed. The index's `worker`
-    is how the host invokes; `index.workers.stop()` ends the processes."""
+    is how the host invokes; `index.workers.stop()` ends the processes. `worker_env`: settings
+    the worker processes get on top of this process's environment."""
     script = script_file(app_module)
     if not worker_processes:
         return LocalWorkers.for_app(app_dir, script).index
     return ProcessWorkers(app_dir, HostLogs(invocations=console_invocations), count=count,
-                          script_file=script).start()
+                          script_file=script, worker_env=worker_env).start()
 
 
 def exporter_storage_in(data_dir: Path) -> None:
@@ -181,8 +183,9 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     app_dir = config.app_dir.resolve()
     read_host_json(app_dir)  # a host.json the host cannot parse stops it first, naming it
     applied = apply_local_settings(app_dir)
-    unusable = set_aside_unusable_telemetry_setting(app_dir, applied, config.local_insights)
-    if unusable is not None:
+    unusable, worker_env = set_aside_unusable_telemetry_setting(app_dir, applied,
+                                                                config.local_insights)
+    if unusable:
         print(unusable, file=sys.stderr, flush=True)
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
     if config.local_insights:
@@ -192,7 +195,7 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     configure_sampling(app_dir)
     configure_telemetry_mode(app_dir)
     index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes,
-                     console_invocations=config.console_invocations)
+                     console_invocations=config.console_invocations, worker_env=worker_env)
     store = Store(config.data_dir / "durable.sqlite")
     return index, Engine(index, store, options)
 

@@ -42,7 +42,6 @@ from devhost.host.channel import (
 )
 from devhost.host.logs import HostLogs
 from devhost.host.metadata import AppLoadError, FunctionInfo
-from devhost.host.settings import worker_settings
 
 EXECUTABLE_SETTING = "languageWorkers:python:defaultExecutablePath"
 ARGUMENTS_SETTING = "languageWorkers:python:arguments"
@@ -117,8 +116,11 @@ class ProcessWorkers(Workers):
     """Language workers in their own processes, talking FunctionRpc over gRPC."""
 
     def __init__(self, app_dir: Path, logs: HostLogs, count: int | None = None,
-                 script_file: str = "function_app.py", python: str = sys.executable) -> None:
+                 script_file: str = "function_app.py", python: str = sys.executable,
+                 worker_env: dict[str, str] | None = None) -> None:
         self.app_dir = app_dir.resolve()
+        # Settings the workers get on top of the host's environment (settings.py)
+        self.worker_env = dict(worker_env or {})
         self.script_file = script_file
         self.logs = logs
         setting = os.environ.get(PROCESS_COUNT, "1") or "1"
@@ -177,7 +179,7 @@ class ProcessWorkers(Workers):
             "--requestId", uuid.uuid4().hex, "--grpcMaxMessageLength", str(MAX_MESSAGE),
             cwd=str(self.app_dir), stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **worker_settings(), "AzureWebJobsScriptRoot": str(self.app_dir),
+            env={**os.environ, **self.worker_env, "AzureWebJobsScriptRoot": str(self.app_dir),
                  SCRIPT_SETTING: self.script_file})
         self._spawn_task(self._watch(peer))
         return peer

@@ -14,9 +14,6 @@ LOCAL_SETTINGS = "local.settings.json"
 HOST_JSON = "host.json"
 CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 INSTRUMENTATION_KEY = "APPINSIGHTS_INSTRUMENTATIONKEY"
-# What the workers get beside the host's environment: a setting the host set aside for its
-# own telemetry is still the app's (its exporter reads it in the worker, as on Azure).
-_worker_settings: dict[str, str] = {}
 
 
 class SettingsError(Exception):
@@ -79,7 +76,7 @@ def apply_local_settings(app_dir: Path, environ: dict[str, str] | None = None) -
 
 
 def set_aside_unusable_telemetry_setting(app_dir: Path, applied: dict[str, str],
-                                         keeps_local: bool) -> str | None:
+                                         keeps_local: bool) -> tuple[str, dict[str, str]]:
     """An App Insights setting the exporter refuses does not stop the host.
 
     The Functions host takes any non-empty key or connection string
@@ -90,22 +87,19 @@ def set_aside_unusable_telemetry_setting(app_dir: Path, applied: dict[str, str],
     valid UUID."), which would stop the host. So the setting is taken out of the host's
     environment (its telemetry then goes to local insights, or nowhere) and kept for the
     workers, where the app's own exporter meets it as on Azure. Returns the one line that
-    says so, or None when the setting is usable or absent."""
+    says so ("" when the setting is usable or absent) and what the workers get on top of the
+    host's environment."""
     for name in (CONNECTION_STRING, INSTRUMENTATION_KEY):
         value = os.environ.get(name, "").strip()
         if not value:
             continue
         reason = refusal(value if name == CONNECTION_STRING else f"InstrumentationKey={value}")
         if reason is None:
-            return None  # the host uses this one (the connection string first)
+            return "", {}  # the host uses this one (the connection string first)
         source = str(app_dir / LOCAL_SETTINGS) if name in applied else "the environment"
-        _worker_settings[name] = os.environ.pop(name)
+        for_workers = {name: os.environ.pop(name)}
         where = "kept in local Application Insights" if keeps_local else "off"
         return (f"WARNING: {name} from {source} is not usable ({reason}): the host starts "
-                f"and its own telemetry is {where}; the app's workers get the setting as set")
-    return None
-
-
-def worker_settings() -> dict[str, str]:
-    """Settings the workers get on top of the host's environment."""
-    return dict(_worker_settings)
+                f"and its own telemetry is {where}; the app's workers get the setting as "
+                "set"), for_workers
+    return "", {}
