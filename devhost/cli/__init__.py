@@ -13,7 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
-from devhost.cli.client import RUNNING, follow, send
+from devhost.cli.client import RUNNING, follow, new_traceparent, send
 from devhost.cli.start import (
     HostConfig,
     flush_telemetry,
@@ -38,7 +38,7 @@ from devhost.host.processes import ProcessWorkers
 from devhost.host.server import BackgroundHost, HostServer
 from devhost.host.settings import SettingsError
 from devhost.insights.cli import register as register_insights
-from devhost.insights.view import load_run, render_text
+from devhost.insights.view import load_operation, load_run, render_text
 from devhost.timers.listener import timers_of
 
 
@@ -145,13 +145,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if status["runtimeStatus"] == RuntimeStatus.COMPLETED else 1
 
 
-def _show_run(args: argparse.Namespace, instance_id: str) -> None:
-    """Print the run as App Insights recorded it (only when it went to local insights)."""
+def _show_run(args: argparse.Namespace, instance_id: str, operation: str | None = None) -> None:
+    """Print the run as App Insights recorded it (only when it went to local insights). Called
+    once this process flushed what its host holds, so the host's rows are all filed.
+
+    A run's rows name its instance only through the Durable spans (tracing V2) and the app's
+    own; without them each invocation is its own operation, as on Azure. Then the operation
+    of the request `call` sent (`operation`) is what can be shown, and the line says why."""
     db = local_insights_db()
     if not getattr(args, "tree", False) or not db:
         return
     roots = load_run(db, instance_id)
     print(f"\nThe run as captured by local Application Insights ({db}):\n")
+    if not roots and operation is not None and (roots := load_operation(db, operation)):
+        print(f"(no row names instance {instance_id}: the Durable spans that link a run's "
+              "orchestrations and activities are written only with distributed tracing V2, "
+              "host.json extensions.durableTask.tracing; this is the operation of the "
+              "request that started it)\n")
     print(render_text(roots) if roots else "(no telemetry captured for this run)")
 
 
@@ -239,7 +249,9 @@ def _cmd_call(args: argparse.Namespace) -> int:
     try:
         with BackgroundHost(host_server(index, engine, port=0)) as host:
             print(host.server.banner(host.routes), file=sys.stderr, flush=True)
-            status, reply = send(args.method, host.base_url + args.path, body)
+            traceparent, operation = new_traceparent()
+            status, reply = send(args.method, host.base_url + args.path, body,
+                                 traceparent=traceparent)
             print(json.dumps({"status": status, "body": reply}, indent=2))
             final = None
             if args.follow and isinstance(reply, dict) and "statusQueryGetUri" in reply:
@@ -255,7 +267,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
         stop_workers(index)
     flush_telemetry()
     if final is not None and final.get("instanceId"):
-        _show_run(args, final["instanceId"])
+        _show_run(args, final["instanceId"], operation)
     if final is not None:
         return 0 if final.get("runtimeStatus") == RuntimeStatus.COMPLETED else 1
     return 0 if status < 400 else 1

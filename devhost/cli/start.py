@@ -99,6 +99,7 @@ def local_insights(data_dir: Path) -> IngestionServer | None:
         _LOCAL_DB.append(db)
         return None
     server = IngestionServer(db).__enter__()
+    server.flushers.append(lambda: flush_telemetry(5_000))  # `insights run` from elsewhere
     atexit.register(_close_at_exit, server)  # runs before the store's own close: LIFO
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
     offline_if_loopback(server.connection_string)  # before the workers inherit the environment

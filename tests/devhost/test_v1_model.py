@@ -22,6 +22,7 @@ One host for the module: one process start and its worker."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,9 @@ from typing import Any
 
 import pytest
 
+from devhost.insights.remote import remote_flush
+from devhost.insights.serving import server_of
+from devhost.insights.view import load_operation, load_run
 from tests.hosting import devhost_env, launch
 
 from .support import APPS, free_port, http, until
@@ -39,12 +43,15 @@ V1_APP = APPS / "v1_app"
 
 
 class V1Host:
-    def __init__(self, base: str, log: Path) -> None:
+    def __init__(self, base: str, log: Path, db: Path) -> None:
         self.base = base
         self.log = log
+        self.db = db
 
-    def start(self, orchestrator: str, body: Any = None) -> dict[str, Any]:
-        status, started, _ = http("POST", f"{self.base}/api/orchestrators/{orchestrator}", body)
+    def start(self, orchestrator: str, body: Any = None,
+              headers: dict[str, str] | None = None) -> dict[str, Any]:
+        status, started, _ = http("POST", f"{self.base}/api/orchestrators/{orchestrator}", body,
+                                  headers=headers)
         assert status == 202, started
         return dict(started)
 
@@ -63,9 +70,11 @@ class V1Host:
 def v1_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[V1Host]:
     tmp = tmp_path_factory.mktemp("v1")
     port, log = free_port(), tmp / "devhost.log"
-    proc = launch(V1_APP, "function_app", tmp / "data", port, log, devhost_env())
+    env = devhost_env()
+    env.pop("DEVHOST_SYNC_EXPORT")  # the host's rows in batches, as `devhost start` sends them
+    proc = launch(V1_APP, "function_app", tmp / "data", port, log, env)
     try:
-        yield V1Host(f"http://127.0.0.1:{port}", log)
+        yield V1Host(f"http://127.0.0.1:{port}", log, tmp / "data" / "insights.duckdb")
     finally:
         proc.terminate()
         proc.wait(30)
@@ -122,3 +131,24 @@ def test_human_interaction_through_the_event_url(v1_host: V1Host) -> None:
     done = v1_host.finish(started)
     assert done["output"] == {"approved": "ana"}, done
     assert time.monotonic() - begun < 30  # the event won, not the hour-long timer
+
+
+def test_rows_in_flight_are_flushed_and_a_run_without_tracing_shows_its_request(
+        v1_host: V1Host) -> None:
+    """The host batches its rows (BatchSpanProcessor/BatchLogRecordProcessor, every 5 s): a
+    reader in another process asks the devhost serving the database to post them and waits
+    for that (insights/remote.py remote_flush), not for a clock. This app has no Durable
+    tracing V2, so no row names the instance (each invocation is its own operation, as on
+    Azure): what `call --tree` can show is the operation of the request it sent."""
+    trace_id = os.urandom(16).hex()
+    started = v1_host.start("Chaining", headers={
+        "traceparent": f"00-{trace_id}-{os.urandom(8).hex()}-01"})
+    assert v1_host.finish(started)["runtimeStatus"] == "Completed"
+    url = server_of(v1_host.db)
+    assert url is not None
+    remote_flush(url)
+    assert load_run(v1_host.db, started["id"]) == []
+    [root] = load_operation(v1_host.db, trace_id)
+    assert root.name == "HttpStart" and root.kind == "request"
+    assert f"Started orchestration with ID = '{started['id']}'." in root.logs
+    assert root.logs[0].startswith("Executing 'Functions.HttpStart'")
