@@ -24,6 +24,7 @@ from devhost.durable.taskhub import task_hub_name
 from devhost.durable.tracing import tracing_v2_enabled
 from devhost.host.app import AppIndex
 from devhost.host.connectionstring import ingestion_endpoint
+from devhost.host.exporternotes import explain_missing_region
 from devhost.host.extensions import Extension
 from devhost.host.inprocess import LocalWorkers
 from devhost.host.logs import HostLogs
@@ -192,6 +193,7 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     if config.local_insights:
         local_insights(config.data_dir)
     exporter_storage_in(config.data_dir)
+    explain_missing_region(host_connection_string())
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)
     configure_telemetry_mode(app_dir)

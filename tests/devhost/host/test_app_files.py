@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import azure.monitor.opentelemetry.exporter  # noqa: F401  at collection: its import runs `uname`
 import pytest
 
 from devhost.host import loaderrors
