@@ -38,12 +38,14 @@ def _query(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        roots = _wait_for_run(args.db, args.instance_id)
+        roots, waited = _wait_for_run(args.db, args.instance_id)
     except (QueryError, FileNotFoundError, StoreBusyError) as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
     if not roots:
-        print(json.dumps({"error": f"no telemetry for instance {args.instance_id!r}",
+        after = (" (the devhost serving the database posted what its host held, and the "
+                 "app's exporter schedule passed once)") if waited else ""
+        print(json.dumps({"error": f"no telemetry for instance {args.instance_id!r}{after}",
                           "field": "instanceId"}), file=sys.stderr)
         return 1
     print(render_text(roots))
@@ -53,23 +55,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_run(db: Path, instance_id: str) -> list[Node]:
+def _wait_for_run(db: Path, instance_id: str) -> tuple[list[Node], bool]:
     """The run's rows once those still in flight have landed. A devhost serving the database
     batches its host's rows (the OpenTelemetry batch processors post every 5 s): it is asked
     to post what it holds and answers when they are filed. The app's own rows leave its
     worker processes on their exporter's schedule, so a run with none yet is looked for
-    again until that schedule has passed once (OTEL_BSP_SCHEDULE_DELAY, 5 s by default)."""
+    again until that schedule has passed once (OTEL_BSP_SCHEDULE_DELAY, 5 s by default).
+    Returns the tree and whether it waited."""
     url = server_of(db)
     if url is None:  # nobody writes the file now: what it holds is all there is
-        return load_run(db, instance_id)
+        return load_run(db, instance_id), False
     try:
         remote_flush(url)
     except OSError:
-        return load_run(db, instance_id)
+        return load_run(db, instance_id), False
     deadline = time.monotonic() + _schedule_delay_s()
     while not (roots := load_run(db, instance_id)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return roots
+    return roots, True
 
 
 def _schedule_delay_s() -> float:
