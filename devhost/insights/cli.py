@@ -45,6 +45,8 @@ def _run(args: argparse.Namespace) -> int:
     if not roots:
         after = (" (the devhost serving the database posted what its host held, and the "
                  "app's exporter schedule passed once)") if waited else ""
+        after += ("; rows name an instance only through Durable distributed tracing V2 "
+                  "(host.json extensions.durableTask.tracing) or the app's own spans")
         print(json.dumps({"error": f"no telemetry for instance {args.instance_id!r}{after}",
                           "field": "instanceId"}), file=sys.stderr)
         return 1
