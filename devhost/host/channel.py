@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from devhost import rpc
-from devhost.host.metadata import AppLoadError, FunctionInfo, function_info
+from devhost.host.functionjson import METADATA_FILE, read_functions
+from devhost.host.metadata import (
+    V1,
+    V2,
+    AppLoadError,
+    FunctionInfo,
+    function_info,
+    source_location,
+)
 from devhost.host.telemetry import note_worker_capabilities
 
 log = logging.getLogger("devhost.host")
@@ -232,8 +240,9 @@ class Peer:
                 future.set_exception(WorkerLost(f"worker {self.worker_id} {reason}"))
 
 
-async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str]:
-    """WorkerInitRequest → FunctionsMetadataRequest → FunctionLoadRequest per function."""
+async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str, str]:
+    """WorkerInitRequest → FunctionsMetadataRequest → FunctionLoadRequest per function.
+    Returns the functions, the runtime's version and the programming model (V1 or V2)."""
     init = await peer.request(rpc.StreamingMessage(worker_init_request=rpc.WorkerInitRequest(
         host_version=HOST_VERSION, function_app_directory=str(app_dir),
         worker_directory=str(Path(__file__).resolve().parents[1] / "worker"))))
@@ -245,16 +254,32 @@ async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str]
         functions_metadata_request=rpc.FunctionsMetadataRequest(
             function_app_directory=str(app_dir))))).function_metadata_response
     if meta.result.status != rpc.StatusResult.Success:
-        raise failure(meta.result, "Worker failed to index functions")
-    functions = [function_info(m) for m in meta.function_metadata_results]
-    if not functions:  # the host only warns; devhost has nothing to serve
+        raise failure(meta.result, "Worker failed to index functions", app_dir)
+    if meta.use_default_metadata_indexing:
+        # The worker declined (azure_functions_runtime_v1): the host reads function.json
+        # itself (FunctionMetadataProvider.GetFunctionMetadataAsync, "Fallback to host
+        # indexing as worker denied indexing").
+        model, pairs = V1, read_functions(app_dir)
+    else:
+        model = V2
+        pairs = [(m, function_info(m)) for m in meta.function_metadata_results]
+    if not pairs:  # the host only warns; devhost has nothing to serve
         raise AppLoadError(f"No job functions found in {app_dir}: the worker indexes the "
-                           f"script named by {SCRIPT_SETTING} (default function_app.py)")
-    for metadata in meta.function_metadata_results:
+                           f"script named by {SCRIPT_SETTING} (default function_app.py); "
+                           f"without it, the host reads each folder's {METADATA_FILE} "
+                           "(the v1 model), and there is none")
+    for metadata, _ in pairs:
         loaded = (await peer.request(rpc.StreamingMessage(
             function_load_request=rpc.FunctionLoadRequest(
                 function_id=metadata.function_id, metadata=metadata)))).function_load_response
         if loaded.result.status != rpc.StatusResult.Success:
-            raise failure(loaded.result, f"Worker failed to load function {metadata.name}")
+            error = failure(loaded.result, f"Worker failed to load function {metadata.name}",
+                            app_dir if model == V1 else None)
+            if model == V1 and error.location[0] is None and metadata.script_file:
+                # Nothing of the user's on the stack (a parameter that does not match its
+                # binding): where the entry point is defined.
+                error.location = source_location(Path(metadata.script_file),
+                                                 metadata.entry_point or "main")
+            raise error
     worker_meta = response.worker_metadata
-    return functions, worker_meta.worker_version
+    return [info for _, info in pairs], worker_meta.worker_version, model

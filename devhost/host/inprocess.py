@@ -64,7 +64,7 @@ class LocalWorkers(Workers):
         previous = os.environ.get(SCRIPT_SETTING)
         os.environ[SCRIPT_SETTING] = self.index.script_file  # the runtime reads it at init
         try:
-            functions, version = self._loop.run(handshake(self._peer, self.app_dir),
+            functions, version, model = self._loop.run(handshake(self._peer, self.app_dir),
                                                 START_TIMEOUT)
         finally:
             if previous is None:
@@ -73,12 +73,13 @@ class LocalWorkers(Workers):
                 os.environ[SCRIPT_SETTING] = previous
         self.index.functions = functions
         self.index.runtime_version = version
+        self.index.model = model
         self.index.serve_with(self)
         return self.index
 
     @property
     def description(self) -> str:
-        return f"in-process worker, azure-functions-runtime {self.index.runtime_version}"
+        return f"in-process worker, {self.index.runtime_name} {self.index.runtime_version}"
 
     async def _invoke(self, invocation: Invocation) -> Outcome:
         response = await self._peer.request(invocation.message())

@@ -116,8 +116,11 @@ class ProcessWorkers(Workers):
     """Language workers in their own processes, talking FunctionRpc over gRPC."""
 
     def __init__(self, app_dir: Path, logs: HostLogs, count: int | None = None,
-                 script_file: str = "function_app.py", python: str = sys.executable) -> None:
+                 script_file: str = "function_app.py", python: str = sys.executable,
+                 worker_env: dict[str, str] | None = None) -> None:
         self.app_dir = app_dir.resolve()
+        # Settings the workers get on top of the host's environment (settings.py)
+        self.worker_env = dict(worker_env or {})
         self.script_file = script_file
         self.logs = logs
         setting = os.environ.get(PROCESS_COUNT, "1") or "1"
@@ -158,9 +161,10 @@ class ProcessWorkers(Workers):
         self._port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
         first = await self._spawn()
-        functions, version = await self._bring_up(first)
+        functions, version, model = await self._bring_up(first)
         self.index.functions = functions
         self.index.runtime_version = version
+        self.index.model = model
         self.index.script_file = self.script_file
         self.index.serve_with(self)
         await asyncio.gather(*(self._replace_until_up() for _ in range(self.count - 1)))
@@ -175,7 +179,7 @@ class ProcessWorkers(Workers):
             "--requestId", uuid.uuid4().hex, "--grpcMaxMessageLength", str(MAX_MESSAGE),
             cwd=str(self.app_dir), stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "AzureWebJobsScriptRoot": str(self.app_dir),
+            env={**os.environ, **self.worker_env, "AzureWebJobsScriptRoot": str(self.app_dir),
                  SCRIPT_SETTING: self.script_file})
         self._spawn_task(self._watch(peer))
         return peer
@@ -201,7 +205,7 @@ class ProcessWorkers(Workers):
             self._spawn_task(self._replace_until_up(delay=min(0.1 * 2 ** self._failed_starts,
                                                               30.0)))
 
-    async def _bring_up(self, peer: _ProcessPeer) -> tuple[list[FunctionInfo], str]:
+    async def _bring_up(self, peer: _ProcessPeer) -> tuple[list[FunctionInfo], str, str]:
         try:
             await asyncio.wait_for(peer.connected, START_TIMEOUT)
             result = await asyncio.wait_for(handshake(peer, self.app_dir), START_TIMEOUT)
@@ -285,7 +289,7 @@ class ProcessWorkers(Workers):
 
     @property
     def description(self) -> str:
-        return (f"{self.count} worker process(es) {self.pids}, azure-functions-runtime "
+        return (f"{self.count} worker process(es) {self.pids}, {self.index.runtime_name} "
                 f"{self.index.runtime_version}")
 
     async def _invoke(self, invocation: Invocation) -> Outcome:
