@@ -91,5 +91,7 @@ output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = app.outputs.functionAppName
+// The predeploy hook waits once per identity for its storage roles (deploy/azd_hooks.py).
+output DEPLOY_IDENTITY_PRINCIPAL_ID string = app.outputs.identityPrincipalId
 output APPLICATIONINSIGHTS_NAME string = app.outputs.appInsightsName
 output WORKBOOK_ID string = app.outputs.workbookId

@@ -203,5 +203,6 @@ module workbook '../../dashboards/deploy/workbook.bicep' = {
 }
 
 output functionAppName string = functionApp.name
+output identityPrincipalId string = identity.properties.principalId
 output appInsightsName string = appInsights.name
 output workbookId string = workbook.outputs.workbookResourceId
