@@ -107,6 +107,7 @@ def test_unpacked_folder_is_what_the_zip_holds() -> None:
     app bytes as the zip `make package` wrote, and nothing azd's own zipper would drop
     (azure-dev project_utils.go createDeployableZip: `__pycache__`, a folder holding
     `pyvenv.cfg`, `.funcignore`, `local.settings.json`)."""
+    assert FOLDER.is_dir(), f"{FOLDER} is missing: run make package"
     with zipfile.ZipFile(ZIP) as archive:
         in_zip = {i.filename: i.file_size for i in archive.infolist() if not i.is_dir()}
     on_disk = {p.relative_to(FOLDER).as_posix(): p.stat().st_size
