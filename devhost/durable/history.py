@@ -56,8 +56,8 @@ def event(kind: EventType, event_id: int = -1, timestamp: datetime | None = None
 
 
 def execution_started(name: str, instance_id: str, execution_id: str, input_json: str | None,
-                      parent: dict[str, Any] | None = None) -> Event:
-    return event(EventType.EXECUTION_STARTED, Name=name, Input=input_json, Version="",
+                      parent: dict[str, Any] | None = None, version: str = "") -> Event:
+    return event(EventType.EXECUTION_STARTED, Name=name, Input=input_json, Version=version,
                  OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
                  ParentInstance=parent)
 
