@@ -40,7 +40,6 @@ RPC_PREFIX = "/durabletask"
 _BY_VALUE = {str(v): k for k, v in ORCHESTRATION_STATUS.items()}
 _STILL_RUNNING = (RuntimeStatus.PENDING, RuntimeStatus.RUNNING, RuntimeStatus.CONTINUED_AS_NEW,
                   RuntimeStatus.SUSPENDED)
-_ALREADY_EXISTS = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
 _CHECK_STATUS_KEYS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
                       "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri",
                       "resumePostUri")
@@ -272,7 +271,7 @@ class ManagementApi:
         inst = self.engine.store.get_instance(instance_id)
         status = inst.runtime_status if inst is not None else RuntimeStatus.RUNNING
         return error(409, f"An Orchestration instance with the status {status} already exists.",
-                     "id", exception=_ALREADY_EXISTS)
+                     "id")
 
     async def _wait_or_check_status(self, request: web.Request, iid: str) -> web.Response:
         """Start/restart with `timeout` and `pollingInterval` wait like
