@@ -46,6 +46,7 @@ from devhost.durable.spans import emit_orchestration_span, v2_tracing_active
 from devhost.durable.store import TERMINAL, Instance, Store, WorkItem
 from devhost.durable.timeskip import DurableClock
 from devhost.durable.tracing import HostTracer, TraceParent, random_span_id, random_trace_id
+from devhost.durable.versioning import started_version
 from devhost.host import console
 from devhost.host.app import AppIndex
 from devhost.host.channel import WorkerLost
@@ -159,6 +160,7 @@ class Engine:
             raise NotFound(f"orchestrator function {name!r} does not exist; orchestrator "
                            f"functions in this app: {known}")
         instance_id = instance_id or uuid.uuid4().hex
+        version = self.options.versioning.version_for_new(version)
         if input_json is not None:
             json.loads(input_json)  # reject malformed input before anything is written
         started = utcnow()
@@ -176,10 +178,11 @@ class Engine:
                                f"{existing.runtime_status.lower()}")
             execution_id = self.create_instance(
                 instance_id, name, input_json, producer, replaces=existing is not None,
-                version=self.options.versioning.version_for_new(version))
+                version=version)
         self.tracer.create_orchestration(name=name, instance_id=instance_id,
                                          execution_id=execution_id, caller=caller,
-                                         producer=producer, start=started, end=utcnow())
+                                         producer=producer, start=started, end=utcnow(),
+                                         version=version)
         self.notify(instance_id)
         return instance_id
 
@@ -427,7 +430,8 @@ class Engine:
             console.orchestration_failed(inst.name, inst.instance_id, reason, details)
         self._replay_cost.pop(inst.instance_id, None)
         self.histories.forget(inst.instance_id)
-        emit_orchestration_span(self.tracer, inst)
+        emit_orchestration_span(self.tracer, inst, started_version(
+            self.store.history(inst.instance_id)) if self.tracer.enabled else "")
         if inst.parent_instance_id:
             self.notify(inst.parent_instance_id)
         for future in self._waiters.pop(inst.instance_id, []):

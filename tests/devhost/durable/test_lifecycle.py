@@ -197,9 +197,9 @@ def test_a_replacement_during_an_episode_drops_that_episodes_commit(
                 engine.purge("gated-replace")
             first = engine.store.get_instance("gated-replace")
             engine.start_new("gated", "gated-replace", None)
-            assert first is not None
-            assert engine.store.get_instance("gated-replace").execution_id != \
-                first.execution_id  # type: ignore[union-attr]
+            second = engine.store.get_instance("gated-replace")
+            assert first is not None and second is not None
+            assert second.execution_id != first.execution_id
             (marks / "gated-replace.gate").touch()
             await engine.wait("gated-replace", 10)
             return engine.status("gated-replace")

@@ -18,11 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind
 
 from devhost.cli.start import host_server
 from devhost.durable.dispatcher import EngineOptions
 from devhost.durable.engine import Conflict, Engine
 from devhost.durable.store import Store
+from devhost.durable.tracing import HostTracer
 from devhost.durable.versioning import Versioning
 from devhost.host.app import AppIndex
 from devhost.host.server import BackgroundHost
@@ -33,10 +39,11 @@ from .support import drive
 pytestmark = pytest.mark.host
 
 
-def _engine(index: AppIndex, path: Path, versioning: Versioning = Versioning(),
+def _engine(index: AppIndex, path: Path, versioning: Versioning | None = None,
             any_state: bool = False) -> Engine:
     return Engine(index, Store(path / "durable.sqlite"),
-                  EngineOptions(versioning=versioning, override_any_state=any_state))
+                  EngineOptions(versioning=versioning or Versioning(),
+                                override_any_state=any_state))
 
 
 async def _end(engine: Engine, iid: str) -> dict[str, Any]:
@@ -153,3 +160,27 @@ def test_any_state_lets_a_start_replace_a_running_instance(semantics_index: AppI
     assert (replaced["runtimeStatus"], replaced["input"], replaced["output"]) == (
         "Completed", 2, {"approved": "ok"})
     engine.store.close()
+
+
+def test_v2_spans_carry_the_version(semantics_index: AppIndex, tmp_path: Path) -> None:
+    """TraceHelper.CreateSpanName `<kind>:<name>@(<version>)` and the durabletask.task.version
+    tag on create_orchestration (StartActivityForNewOrchestration), the orchestration SERVER
+    span (StartTraceActivityForOrchestrationExecution) and a sub-orchestration's CLIENT span
+    (CreateTraceActivityForSchedulingSubOrchestration), Azure/durabletask 5217032."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = Engine(semantics_index, Store(tmp_path / "durable.sqlite"),
+                    EngineOptions(tracing_v2=True, versioning=Versioning("1.0")),
+                    tracer=HostTracer(enabled=True, provider=provider))
+    drive(engine, lambda e: _end(e, e.start_new("versioned", "traced", None, version="0.5")))
+    engine.store.close()
+    spans = {(s.name, s.kind): dict(s.attributes or {}) for s in exporter.get_finished_spans()}
+    assert spans[("create_orchestration:versioned@(0.5)", SpanKind.PRODUCER)][
+        "durabletask.task.version"] == "0.5"
+    assert spans[("orchestration:versioned@(0.5)", SpanKind.SERVER)][
+        "durabletask.task.version"] == "0.5"
+    for version in ("0.9", "1.0"):
+        assert spans[(f"orchestration:versioned_child@({version})", SpanKind.CLIENT)][
+            "durabletask.task.version"] == version
+        assert (f"orchestration:versioned_child@({version})", SpanKind.SERVER) in spans
