@@ -172,6 +172,19 @@ def slow(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def parses_activity_failure(context: df.DurableOrchestrationContext):
+    """Catches a failed activity and parses it with the workaround from
+    azure-functions-durable-extension issue #2990, as users do on Azure."""
+    try:
+        yield context.call_activity("explode", context.get_input())
+    except Exception as e:  # noqa: BLE001 - the orchestration reports what it caught
+        escaped_json = e.args[0].split("\n")[1]
+        parsed = json.loads(escaped_json)["Message"].split(":", 1)[1].lstrip()
+        return {"text": str(e), "parsed": parsed}
+    return None
+
+
+@app.orchestration_trigger(context_name="context")
 def versioned(context: df.DurableOrchestrationContext):
     """Microsoft's orchestration_versioning sample (azure-functions-durable-python
     samples-v2/orchestration_versioning), without its wait: the branch follows context.version;
