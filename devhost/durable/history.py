@@ -144,10 +144,11 @@ def json_token(text: Any) -> Any:
 def public_history(events: list[Event], show_history_output: bool = False,
                    show_input: bool = True) -> list[dict[str, Any]]:
     """`historyEvents` as DurableClient.GetDurableOrchestrationStatusAsync shapes them
-    (extension 2.13.7): event types by name; TaskScheduled / SubOrchestrationInstanceCreated
-    merged into their completion (FunctionName, ScheduledTime, Input); ExecutionStarted's
-    Name as FunctionName; results only with showHistoryOutput; inputs unless showInput is
-    false; no EventId, IsPlayed, TimerId, TaskScheduledId; no Orchestrator* events."""
+    (extension 2.13.7, unchanged on the v3.x branch 92fecfc): event types by name;
+    TaskScheduled / SubOrchestrationInstanceCreated merged into their completion
+    (FunctionName, ScheduledTime, Input); ExecutionStarted's Name as FunctionName; results
+    only with showHistoryOutput; inputs unless showInput is false; no EventId, IsPlayed,
+    TimerId, TaskScheduledId; no Orchestrator* events."""
     items = [dict(e) for e in events]
     scheduled: dict[str, tuple[int, dict[str, Any]]] = {}
     dropped: set[int] = set()

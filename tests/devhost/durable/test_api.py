@@ -202,7 +202,7 @@ def test_client_binding_payload_fields(host: BackgroundHost) -> None:
 
 
 def test_history_as_get_status_show_history_returns_it(host: BackgroundHost) -> None:
-    """DurableClient.GetDurableOrchestrationStatusAsync (2.13.7): TaskScheduled and
+    """DurableClient.GetDurableOrchestrationStatusAsync (2.13.7 = v3.x 92fecfc): TaskScheduled and
     SubOrchestrationInstanceCreated merged into their completion (FunctionName,
     ScheduledTime, Input); ExecutionStarted's Name as FunctionName; a failed execution is
     ExecutionCompleted with OrchestrationStatus Failed (DurableTask.Core
