@@ -5,8 +5,13 @@ strategies (Azure/durabletask 5217032), the defaults Microsoft documents
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from devhost.cli.start import durable_options
+from devhost.durable.errors import DurableError
 from devhost.durable.versioning import (
     SettingError,
     Versioning,
@@ -58,3 +63,21 @@ def test_a_bad_setting_is_one_line_naming_it(setting: str, value: object) -> Non
     message = str(raised.value)
     assert message.startswith(f"host.json extensions.durableTask.{setting}: ")
     assert "\n" not in message
+
+
+def test_the_host_reads_them_from_host_json(tmp_path: Path) -> None:
+    """`durable_options` (what `devhost start` builds the engine with) takes the durableTask
+    section; a value the host refuses stops it there, before any worker starts, as one line
+    the CLI prints as JSON (a DurableError)."""
+    host_json = tmp_path / "host.json"
+    durable = {"defaultVersion": "1.0", "versionFailureStrategy": "Fail",
+               "overridableExistingInstanceStates": "AnyState"}
+    host_json.write_text(json.dumps({"version": "2.0", "extensions": {"durableTask": durable}}))
+    options = durable_options(tmp_path)
+    assert options.versioning == Versioning("1.0", "CurrentOrOlder", "Fail")
+    assert options.override_any_state
+    durable["versionMatchStrategy"] = "Latest"
+    host_json.write_text(json.dumps({"version": "2.0", "extensions": {"durableTask": durable}}))
+    with pytest.raises(DurableError, match="^host.json extensions.durableTask"
+                                           ".versionMatchStrategy: 'Latest' is not one of"):
+        durable_options(tmp_path)
