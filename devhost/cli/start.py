@@ -22,6 +22,7 @@ from devhost.durable.extension import DurableExtension
 from devhost.durable.store import Store
 from devhost.durable.taskhub import task_hub_name
 from devhost.durable.tracing import tracing_v2_enabled
+from devhost.durable.versioning import overrides_any_state, versioning_from
 from devhost.host.app import AppIndex
 from devhost.host.connectionstring import ingestion_endpoint
 from devhost.host.exporternotes import explain_missing_region
@@ -74,6 +75,8 @@ def durable_options(app_dir: Path) -> EngineOptions:
         max_entity_operation_batch_size=int(durable.get("maxEntityOperationBatchSize", 5000)),
         task_hub=task_hub_name(durable.get("hubName"), os.environ),
         tracing_v2=tracing_v2_enabled(durable),
+        versioning=versioning_from(durable),
+        override_any_state=overrides_any_state(durable),
     )
 
 

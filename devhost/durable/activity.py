@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from devhost.durable.failures import activity_failure
 from devhost.durable.history import Event, EventType, event
 from devhost.durable.spans import task_client_context
 from devhost.durable.store import Instance, WorkItem
@@ -44,9 +45,11 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
                                          (time.perf_counter() - started) * 1000,
                                          outcome.error, outcome.stack_trace,
                                          instance_id=inst.instance_id)
-        return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id,
-                     Reason=f"Activity function '{item.name}' failed: {outcome.error}",
-                     Details=console.user_stack(outcome.stack_trace, outcome.error))
+        # What the extension serializes, not a Python traceback (failures.py).
+        reason, details = activity_failure(
+            item.name, outcome.error, console.user_stack(outcome.stack_trace, outcome.error))
+        return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id, Reason=reason,
+                     Details=details)
     result = typed.text(outcome.return_value)
     return event(EventType.TASK_COMPLETED, TaskScheduledId=item.task_id,
                  Result=result if result is not None else "null")

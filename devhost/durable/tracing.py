@@ -345,13 +345,17 @@ class HostTracer:
     def sub_orchestration_client(self, *, name: str, parent_instance_id: str,
                                  orchestration: TraceParent, client_span: str,
                                  created: datetime, end: datetime,
-                                 failure: str | None = None) -> None:
+                                 failure: str | None = None, version: str | None = None
+                                 ) -> None:
         """EmitTraceActivityForSubOrchestrationCompleted / …Failed. Its instance id tag is the
         scheduling (parent) orchestration's, as CreateTraceActivityForSchedulingSubOrchestration
-        sets it."""
-        self._emit(span_name(ORCHESTRATION, name), SpanKind.CLIENT, orchestration,
-                   {TYPE: ORCHESTRATION, TASK_NAME: name, INSTANCE_ID: parent_instance_id},
-                   created, end,
+        sets it; the name and version tag carry the child's version when it has one."""
+        attributes: dict[str, Any] = {TYPE: ORCHESTRATION, TASK_NAME: name,
+                                      INSTANCE_ID: parent_instance_id}
+        if version:
+            attributes[VERSION] = version
+        self._emit(span_name(ORCHESTRATION, name, version), SpanKind.CLIENT, orchestration,
+                   attributes, created, end,
                    Outcome(False, failure or "Unspecified sub-orchestration failure")
                    if failure is not None else None,
                    pinned=orchestration.child(client_span))
