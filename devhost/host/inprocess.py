@@ -81,7 +81,7 @@ class LocalWorkers(Workers):
         return f"in-process worker, azure-functions-runtime {self.index.runtime_version}"
 
     async def _invoke(self, invocation: Invocation) -> Outcome:
-        response = await self._peer.request(invocation.message())
+        response = await self._peer.request(invocation.message(self._peer.capabilities))
         return Outcome.of(response.invocation_response, self._peer.worker_id)
 
     def stop(self) -> None:

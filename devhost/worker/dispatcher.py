@@ -84,6 +84,9 @@ class Dispatcher:
         self.worker_id = worker_id
         # The testing switch (worker/flush.py): the app's rows are filed before the answer.
         self.flush_each_invocation = flush_each_invocation
+        # WorkerInitRequest.capabilities, as the host announced them (of which the runtime
+        # reads only FunctionDataCache: handle_event.py worker_init_request).
+        self.host_capabilities: dict[str, str] = {}
 
     def _props(self) -> dict[str, Any]:
         return {"protos": rpc, "host": self.host}
@@ -92,6 +95,7 @@ class Dispatcher:
         """One request in, one StreamingMessage out (None for what the worker ignores)."""
         kind = message.WhichOneof("content")
         if kind == "worker_init_request":
+            self.host_capabilities = dict(message.worker_init_request.capabilities)
             use_app_paths(message.worker_init_request.function_app_directory)
             runtime.start_threadpool_executor()
             response = await runtime.worker_init_request(
