@@ -333,7 +333,10 @@ class ProcessWorkers(Workers):
 
     @property
     def description(self) -> str:
-        return (f"{self.count} worker process(es) {self.pids}, azure-functions-runtime "
+        pids = self.pids
+        starting = (f" ({self.count - len(pids)} more starting, {self.startup_interval:g} s "
+                    "apart)") if len(pids) < self.count else ""
+        return (f"{self.count} worker process(es) {pids}{starting}, azure-functions-runtime "
                 f"{self.index.runtime_version}")
 
     async def _invoke(self, invocation: Invocation) -> Outcome:
