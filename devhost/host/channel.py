@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from devhost import rpc
 from devhost.host import triggerdata
@@ -285,8 +285,26 @@ class Peer:
                 future.set_exception(WorkerLost(f"worker {self.worker_id} {reason}"))
 
 
-async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str]:
-    """WorkerInitRequest → FunctionsMetadataRequest → FunctionLoadRequest per function."""
+class Handshake(NamedTuple):
+    """What a worker's handshake gave: its functions, its runtime's version, and the raw
+    metadata the host loads the next workers with."""
+
+    functions: list[FunctionInfo]
+    runtime_version: str
+    metadata: list[rpc.RpcFunctionMetadata]
+
+
+async def handshake(peer: Peer, app_dir: Path,
+                    indexed: list[rpc.RpcFunctionMetadata] | None = None) -> Handshake:
+    """WorkerInitRequest → FunctionsMetadataRequest → FunctionLoadRequest per function.
+
+    The host asks only the first worker for the app's functions (WorkerFunctionMetadata
+    Provider, through the webhost channel); the workers it starts after it, and those that
+    replace a dead one, get WorkerInitRequest and the FunctionLoadRequests of what it indexed
+    (RpcFunctionInvocationDispatcher.InitializeJobhostLanguageWorkerChannelAsync /
+    InitializeWebhostLanguageWorkerChannel: SetupFunctionInvocationBuffers,
+    SendFunctionLoadRequests): pass that as `indexed`. The runtime's function ids are the
+    same in every worker (functions.py: uuid5 of the function's name)."""
     init = await peer.request(rpc.StreamingMessage(worker_init_request=rpc.WorkerInitRequest(
         host_version=HOST_VERSION, function_app_directory=str(app_dir),
         worker_directory=str(Path(__file__).resolve().parents[1] / "worker"),
@@ -296,20 +314,21 @@ async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str]
         raise failure(response.result, "Worker failed to index functions", app_dir)
     peer.capabilities = dict(response.capabilities)  # merged (GrpcCapabilitiesUpdateStrategy)
     note_worker_capabilities(response.capabilities)
-    meta = (await peer.request(rpc.StreamingMessage(
-        functions_metadata_request=rpc.FunctionsMetadataRequest(
-            function_app_directory=str(app_dir))))).function_metadata_response
-    if meta.result.status != rpc.StatusResult.Success:
-        raise failure(meta.result, "Worker failed to index functions")
-    functions = [function_info(m) for m in meta.function_metadata_results]
+    if indexed is None:
+        meta = (await peer.request(rpc.StreamingMessage(
+            functions_metadata_request=rpc.FunctionsMetadataRequest(
+                function_app_directory=str(app_dir))))).function_metadata_response
+        if meta.result.status != rpc.StatusResult.Success:
+            raise failure(meta.result, "Worker failed to index functions")
+        indexed = list(meta.function_metadata_results)
+    functions = [function_info(m) for m in indexed]
     if not functions:  # the host only warns; devhost has nothing to serve
         raise AppLoadError(f"No job functions found in {app_dir}: the worker indexes the "
                            f"script named by {SCRIPT_SETTING} (default function_app.py)")
-    for metadata in meta.function_metadata_results:
+    for metadata in indexed:
         loaded = (await peer.request(rpc.StreamingMessage(
             function_load_request=rpc.FunctionLoadRequest(
                 function_id=metadata.function_id, metadata=metadata)))).function_load_response
         if loaded.result.status != rpc.StatusResult.Success:
             raise failure(loaded.result, f"Worker failed to load function {metadata.name}")
-    worker_meta = response.worker_metadata
-    return functions, worker_meta.worker_version
+    return Handshake(functions, response.worker_metadata.worker_version, indexed)

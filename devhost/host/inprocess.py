@@ -64,7 +64,7 @@ class LocalWorkers(Workers):
         previous = os.environ.get(SCRIPT_SETTING)
         os.environ[SCRIPT_SETTING] = self.index.script_file  # the runtime reads it at init
         try:
-            functions, version = self._loop.run(handshake(self._peer, self.app_dir),
+            functions, version, _ = self._loop.run(handshake(self._peer, self.app_dir),
                                                 START_TIMEOUT)
         finally:
             if previous is None:

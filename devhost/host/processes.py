@@ -1,12 +1,14 @@
 """Language workers in their own processes, over FunctionRpc gRPC — what `devhost start`,
 `devhost call` and `devhost run` use.
 
-Like the Functions host (GrpcWorkerChannel, RpcFunctionInvocationDispatcher):
+Like the Functions host (azure-functions-host v4.1036.3: GrpcWorkerChannel,
+RpcFunctionInvocationDispatcher, RpcFunctionInvocationDispatcherLoadBalancer):
 `FUNCTIONS_WORKER_PROCESS_COUNT` workers (default 1) are started with `--host --port
 --workerId --requestId --grpcMaxMessageLength`, each opens `EventStream` with a StartStream
-and gets the handshake; invocations go to the ready worker with the fewest in flight; a
-worker that exits is replaced. The host writes each invocation's Executing/Executed rows and
-the workers' RpcLogs through `HostLogs`.
+and gets the handshake. The host serves once the first is ready; the others start one after
+another, a process start-up interval apart, and load what the first indexed; invocations go
+round robin over the ready workers; a worker that exits is replaced. The host writes each
+invocation's Executing/Executed rows and the workers' RpcLogs through `HostLogs`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from devhost.host.channel import (
     PROCESS_COUNT,
     SCRIPT_SETTING,
     START_TIMEOUT,
+    Handshake,
     Invocation,
     Loop,
     Outcome,
@@ -41,7 +44,7 @@ from devhost.host.channel import (
     log,
 )
 from devhost.host.logs import HostLogs
-from devhost.host.metadata import AppLoadError, FunctionInfo
+from devhost.host.metadata import AppLoadError
 
 EXECUTABLE_SETTING = "languageWorkers:python:defaultExecutablePath"
 ARGUMENTS_SETTING = "languageWorkers:python:arguments"
@@ -169,6 +172,7 @@ class ProcessWorkers(Workers):
         self._ready: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.index = AppIndex(script_file="")
+        self._indexed: list[rpc.RpcFunctionMetadata] | None = None  # the first worker's
 
     # -- lifecycle, on the pool's loop ----------------------------------------------------
     def start(self) -> AppIndex:
@@ -188,7 +192,7 @@ class ProcessWorkers(Workers):
         self._port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
         first = await self._spawn()
-        functions, version = await self._bring_up(first)
+        functions, version, self._indexed = await self._bring_up(first)
         self.index.functions = functions
         self.index.runtime_version = version
         self.index.script_file = self.script_file
@@ -241,10 +245,11 @@ class ProcessWorkers(Workers):
             self._spawn_task(self._replace_until_up(delay=min(0.1 * 2 ** self._failed_starts,
                                                               30.0)))
 
-    async def _bring_up(self, peer: _ProcessPeer) -> tuple[list[FunctionInfo], str]:
+    async def _bring_up(self, peer: _ProcessPeer) -> Handshake:
         try:
             await asyncio.wait_for(peer.connected, START_TIMEOUT)
-            result = await asyncio.wait_for(handshake(peer, self.app_dir), START_TIMEOUT)
+            result = await asyncio.wait_for(handshake(peer, self.app_dir, self._indexed),
+                                            START_TIMEOUT)
         except TimeoutError:
             self._kill(peer)
             raise AppLoadError(f"worker {peer.worker_id} did not start within "
