@@ -38,6 +38,7 @@ HEADERS_KEY = "Headers"
 TIMER_KEY = "TimerTrigger"
 INSTANCE_ID_KEY = "instanceId"  # ActivityTriggerAttributeBindingProvider
 DATA_KEY = "data"
+MAX_DEPTH = 64  # Json.NET 13 JsonReader.MaxDepth default
 _NOT_BOUND_QUERY = "code"  # the function key: "system parameters that should not be bound to"
 
 Metadata = dict[str, rpc.TypedData]
@@ -46,6 +47,31 @@ Metadata = dict[str, rpc.TypedData]
 def _json(value: Any) -> rpc.TypedData:
     """Json.NET's compact form (`Formatting.None`, non-ASCII kept)."""
     return rpc.TypedData(json=json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """`JObject.Parse` of a body that `Utility.IsJson` accepts, or None where it throws (the
+    host catches everything: "it's not an error if the incoming message isn't JSON"),
+    including nesting past Json.NET's default MaxDepth."""
+    text = body.strip()
+    if not (text.startswith(b"{") and text.endswith(b"}")):
+        return None
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) and _depth(parsed) <= MAX_DEPTH else None
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1)
+                         for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _net_string(value: Any) -> str:
@@ -63,12 +89,8 @@ def http(request: rpc.RpcHttp, headers: Mapping[str, str] | None = None) -> Meta
     data: Metadata = {}
     body = bytes(request.body.bytes) if request.body.WhichOneof("data") == "bytes" else \
         request.body.string.encode()
-    if body:
-        try:
-            parsed = json.loads(body)
-        except ValueError:  # "it's not an error if the incoming message isn't JSON"
-            parsed = None
-        if isinstance(parsed, dict):
+    parsed = _json_object(body)
+    if parsed is not None:
             for key, value in parsed.items():
                 if isinstance(value, dict):
                     data[key] = _json(value)

@@ -116,3 +116,21 @@ def test_the_startup_interval_is_the_hosts_by_default(monkeypatch: pytest.Monkey
     assert startup_interval() == 10.0
     monkeypatch.setenv(STARTUP_INTERVAL_SETTING, "0.5")
     assert startup_interval() == 0.5
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,  # IsJson, but not an object: JObject.Parse throws
+    b'{"a": ' * 100_000 + b"1" + b"}" * 100_000,  # deeper than the reader allows
+    b'{"a": ' * 65 + b"1" + b"}" * 65,  # 65 objects: past Json.NET's MaxDepth of 64
+    b"{not json}",
+])
+def test_a_body_the_host_cannot_read_as_an_object_adds_no_binding_data(body: bytes) -> None:
+    """Utility.ApplyBindingData catches whatever JObject.Parse throws."""
+    request = rpc.RpcHttp(method="POST", url="http://h/api/x", body=rpc.TypedData(bytes=body))
+    assert set(triggerdata.http(request)) == {"Query", "Headers"}
+
+
+def test_a_body_at_the_readers_depth_limit_is_read() -> None:
+    body = b'{"a": ' * 64 + b"1" + b"}" * 64  # 64 objects: JsonReader.Push allows them
+    request = rpc.RpcHttp(method="POST", url="http://h/api/x", body=rpc.TypedData(bytes=body))
+    assert set(triggerdata.http(request)) == {"a", "Query", "Headers"}
