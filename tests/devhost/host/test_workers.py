@@ -146,7 +146,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
     """SIGKILL while activities (0.1 s naps) are in flight on it: the engine delivers what
     the dead worker held again (at least once) and the run completes with the right sum."""
     os.environ.setdefault("SEMANTICS_ATTEMPTS_DIR", str(tmp_path))
-    index = load_two()
+    index = load_two(interval=0)
     workers = index.workers
     engine = Engine(index, Store(tmp_path / "durable.sqlite"))
 
