@@ -13,7 +13,7 @@ from devhost.durable.history import Event, EventType, event
 from devhost.durable.spans import task_client_context
 from devhost.durable.store import Instance, WorkItem
 from devhost.durable.tracing import HostTracer
-from devhost.host import console, typed
+from devhost.host import console, triggerdata, typed
 from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation
 
@@ -35,7 +35,9 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
         # The extension binds an activity's input to the trigger as a JSON string.
         invocation = Invocation(
             fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
-            host.traceparent, host.tracestate)
+            host.traceparent, host.tracestate, attributes=host.attributes,
+            trigger_metadata=triggerdata.activity(fn.trigger.name, inst.instance_id,
+                                                  item.input or "null"))
         host.invocation_id = invocation.invocation_id
         outcome = await index.workers.invoke(invocation)
         if not outcome.ok:  # the host's span records the failure, as its logger does

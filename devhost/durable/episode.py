@@ -38,9 +38,10 @@ from devhost.durable.history import (
     utcnow,
 )
 from devhost.durable.protocol import call_orchestrator, trigger_payload
+from devhost.durable.schema import ORCHESTRATION
 from devhost.durable.spans import emit_result_spans, task_client_context
 from devhost.durable.store import InboxMessage, Instance, Store
-from devhost.durable.tracing import orchestration_context
+from devhost.durable.tracing import current_activity_tags, orchestration_context
 from devhost.durable.versioning import FAIL, MISMATCH_MESSAGE, MISMATCH_TYPE, started_version
 from devhost.host import console
 
@@ -122,7 +123,9 @@ class Episode:
         parent = orchestration_context(inst)
         return await call_orchestrator(self.dispatcher.index.workers, fn, trigger_payload(
             inst.instance_id, inst.parent_instance_id, inst.input, history, new_events),
-            parent.header if parent else "", (parent.state or "") if parent else "")
+            parent.header if parent else "", (parent.state or "") if parent else "",
+            current_activity_tags(ORCHESTRATION, inst.name, inst.instance_id)
+            if parent else None)
 
     def _alloc(self) -> int:
         self.next_id += 1

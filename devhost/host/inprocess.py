@@ -64,8 +64,8 @@ class LocalWorkers(Workers):
         previous = os.environ.get(SCRIPT_SETTING)
         os.environ[SCRIPT_SETTING] = self.index.script_file  # the runtime reads it at init
         try:
-            functions, version, model = self._loop.run(handshake(self._peer, self.app_dir),
-                                                START_TIMEOUT)
+            functions, version, _, model = self._loop.run(
+                handshake(self._peer, self.app_dir), START_TIMEOUT)
         finally:
             if previous is None:
                 os.environ.pop(SCRIPT_SETTING, None)
@@ -82,7 +82,7 @@ class LocalWorkers(Workers):
         return f"in-process worker, {self.index.runtime_name} {self.index.runtime_version}"
 
     async def _invoke(self, invocation: Invocation) -> Outcome:
-        response = await self._peer.request(invocation.message())
+        response = await self._peer.request(invocation.message(self._peer.capabilities))
         return Outcome.of(response.invocation_response, self._peer.worker_id)
 
     def stop(self) -> None:

@@ -113,6 +113,9 @@ class Dispatcher:
         # The testing switch (worker/flush.py): the app's rows are filed before the answer.
         self.flush_each_invocation = flush_each_invocation
         self.runtime: ModuleType = azure_functions_runtime  # until the WorkerInitRequest
+        # WorkerInitRequest.capabilities, as the host announced them (of which the runtime
+        # reads only FunctionDataCache: handle_event.py worker_init_request).
+        self.host_capabilities: dict[str, str] = {}
 
     def _props(self) -> dict[str, Any]:
         return {"protos": rpc, "host": self.host}
@@ -123,6 +126,7 @@ class Dispatcher:
         runtime = self.runtime
         if kind == "worker_init_request":
             app_dir = message.worker_init_request.function_app_directory
+            self.host_capabilities = dict(message.worker_init_request.capabilities)
             use_app_paths(app_dir)
             runtime = self.runtime = _load_runtime(runtime_for(app_dir))
             runtime.start_threadpool_executor()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -262,3 +263,41 @@ async def client_ops(req: func.HttpRequest, client: df.DurableOrchestrationClien
 def boom(req: func.HttpRequest) -> func.HttpResponse:
     """An HTTP function that throws, for the host's request row."""
     raise RuntimeError("boom " + req.params.get("code", ""))
+
+
+def _received(context: func.Context) -> dict[str, Any]:
+    """What this invocation's worker process received from the host. devhost's worker hands
+    the runtime each StreamingMessage from `Dispatcher.handle(message)`, and an async function
+    runs inside that await chain on the worker's loop: the frames up from here reach it."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        message = frame.f_locals.get("message")
+        if frame.f_code.co_name == "handle" and hasattr(message, "invocation_request"):
+            request = message.invocation_request  # type: ignore[union-attr]
+            metadata = {}
+            for key, value in request.trigger_metadata.items():
+                kind = value.WhichOneof("data")
+                metadata[key] = [kind, getattr(value, kind) if kind in ("string", "json")
+                                 else None]
+            return {"pid": os.getpid(), "trigger_metadata": metadata,
+                    "capabilities": dict(frame.f_locals["self"].host_capabilities),
+                    "attributes": dict(context.trace_context.attributes)}
+        frame = frame.f_back  # type: ignore[assignment]
+    raise LookupError("not inside the worker's Dispatcher.handle")
+
+
+@app.route(route="probe/{item}", methods=["GET", "POST"])
+async def probe(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    """Reports what the worker received for this call, and which process it ran in."""
+    return func.HttpResponse(json.dumps(_received(context)), mimetype="application/json")
+
+
+@app.activity_trigger(input_name="payload")
+async def probe_activity(payload: Any, context: func.Context) -> str:
+    return json.dumps(_received(context))
+
+
+@app.orchestration_trigger(context_name="context")
+def probing(context: df.DurableOrchestrationContext):
+    seen = yield context.call_activity("probe_activity", context.get_input())
+    return json.loads(seen)
