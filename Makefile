@@ -56,13 +56,17 @@ local.settings.json: | local.settings.json.example
 	cp local.settings.json.example $@
 
 # The zip a deployment uploads: the app's files minus .funcignore, plus requirements.txt
-# installed for Azure's Linux x86_64 / CPython 3.13 under .python_packages/lib/site-packages.
+# installed for Azure's Linux x86_64 / CPython 3.13 under .python_packages/lib/site-packages
+# (no .pyc, no stray top-level entries). The same files unpacked in dist/function-app/ are
+# what `azd deploy` zips and uploads (azure.yaml's prepackage hook runs `make package`).
 PACKAGE := dist/function-app.zip
+PACKAGE_DIR := dist/function-app
 $(PACKAGE): $(STAMP) requirements.txt host.json .funcignore function_app.py workflow.py \
   $(wildcard telemetry/*.py) $(wildcard deploy/*.py)
 	$(PY) -m deploy.package --output $@
 
 package: $(PACKAGE)
+	@test -f $(PACKAGE_DIR)/host.json || $(PY) -m deploy.package --output $(PACKAGE)
 
 # The wheels a user's `pip install` of this project needs (the lock's versions), so the test
 # that installs it into a fresh venv runs offline; and those its isolated build needs:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,15 +22,21 @@ from devhost.durable.extension import DurableExtension
 from devhost.durable.store import Store
 from devhost.durable.taskhub import task_hub_name
 from devhost.durable.tracing import tracing_v2_enabled
+from devhost.durable.versioning import overrides_any_state, versioning_from
 from devhost.host.app import AppIndex
 from devhost.host.connectionstring import ingestion_endpoint
+from devhost.host.exporternotes import explain_missing_region
 from devhost.host.extensions import Extension
 from devhost.host.inprocess import LocalWorkers
 from devhost.host.logs import HostLogs
 from devhost.host.loopback import is_loopback_url
 from devhost.host.processes import ProcessWorkers
 from devhost.host.server import HostServer
-from devhost.host.settings import apply_local_settings
+from devhost.host.settings import (
+    apply_local_settings,
+    read_host_json,
+    set_aside_unusable_telemetry_setting,
+)
 from devhost.host.telemetry import (
     OPEN_TELEMETRY,
     configure_sampling,
@@ -62,16 +68,16 @@ class HostConfig:
 def durable_options(app_dir: Path) -> EngineOptions:
     """Concurrency and hub name from host.json, as the Durable extension reads them: the hub
     name's `%SETTING%` tokens resolve from the app settings (applied to the environment)."""
-    path = app_dir / "host.json"
-    durable: dict[str, Any] = {}
-    if path.is_file():
-        durable = json.loads(path.read_text()).get("extensions", {}).get("durableTask", {})
+    durable: dict[str, Any] = read_host_json(app_dir).get("extensions", {}).get(
+        "durableTask", {})
     return EngineOptions(
         max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
         max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
         max_entity_operation_batch_size=int(durable.get("maxEntityOperationBatchSize", 5000)),
         task_hub=task_hub_name(durable.get("hubName"), os.environ),
         tracing_v2=tracing_v2_enabled(durable),
+        versioning=versioning_from(durable),
+        override_any_state=overrides_any_state(durable),
     )
 
 
@@ -100,6 +106,7 @@ def local_insights(data_dir: Path, workbooks: Path | None = None) -> IngestionSe
         return None
     server = IngestionServer(db).__enter__()
     server.portal.workbooks = workbooks
+    server.flushers.append(lambda: flush_telemetry(5_000))  # `insights run` from elsewhere
     atexit.register(_close_at_exit, server)  # runs before the store's own close: LIFO
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
     offline_if_loopback(server.connection_string)  # before the workers inherit the environment
@@ -168,14 +175,16 @@ def script_file(app_module: str) -> str:
 
 def load_app(app_module: str = "function_app", app_dir: Path = Path("."), *,
              worker_processes: bool = True, count: int | None = None,
-             console_invocations: bool = True) -> AppIndex:
+             console_invocations: bool = True,
+             worker_env: dict[str, str] | None = None) -> AppIndex:
     """Start the worker(s) on the app and return what they indexed. The index's `worker`
-    is how the host invokes; `index.workers.stop()` ends the processes."""
+    is how the host invokes; `index.workers.stop()` ends the processes. `worker_env`: settings
+    the worker processes get on top of this process's environment."""
     script = script_file(app_module)
     if not worker_processes:
         return LocalWorkers.for_app(app_dir, script).index
     return ProcessWorkers(app_dir, HostLogs(invocations=console_invocations), count=count,
-                          script_file=script).start()
+                          script_file=script, worker_env=worker_env).start()
 
 
 def exporter_storage_in(data_dir: Path) -> None:
@@ -200,16 +209,22 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     """Apply settings, point telemetry at local insights, start the worker(s), which
     import and index the app, then build the engine on the durable store."""
     app_dir = config.app_dir.resolve()
-    apply_local_settings(app_dir)
+    read_host_json(app_dir)  # a host.json the host cannot parse stops it first, naming it
+    applied = apply_local_settings(app_dir)
+    unusable, worker_env = set_aside_unusable_telemetry_setting(app_dir, applied,
+                                                                config.local_insights)
+    if unusable:
+        print(unusable, file=sys.stderr, flush=True)
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
     if config.local_insights:
         local_insights(config.data_dir, app_dir / "dashboards")
     exporter_storage_in(config.data_dir)
+    explain_missing_region(host_connection_string())
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)
     configure_telemetry_mode(app_dir)
     index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes,
-                     console_invocations=config.console_invocations)
+                     console_invocations=config.console_invocations, worker_env=worker_env)
     store = Store(config.data_dir / "durable.sqlite")
     return index, Engine(index, store, options)
 

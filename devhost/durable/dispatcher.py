@@ -21,6 +21,7 @@ from devhost.durable.history import Event
 from devhost.durable.store import Instance, Store, WorkItem
 from devhost.durable.timeskip import DurableClock
 from devhost.durable.tracing import HostTracer, TraceParent
+from devhost.durable.versioning import Versioning
 from devhost.host.app import AppIndex
 
 
@@ -35,6 +36,10 @@ class EngineOptions:
     skip_timers: bool = False
     # host.json extensions.durableTask.tracing: distributedTracingEnabled + version "V2".
     tracing_v2: bool = False
+    # host.json defaultVersion / versionMatchStrategy / versionFailureStrategy (versioning.py).
+    versioning: Versioning = Versioning()
+    # host.json overridableExistingInstanceStates: "AnyState" (versioning.py).
+    override_any_state: bool = False
 
 
 class HistoryCache:
@@ -80,9 +85,10 @@ class Dispatcher(Protocol):
 
     def create_instance(self, instance_id: str, name: str, input_json: str | None,
                         trace_parent: TraceParent, parent: Instance | None = None,
-                        parent_task_id: int | None = None, replaces: bool = True) -> str:
+                        parent_task_id: int | None = None, replaces: bool = True,
+                        version: str = "") -> str:
         """Within the caller's transaction: write a new Pending instance and its
-        ExecutionStarted message; returns the execution id."""
+        ExecutionStarted message (carrying `version`); returns the execution id."""
         ...
 
     def finished(self, inst: Instance, error: str | None = None) -> None:

@@ -30,10 +30,11 @@ def trigger_payload(instance_id: str, parent_instance_id: str | None, input_json
 
 
 def orchestrator_invocation(fn: FunctionInfo, payload: dict[str, Any], traceparent: str = "",
-                            tracestate: str = "") -> Invocation:
+                            tracestate: str = "", attributes: dict[str, str] | None = None
+                            ) -> Invocation:
     """The extension binds the orchestration context to the trigger as a JSON string."""
     return Invocation(fn, [typed.binding(fn.trigger.name, typed.string(json.dumps(payload)))],
-                      traceparent, tracestate)
+                      traceparent, tracestate, attributes=attributes)
 
 
 def orchestrator_result(outcome: Outcome) -> tuple[dict[str, Any] | None, str | None]:
@@ -52,10 +53,12 @@ def orchestrator_result(outcome: Outcome) -> tuple[dict[str, Any] | None, str | 
 
 
 async def call_orchestrator(workers: Workers, fn: FunctionInfo, payload: dict[str, Any],
-                            traceparent: str = "", tracestate: str = ""
+                            traceparent: str = "", tracestate: str = "",
+                            attributes: dict[str, str] | None = None
                             ) -> tuple[dict[str, Any] | None, str | None]:
     """Run one episode through the app's orchestrator in the worker."""
-    outcome = await workers.invoke(orchestrator_invocation(fn, payload, traceparent, tracestate))
+    outcome = await workers.invoke(orchestrator_invocation(fn, payload, traceparent, tracestate,
+                                                           attributes))
     return orchestrator_result(outcome)
 
 

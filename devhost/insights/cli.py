@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 from devhost.insights.errors import QueryError, StoreBusyError
 from devhost.insights.parameters import ParameterError, parse_assignments, substitute, unset
 from devhost.insights.query import run_kql
-from devhost.insights.remote import portal_url
+from devhost.insights.remote import portal_url, remote_flush
 from devhost.insights.serving import server_of
-from devhost.insights.view import load_run, render_html, render_text
+from devhost.insights.view import Node, load_run, render_html, render_text
 
 DEFAULT_DB = Path(".devhost/insights.duckdb")
 
@@ -58,12 +60,16 @@ def _query(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        roots = load_run(args.db, args.instance_id)
+        roots, waited = _wait_for_run(args.db, args.instance_id)
     except (QueryError, FileNotFoundError, StoreBusyError) as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
     if not roots:
-        print(json.dumps({"error": f"no telemetry for instance {args.instance_id!r}",
+        after = (" (the devhost serving the database posted what its host held, and the "
+                 "app's exporter schedule passed once)") if waited else ""
+        after += ("; rows name an instance only through Durable distributed tracing V2 "
+                  "(host.json extensions.durableTask.tracing) or the app's own spans")
+        print(json.dumps({"error": f"no telemetry for instance {args.instance_id!r}{after}",
                           "field": "instanceId"}), file=sys.stderr)
         return 1
     print(render_text(roots))
@@ -71,6 +77,33 @@ def _run(args: argparse.Namespace) -> int:
         args.html.write_text(render_html(roots, f"Run {args.instance_id}"), encoding="utf-8")
         print(f"\nwaterfall written to {args.html}")
     return 0
+
+
+def _wait_for_run(db: Path, instance_id: str) -> tuple[list[Node], bool]:
+    """The run's rows once those still in flight have landed. A devhost serving the database
+    batches its host's rows (the OpenTelemetry batch processors post every 5 s): it is asked
+    to post what it holds and answers when they are filed. The app's own rows leave its
+    worker processes on their exporter's schedule, so a run with none yet is looked for
+    again until that schedule has passed once (OTEL_BSP_SCHEDULE_DELAY, 5 s by default).
+    Returns the tree and whether it waited."""
+    url = server_of(db)
+    if url is None:  # nobody writes the file now: what it holds is all there is
+        return load_run(db, instance_id), False
+    try:
+        remote_flush(url)
+    except OSError:
+        return load_run(db, instance_id), False
+    deadline = time.monotonic() + _schedule_delay_s()
+    while not (roots := load_run(db, instance_id)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return roots, True
+
+
+def _schedule_delay_s() -> float:
+    try:
+        return float(os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "5000")) / 1000
+    except ValueError:
+        return 5.0
 
 
 def _open(args: argparse.Namespace) -> int:

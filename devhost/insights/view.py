@@ -108,8 +108,11 @@ def operation_of(db: Path, instance_id: str) -> str | None:
 def load_run(db: Path, instance_id: str) -> list[Node]:
     """The run's span tree (roots first), with each span's log messages attached."""
     operation = operation_of(db, instance_id)
-    if operation is None:
-        return []
+    return [] if operation is None else load_operation(db, operation)
+
+
+def load_operation(db: Path, operation: str) -> list[Node]:
+    """One operation's span tree (roots first), with each span's log messages attached."""
     op = json.dumps(operation)
     _, spans = run_kql(db, f"""union requests, dependencies
 | where operation_Id == {op}
