@@ -19,7 +19,9 @@ from devhost.insights.query import run_kql
 
 # A Python traceback's frame line (traceback.format_exception), and the frames that are not
 # the user's: the interpreter's library, installed packages, the Functions worker.
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+# Also inside JSON text (`File \"…\"`): a failed orchestration's status carries the activity's
+# exception as the Durable extension serializes it (its RemoteStackTrace, JSON-escaped).
+_FRAME = re.compile(r'File \\?"([^"\\]+)\\?", line (\d+), in ([\w<>.]+)')
 _NOT_USER = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python")
 _WRAPPED = re.compile(r"(?:^|\n)Exception: ([A-Za-z_][\w.]*): ([^\n]*)")
 _INSTANCE = ('coalesce(tostring(customDimensions["durabletask.task.instance_id"]), '

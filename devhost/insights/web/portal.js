@@ -143,13 +143,36 @@ function stackOf(exception) {
   return parts.join("\n") || `${exception.type}: ${exception.message}`;
 }
 
-function details(span, logs, exceptions, pane) {
+// A failed orchestration's status carries the activity's exception as the Durable extension
+// serializes it (JSON after the first line, its RemoteStackTrace the worker's traceback):
+// the tracebacks in it, innermost exception last, for the details pane.
+function remoteStacks(text) {
+  const at = String(text || "").indexOf('{"$type"');
+  if (at < 0) return [];
+  let parsed;
+  try { parsed = JSON.parse(text.slice(at)); } catch { return []; }
+  const stacks = [];
+  for (let x = parsed; x && typeof x === "object"; x = x.InnerException) {
+    if (x.RemoteStackTrace) stacks.push(x.RemoteStackTrace);
+  }
+  return stacks;
+}
+
+function details(span, logs, exceptions, pane, byId = new Map()) {
   const d = dims(span);
   const columns = Object.entries(span).filter(([k]) => k !== "customDimensions" && k !== "customMeasurements");
   const instance = d["durabletask.task.instance_id"];
   const own = exceptions.filter((x) => x.operation_ParentId === span.id);
   const underLogs = logs.filter((l) => l.operation_ParentId === span.id);
   const reason = span.success === false ? d["otel.status_description"] : null;
+  let remote = remoteStacks(reason);
+  // An exception row without frames (the host's row of the failed invocation): the
+  // traceback the orchestration above it got for the same failure.
+  if (!remote.length && own.length && !own.some((x) => /File "/.test(stackOf(x)))) {
+    for (let up = byId.get(span.operation_ParentId); up && !remote.length; up = byId.get(up.operation_ParentId)) {
+      remote = remoteStacks(dims(up)["otel.status_description"]);
+    }
+  }
   put(pane,
     el("h2", { text: span.name }),
     span.success === false ? el("div", { class: "failure" }, el("span", { class: "type", text: "Failed" })) : null,
@@ -157,6 +180,8 @@ function details(span, logs, exceptions, pane) {
     own.map((x) => el("div", { class: "exception" },
       el("div", {}, el("b", { text: userException(x).type }), ": ", userException(x).message),
       el("pre", { class: "stack", text: stackOf(x) }))),
+    remote.length ? el("h3", { text: "Stack (the failed activity's, as the orchestration got it)" }) : null,
+    remote.length ? el("pre", { class: "stack", id: "remote-stack", text: remote.join("\n") }) : null,
     reason ? el("h3", { text: "Status description" }) : null,
     reason ? el("pre", { class: "stack", id: "status-description", text: reason }) : null,
     instance && config.managementUrl ? el("p", {},
@@ -188,6 +213,7 @@ async function showRun(operation) {
     return;
   }
   const rows = tree(spans);
+  const byId = new Map(spans.map((x) => [x.id, x]));
   const start = Math.min(...spans.map((s) => epoch(s.timestamp)));
   const end = Math.max(...spans.map((s) => epoch(s.timestamp) + (s.duration || 0)));
   const total = Math.max(end - start, 1);
@@ -214,7 +240,7 @@ async function showRun(operation) {
         onclick: () => {
           waterfall.querySelectorAll(".wf-row.selected").forEach((x) => x.classList.remove("selected"));
           row.classList.add("selected");
-          details(s, logs, exceptions, pane);
+          details(s, logs, exceptions, pane, byId);
         },
       },
       el("div", { class: "name", style: `padding-left:${8 + r.depth * 16}px` },

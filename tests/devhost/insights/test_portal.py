@@ -195,6 +195,13 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         # The stack, on click: the failed orchestration's reason carries the worker's traceback.
         page.click(".wf-row[data-failed=true][data-name='orchestration:hello_cities']")
         assert "function_app.py" in page.inner_text("#status-description")
+        stack = page.inner_text("#remote-stack")
+        assert 'function_app.py", line' in stack and "in say_hello" in stack
+        # The activity's own row (the host's exception row has no frames): the same stack.
+        page.locator(".wf-row[data-failed=true][data-name='activity:say_hello']").last.click()
+        assert f"RuntimeError: {FAILURE}" in page.inner_text("#details .exception")
+        assert 'function_app.py", line' in page.inner_text("#remote-stack")
+        page.click(".wf-row[data-failed=true][data-name='orchestration:hello_cities']")
         assert "durabletask.task.instance_id" in page.inner_text("#details")
         history = page.get_attribute("#details a:text('history')", "href")
         assert history == (f"{portal['host'].base}/runtime/webhooks/durabletask/instances/"
