@@ -18,7 +18,7 @@ NODE_TOOLS := dashboards/tools/node_modules/.package-lock.json
 PROTOS := $(wildcard devhost/rpc/*.proto)
 PROTO_OUT := devhost/rpc/FunctionRpc_pb2.py
 
-.PHONY: install proto demo test test-fast lint serve clean bench bench-quick soak browser lock package wheelhouse
+.PHONY: install proto demo test test-fast lint serve clean bench bench-quick soak browser lock package wheelhouse portal-pictures
 
 # Installs exactly what requirements.lock pins (the versions the tests passed with), so a new
 # release of a dependency cannot change a fresh machine. A venv of another Python is rebuilt.
@@ -56,13 +56,17 @@ local.settings.json: | local.settings.json.example
 	cp local.settings.json.example $@
 
 # The zip a deployment uploads: the app's files minus .funcignore, plus requirements.txt
-# installed for Azure's Linux x86_64 / CPython 3.13 under .python_packages/lib/site-packages.
+# installed for Azure's Linux x86_64 / CPython 3.13 under .python_packages/lib/site-packages
+# (no .pyc, no stray top-level entries). The same files unpacked in dist/function-app/ are
+# what `azd deploy` zips and uploads (azure.yaml's prepackage hook runs `make package`).
 PACKAGE := dist/function-app.zip
+PACKAGE_DIR := dist/function-app
 $(PACKAGE): $(STAMP) requirements.txt host.json .funcignore function_app.py workflow.py \
   $(wildcard telemetry/*.py) $(wildcard deploy/*.py)
 	$(PY) -m deploy.package --output $@
 
 package: $(PACKAGE)
+	@test -f $(PACKAGE_DIR)/host.json || $(PY) -m deploy.package --output $(PACKAGE)
 
 # The wheels a user's `pip install` of this project needs (the lock's versions), so the test
 # that installs it into a fresh venv runs offline; and those its isolated build needs:
@@ -119,6 +123,11 @@ soak: install local.settings.json
 
 serve: install local.settings.json
 	$(PY) -m devhost start
+
+# The portal's pictures in docs/portal.md: the portal's Chromium test, keeping its screenshots.
+portal-pictures: install browser
+	DEVHOST_PORTAL_SCREENSHOTS=$(CURDIR)/docs/images $(PY) -m pytest -q \
+	  tests/devhost/insights/test_portal.py -k chromium
 
 # Regenerates requirements.lock (everything, for make) and requirements.txt (pyproject's `app`
 # group: the app's own dependencies, what Azure's build installs), the second constrained by

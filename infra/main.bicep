@@ -7,11 +7,55 @@ targetScope = 'subscription'
 @description('azd environment name: names the resource group and seeds resource names')
 param environmentName string
 
+// The regions that offer Flex Consumption, as Microsoft's template lists them
+// (Azure-Samples/durable-functions-quickstart-python-azd infra/main.bicep at d402727,
+// 2025-10-10): a region without it would fail midway, after the resource group, storage and
+// identity exist. Python 3.13 per region: `az functionapp list-flexconsumption-runtimes`.
 @minLength(1)
 @description('Region for every resource (one where Flex Consumption is offered)')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
 param location string
 
+// The Durable extension's rule for an Azure Storage task hub (azure-functions-durable-extension
+// src/WebJobs.Extensions.DurableTask/Options/AzureStorageOptions.cs ValidateHubName and its
+// message: letters and digits, a letter first, 3 to 45 characters). Bicep has no pattern
+// decorator: the character rule is checked before provisioning by deploy/azd_hooks.py.
+@minLength(3)
+@maxLength(45)
 @description('Durable task hub name (host.json hubName is %TASKHUB_NAME%): letters and digits, 3-45, a letter first')
 param taskHubName string = 'SubOrchestrationHub'
 
@@ -47,5 +91,7 @@ output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = app.outputs.functionAppName
+// The predeploy hook waits once per identity for its storage roles (deploy/azd_hooks.py).
+output DEPLOY_IDENTITY_PRINCIPAL_ID string = app.outputs.identityPrincipalId
 output APPLICATIONINSIGHTS_NAME string = app.outputs.appInsightsName
 output WORKBOOK_ID string = app.outputs.workbookId

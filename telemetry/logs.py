@@ -11,12 +11,21 @@ import contextvars
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import azure_functions_logging as afl
 
 LOGGER_NAME = "durable_workflow"
+
+# What marks a worker process of the Functions host. FUNCTIONS_WORKER_RUNTIME is the host's
+# setting, inherited by its workers; Flex Consumption refuses it as an app setting (it takes
+# the language from functionAppConfig.runtime). The host itself sets FUNCTIONS_WORKER_DIRECTORY
+# and FUNCTIONS_APPLICATION_DIRECTORY on every language worker it starts, whatever the plan
+# (azure-functions-host v4.1036.2 src/WebJobs.Script/Workers/Rpc/RpcWorkerProcess.cs,
+# CreateWorkerProcess).
+WORKER_RUNTIME = "FUNCTIONS_WORKER_RUNTIME"
+HOST_SIGNALS = (WORKER_RUNTIME, "FUNCTIONS_WORKER_DIRECTORY", "FUNCTIONS_APPLICATION_DIRECTORY")
 
 _correlation: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "durable_workflow_correlation", default=None)
@@ -61,6 +70,10 @@ def get_logger() -> afl.FunctionLogger:
     return afl.get_logger(LOGGER_NAME)
 
 
+def under_functions_host(environ: Mapping[str, str] = os.environ) -> bool:
+    return any(environ.get(name) for name in HOST_SIGNALS)
+
+
 def setup() -> logging.Logger:
     """Configure the app's logger once. Under the Functions host the package only decorates
     the host's handlers (JSON via `functions_formatter`, as `format=` is ignored there);
@@ -69,7 +82,14 @@ def setup() -> logging.Logger:
     logger = logging.getLogger(LOGGER_NAME)
     if any(isinstance(f, CorrelationFilter) for f in logger.filters):
         return logger
-    if os.environ.get("FUNCTIONS_WORKER_RUNTIME"):
+    if under_functions_host():
+        # azure-functions-logging (_setup._is_functions_environment) and the Azure Monitor
+        # exporter (_utils._is_on_functions) know the host only by FUNCTIONS_WORKER_RUNTIME:
+        # where the worker did not inherit it, say what it is. Otherwise the package takes
+        # its local path: a console handler on our logger, whose lines the host also logs
+        # from the worker's output (twice in App Insights), and no propagation to the
+        # worker's root handler, which forwards records to the host.
+        os.environ.setdefault(WORKER_RUNTIME, "python")
         afl.setup_logging(functions_formatter=afl.JsonFormatter())
     elif os.environ.get("TELEMETRY_CONSOLE_LOGS", "true").lower() != "false":
         afl.setup_logging(format="json", logger_name=LOGGER_NAME)

@@ -4,45 +4,21 @@ run: `make demo` itself is what CI runs as the quick start)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from tests.markdown import CODE_SPAN, HEADING, LINK, code_texts, split
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = sorted([REPO / "README.md", REPO / "CONTRIBUTING.md", *(REPO / "docs").glob("*.md")])
 README_MAX_LINES = 250
 
-_FENCE = re.compile(r"^(```|~~~)")
-_LINK = re.compile(r"!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-
 
 def _rel(path: Path) -> str:
     return path.relative_to(REPO).as_posix()
-
-
-def _split(text: str) -> tuple[list[str], list[str]]:
-    """The prose lines (code blocks blanked) and the lines inside code blocks."""
-    prose: list[str] = []
-    code: list[str] = []
-    fenced = False
-    for line in text.splitlines():
-        if _FENCE.match(line.lstrip()):
-            fenced = not fenced
-            prose.append("")
-            continue
-        (code if fenced else prose).append(line)
-        if fenced:
-            prose.append("")
-    return prose, code
 
 
 def slug(heading: str) -> str:
@@ -63,9 +39,9 @@ def anchors(path: Path) -> frozenset[str]:
     """Every heading anchor of a Markdown file, duplicates numbered as GitHub numbers them."""
     seen: dict[str, int] = {}
     found = set()
-    prose, _ = _split(path.read_text(encoding="utf-8"))
+    prose, _ = split(path.read_text(encoding="utf-8"))
     for line in prose:
-        match = _HEADING.match(line)
+        match = HEADING.match(line)
         if not match:
             continue
         base = slug(match.group(2))
@@ -78,20 +54,13 @@ def anchors(path: Path) -> frozenset[str]:
 
 
 def local_links(path: Path) -> list[str]:
-    prose, _ = _split(path.read_text(encoding="utf-8"))
+    prose, _ = split(path.read_text(encoding="utf-8"))
     links = []
     for line in prose:
-        for target in _LINK.findall(_CODE_SPAN.sub("", line)):
+        for target in LINK.findall(CODE_SPAN.sub("", line)):
             if not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE):  # http:, mailto:
                 links.append(target)
     return links
-
-
-def code_texts(path: Path) -> list[str]:
-    """What the file shows as code: each code span, and each line of a code block."""
-    prose, code = _split(path.read_text(encoding="utf-8"))
-    spans = [m.group(2) for line in prose for m in _CODE_SPAN.finditer(line)]
-    return spans + code
 
 
 # -- links ---------------------------------------------------------------------------------
@@ -169,161 +138,6 @@ def test_the_make_check_sees_targets() -> None:
     assert {"demo", "test"} <= named_make_targets(REPO / "README.md")
     assert {"lock", "bench", "bench-quick", "soak"} <= named_make_targets(REPO / "CONTRIBUTING.md")
     assert {"demo", "test", "lock", "package", "serve"} <= make_targets()
-
-
-# -- devhost commands and flags --------------------------------------------------------------
-# What the CLI accepts, as `python -m devhost … --help` lists it (the CLI itself is not
-# imported: the recipe's tests reach devhost only through devhost.testing).
-@cache
-def help_text(command: tuple[str, ...]) -> str:
-    done = subprocess.run([sys.executable, "-m", "devhost", *command, "--help"], cwd=REPO,
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "COLUMNS": "200"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def subcommands(command: tuple[str, ...]) -> list[str]:
-    """The `{a,b}` choices of a command's usage line (none for a leaf command); an option's
-    choices (`[--format {json,table}]`) are not commands."""
-    usage = help_text(command).split("\n\n", 1)[0]
-    choices = re.search(r"(?:\]|devhost) \{([\w,-]+)\}", usage)
-    return choices.group(1).split(",") if choices else []
-
-
-@cache
-def commands() -> dict[tuple[str, ...], list[str]]:
-    """Every devhost command (("start",), ("insights", "query"), …) with its subcommands."""
-    found: dict[tuple[str, ...], list[str]] = {}
-    level: list[tuple[str, ...]] = [()]
-    with ThreadPoolExecutor() as pool:  # one level of commands at a time, side by side
-        while level:
-            assert len(level[0]) < 4, level
-            for command, subs in zip(level, pool.map(subcommands, level), strict=True):
-                found[command] = subs
-            level = [(*command, name) for command in level for name in found[command]]
-    return found
-
-
-@cache
-def flags(command: tuple[str, ...]) -> frozenset[str]:
-    """The options `--help` lists for a command."""
-    options = help_text(command).partition("\noptions:")[2]
-    listed = re.findall(r"^\s+(?:-\w[ ,\w]*, )?(--[a-z][\w-]*)", options, re.MULTILINE)
-    return frozenset(listed) - {"--help"}
-
-
-def leaves() -> list[tuple[str, ...]]:
-    return [command for command, subs in commands().items() if command and not subs]
-
-
-def _command_of(words: list[str]) -> tuple[tuple[str, ...], list[str]]:
-    """The longest command the words start with, and the words after it."""
-    path: tuple[str, ...] = ()
-    while words and (*path, words[0]) in commands():
-        path = (*path, words[0])
-        words = words[1:]
-    return path, words
-
-
-_INVOCATION = re.compile(r"(?:python -m )?\bdevhost ([a-z][\w-]*(?:(?!\s+#\s)[^`])*)")
-
-
-def invocations(doc: Path) -> list[tuple[str, tuple[str, ...], list[str]]]:
-    """Each `python -m devhost <command> …` / `devhost <command> …` the file shows as code:
-    the text, the command, its --flags."""
-    found = []
-    for code in code_texts(doc):
-        for match in _INVOCATION.finditer(code):
-            try:
-                words = shlex.split(match.group(1).replace("[", " ").replace("]", " "))
-            except ValueError:
-                words = match.group(1).replace("[", " ").replace("]", " ").split()
-            path, rest = _command_of(words)
-            found.append((match.group(0), path, [w.split("=")[0] for w in rest
-                                                 if w.startswith("--")]))
-    return found
-
-
-def _section_flags(doc: Path) -> list[tuple[str, tuple[str, ...], str]]:
-    """Flags named under a heading that is a devhost command (`### python -m devhost run …`)."""
-    found = []
-    command: tuple[str, ...] | None = None
-    level = 0
-    prose, _ = _split(doc.read_text(encoding="utf-8"))
-    for line in prose:
-        heading = _HEADING.match(line)
-        if heading:
-            depth = len(heading.group(1))
-            named = re.search(r"python -m devhost ([a-z ]+)", heading.group(2))
-            if named:
-                command, level = _command_of(named.group(1).split())[0], depth
-            elif command is not None and depth <= level:
-                command = None
-            continue
-        if command is not None:
-            for span in _CODE_SPAN.finditer(line):
-                for flag in re.findall(r"(?<![\w-])--[a-z][\w-]*", span.group(2)):
-                    found.append((heading_text(command), command, flag))
-    return found
-
-
-def heading_text(command: tuple[str, ...]) -> str:
-    return "python -m devhost " + " ".join(command)
-
-
-DEVHOST_DOC = REPO / "docs" / "devhost.md"
-
-
-@pytest.mark.host  # runs the CLI's --help
-def test_every_devhost_command_shown_is_one_the_cli_has() -> None:
-    unknown = [text for text, path, _ in invocations(DEVHOST_DOC) if not path]
-    assert not unknown, unknown
-    incomplete = [text for text, path, _ in invocations(DEVHOST_DOC)
-                  if path and commands()[path]]
-    assert not incomplete, incomplete  # `devhost insights` alone is no command
-
-
-@pytest.mark.host  # runs the CLI's --help
-def test_every_devhost_flag_shown_is_one_the_cli_accepts() -> None:
-    refused = [f"{text}: {flag}" for text, path, used in invocations(DEVHOST_DOC) if path
-               for flag in used if flag not in flags(path)]
-    refused += [f"{where}: {flag}" for where, path, flag in _section_flags(DEVHOST_DOC)
-                if flag not in flags(path)]
-    assert not refused, refused
-
-
-@pytest.mark.host  # runs the CLI's --help
-def test_every_command_and_flag_of_the_cli_is_in_the_devhost_doc() -> None:
-    text = DEVHOST_DOC.read_text(encoding="utf-8")
-    missing = [heading_text(p) for p in leaves() if heading_text(p) not in text]
-    missing += [f"{heading_text(p)} {flag}" for p in leaves() for flag in sorted(flags(p))
-                if f"`{flag}`" not in text]
-    assert not missing, missing
-
-
-@pytest.mark.host  # runs the CLI's --help
-def test_every_flag_in_the_devhost_doc_is_a_devhost_flag() -> None:
-    """Flags shown outside a command's own line or section (the table of shared flags)."""
-    known = set().union(*(flags(command) for command in leaves()))
-    shown = {flag for code in code_texts(DEVHOST_DOC)
-             for flag in re.findall(r"(?<![\w-])--[a-z][\w-]*", code)}
-    assert not shown - known, sorted(shown - known)
-
-
-@pytest.mark.host  # runs the CLI's --help
-def test_the_devhost_check_sees_commands_and_flags() -> None:
-    """Guards the parsing, and that a wrong flag would be caught."""
-    shown = {(path, flag) for _, path, used in invocations(DEVHOST_DOC) for flag in used}
-    assert (("start",), "--port") in shown and (("insights", "query"), "--format") in shown
-    in_sections = {(path, flag) for _, path, flag in _section_flags(DEVHOST_DOC)}
-    assert (("run",), "--instance-id") in in_sections
-    assert (("call",), "--no-follow") in in_sections
-    assert {"--port", "--allow-remote", "--app"} <= flags(("start",))
-    assert "--nope" not in flags(("start",))
-    assert sorted(leaves()) == [("call",), ("insights", "query"), ("insights", "run"), ("run",),
-                                ("start",)]
-    assert _command_of(["insights", "run", "x"]) == (("insights", "run"), ["x"])
 
 
 def test_the_layout_table_matches_the_tree() -> None:

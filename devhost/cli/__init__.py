@@ -13,11 +13,12 @@ import socket
 import sys
 from pathlib import Path
 
-from devhost.cli.client import RUNNING, follow, send
+from devhost.cli.client import RUNNING, follow, new_traceparent, send
 from devhost.cli.start import (
     HostConfig,
     flush_telemetry,
     host_server,
+    link_portal,
     load,
     local_insights_db,
     run_sync,
@@ -30,6 +31,7 @@ from devhost.durable.history import RuntimeStatus
 from devhost.durable.shutdown import DEFAULT_TIMEOUT_S
 from devhost.host import loaderrors
 from devhost.host.app import AppIndex
+from devhost.host.functionjson import METADATA_FILE, is_v1_app
 from devhost.host.logs import shutdown as shutdown_host_logs
 from devhost.host.loopback import is_loopback
 from devhost.host.metadata import AppLoadError
@@ -37,7 +39,7 @@ from devhost.host.processes import ProcessWorkers
 from devhost.host.server import BackgroundHost, HostServer
 from devhost.host.settings import SettingsError
 from devhost.insights.cli import register as register_insights
-from devhost.insights.view import load_run, render_text
+from devhost.insights.view import load_operation, load_run, render_text
 from devhost.timers.listener import timers_of
 
 
@@ -61,12 +63,14 @@ class UsageError(Exception):
 
 def _check_app(args: argparse.Namespace) -> None:
     """`--app` names a script in `--app-dir`: say which one is missing before any worker
-    starts (the worker would only find no functions, naming neither)."""
+    starts (the worker would only find no functions, naming neither). Without the script,
+    function.json folders are a v1-model app, which the worker runs without one."""
     if not args.app_dir.is_dir():
         raise UsageError(f"--app-dir {args.app_dir} is not a folder", "app_dir")
     script = script_file(args.app)
-    if not (args.app_dir / script).is_file():
-        raise UsageError(f"--app {args.app}: no {script} in {args.app_dir.resolve()}", "app")
+    if not (args.app_dir / script).is_file() and not is_v1_app(args.app_dir):
+        raise UsageError(f"--app {args.app}: no {script} in {args.app_dir.resolve()}, and no "
+                         f"folder with a {METADATA_FILE} (the v1 model)", "app")
 
 
 def _check_port(host: str, port: int) -> None:
@@ -142,13 +146,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if status["runtimeStatus"] == RuntimeStatus.COMPLETED else 1
 
 
-def _show_run(args: argparse.Namespace, instance_id: str) -> None:
-    """Print the run as App Insights recorded it (only when it went to local insights)."""
+def _show_run(args: argparse.Namespace, instance_id: str, operation: str | None = None) -> None:
+    """Print the run as App Insights recorded it (only when it went to local insights). Called
+    once this process flushed what its host holds, so the host's rows are all filed.
+
+    A run's rows name its instance only through the Durable spans (tracing V2) and the app's
+    own; without them each invocation is its own operation, as on Azure. Then the operation
+    of the request `call` sent (`operation`) is what can be shown, and the line says why."""
     db = local_insights_db()
     if not getattr(args, "tree", False) or not db:
         return
     roots = load_run(db, instance_id)
     print(f"\nThe run as captured by local Application Insights ({db}):\n")
+    if not roots and operation is not None and (roots := load_operation(db, operation)):
+        print(f"(no row names instance {instance_id}: the Durable spans that link a run's "
+              "orchestrations and activities are written only with distributed tracing V2, "
+              "host.json extensions.durableTask.tracing; this is the operation of the "
+              "request that started it)\n")
     print(render_text(roots) if roots else "(no telemetry captured for this run)")
 
 
@@ -193,6 +207,7 @@ async def _serve(server: HostServer, shutdown_timeout: float = DEFAULT_TIMEOUT_S
             raise
         await server.stop()  # taken between _check_port and now
         raise _bind_error(server.host, server.port, exc) from exc
+    link_portal(server.port)
     print(server.banner(routes), telemetry_destination(), "", sep="\n", flush=True)
     clean = True
     try:
@@ -236,7 +251,9 @@ def _cmd_call(args: argparse.Namespace) -> int:
     try:
         with BackgroundHost(host_server(index, engine, port=0)) as host:
             print(host.server.banner(host.routes), file=sys.stderr, flush=True)
-            status, reply = send(args.method, host.base_url + args.path, body)
+            traceparent, operation = new_traceparent()
+            status, reply = send(args.method, host.base_url + args.path, body,
+                                 traceparent=traceparent)
             print(json.dumps({"status": status, "body": reply}, indent=2))
             final = None
             if args.follow and isinstance(reply, dict) and "statusQueryGetUri" in reply:
@@ -252,7 +269,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
         stop_workers(index)
     flush_telemetry()
     if final is not None and final.get("instanceId"):
-        _show_run(args, final["instanceId"])
+        _show_run(args, final["instanceId"], operation)
     if final is not None:
         return 0 if final.get("runtimeStatus") == RuntimeStatus.COMPLETED else 1
     return 0 if status < 400 else 1

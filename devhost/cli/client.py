@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -11,9 +12,12 @@ from typing import Any
 from devhost.durable.history import RuntimeStatus
 
 
-def send(method: str, url: str, body: bytes = b"", timeout: float = 60) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body or None, method=method,
-                                     headers={"Content-Type": "application/json"})
+def send(method: str, url: str, body: bytes = b"", timeout: float = 60,
+         traceparent: str = "") -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if traceparent:
+        headers["traceparent"] = traceparent
+    request = urllib.request.Request(url, data=body or None, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, raw = response.status, response.read()
@@ -24,6 +28,13 @@ def send(method: str, url: str, body: bytes = b"", timeout: float = 60) -> tuple
         return status, json.loads(text) if text else None
     except json.JSONDecodeError:
         return status, text
+
+
+def new_traceparent() -> tuple[str, str]:
+    """(traceparent, its trace id): a sampled W3C context of the CLI's own, as a client
+    inside a span sends one, so the host's request row has a known operation id."""
+    trace_id = os.urandom(16).hex()
+    return f"00-{trace_id}-{os.urandom(8).hex()}-01", trace_id
 
 
 # Statuses of an instance that has not ended yet (the status API's runtimeStatus).

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,15 +22,21 @@ from devhost.durable.extension import DurableExtension
 from devhost.durable.store import Store
 from devhost.durable.taskhub import task_hub_name
 from devhost.durable.tracing import tracing_v2_enabled
+from devhost.durable.versioning import overrides_any_state, versioning_from
 from devhost.host.app import AppIndex
 from devhost.host.connectionstring import ingestion_endpoint
+from devhost.host.exporternotes import explain_missing_region
 from devhost.host.extensions import Extension
 from devhost.host.inprocess import LocalWorkers
 from devhost.host.logs import HostLogs, configure_log_levels
 from devhost.host.loopback import is_loopback_url
 from devhost.host.processes import ProcessWorkers
 from devhost.host.server import HostServer
-from devhost.host.settings import apply_local_settings
+from devhost.host.settings import (
+    apply_local_settings,
+    read_host_json,
+    set_aside_unusable_telemetry_setting,
+)
 from devhost.host.telemetry import (
     OPEN_TELEMETRY,
     configure_sampling,
@@ -40,6 +46,7 @@ from devhost.host.telemetry import (
     telemetry_mode,
 )
 from devhost.insights.ingest import IngestionServer, connection_string
+from devhost.insights.remote import portal_url
 from devhost.insights.serving import server_of
 from devhost.timers.extension import TimerExtension
 
@@ -61,10 +68,8 @@ class HostConfig:
 def durable_options(app_dir: Path) -> EngineOptions:
     """Concurrency and hub name from host.json, as the Durable extension reads them: the hub
     name's `%SETTING%` tokens resolve from the app settings (applied to the environment)."""
-    path = app_dir / "host.json"
-    durable: dict[str, Any] = {}
-    if path.is_file():
-        durable = json.loads(path.read_text()).get("extensions", {}).get("durableTask", {})
+    durable: dict[str, Any] = read_host_json(app_dir).get("extensions", {}).get(
+        "durableTask", {})
     return EngineOptions(
         max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
         max_concurrent_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
@@ -73,6 +78,8 @@ def durable_options(app_dir: Path) -> EngineOptions:
         tracing_v2=tracing_v2_enabled(durable),
         trace_replay_events=_flag(durable, "traceReplayEvents"),
         trace_inputs_and_outputs=_flag(durable, "traceInputsAndOutputs"),
+        versioning=versioning_from(durable),
+        override_any_state=overrides_any_state(durable),
     )
 
 
@@ -90,12 +97,13 @@ _LOCAL_INSIGHTS: list[IngestionServer] = []
 _LOCAL_DB: list[Path] = []
 
 
-def local_insights(data_dir: Path) -> IngestionServer | None:
+def local_insights(data_dir: Path, workbooks: Path | None = None) -> IngestionServer | None:
     """Stand in for Application Insights unless the user configured a telemetry backend:
     then their connection string / OTLP endpoint is left exactly as it is.
 
     One process writes a database: when a devhost already serves this one (`devhost start`
-    in another shell), this process posts its telemetry there instead of opening the file."""
+    in another shell), this process posts its telemetry there instead of opening the file.
+    The portal of the server shows the workbooks in `workbooks` (the app's `dashboards/`)."""
     if _LOCAL_DB:
         return _LOCAL_INSIGHTS[0] if _LOCAL_INSIGHTS else None
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or \
@@ -109,6 +117,8 @@ def local_insights(data_dir: Path) -> IngestionServer | None:
         _LOCAL_DB.append(db)
         return None
     server = IngestionServer(db).__enter__()
+    server.portal.workbooks = workbooks
+    server.flushers.append(lambda: flush_telemetry(5_000))  # `insights run` from elsewhere
     atexit.register(_close_at_exit, server)  # runs before the store's own close: LIFO
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = server.connection_string
     offline_if_loopback(server.connection_string)  # before the workers inherit the environment
@@ -131,12 +141,32 @@ def local_insights_db() -> Path | None:
     return _LOCAL_DB[0] if _LOCAL_DB else None
 
 
+def link_portal(functions_port: int) -> None:
+    """The portal links each instance to its status and history in the management API of
+    the host serving on `functions_port` (by its loopback address, whatever `--host` binds)."""
+    if _LOCAL_INSIGHTS:
+        _LOCAL_INSIGHTS[0].portal.management_url = (
+            f"http://127.0.0.1:{functions_port}/runtime/webhooks/durabletask")
+
+
+def portal_of_this_process() -> str | None:
+    """The portal that shows this process's telemetry: its own, or that of the devhost
+    serving the same database."""
+    if _LOCAL_INSIGHTS:
+        return _LOCAL_INSIGHTS[0].portal_url
+    db = local_insights_db()
+    url = server_of(db) if db is not None else None
+    return portal_url(url) if url is not None else None
+
+
 def telemetry_destination() -> str:
     """The banner's line on where the run's telemetry goes, and how to look at a run."""
     db = local_insights_db()
     if db is not None:
+        portal = portal_of_this_process()
         return (f"Telemetry: local Application Insights, {db}\n"
-                "  see a run: python -m devhost insights run <instanceId>   "
+                + (f"  portal: {portal}  (loopback only)\n" if portal else "")
+                + "  see a run: python -m devhost insights run <instanceId>   "
                 "query: python -m devhost insights query '<KQL>'")
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip():
         return "Telemetry: your Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)"
@@ -157,14 +187,16 @@ def script_file(app_module: str) -> str:
 
 def load_app(app_module: str = "function_app", app_dir: Path = Path("."), *,
              worker_processes: bool = True, count: int | None = None,
-             console_invocations: bool = True) -> AppIndex:
+             console_invocations: bool = True,
+             worker_env: dict[str, str] | None = None) -> AppIndex:
     """Start the worker(s) on the app and return what they indexed. The index's `worker`
-    is how the host invokes; `index.workers.stop()` ends the processes."""
+    is how the host invokes; `index.workers.stop()` ends the processes. `worker_env`: settings
+    the worker processes get on top of this process's environment."""
     script = script_file(app_module)
     if not worker_processes:
         return LocalWorkers.for_app(app_dir, script).index
     return ProcessWorkers(app_dir, HostLogs(invocations=console_invocations), count=count,
-                          script_file=script).start()
+                          script_file=script, worker_env=worker_env).start()
 
 
 def exporter_storage_in(data_dir: Path) -> None:
@@ -189,17 +221,23 @@ def load(config: HostConfig) -> tuple[AppIndex, Engine]:
     """Apply settings, point telemetry at local insights, start the worker(s), which
     import and index the app, then build the engine on the durable store."""
     app_dir = config.app_dir.resolve()
-    apply_local_settings(app_dir)
+    read_host_json(app_dir)  # a host.json the host cannot parse stops it first, naming it
+    applied = apply_local_settings(app_dir)
+    unusable, worker_env = set_aside_unusable_telemetry_setting(app_dir, applied,
+                                                                config.local_insights)
+    if unusable:
+        print(unusable, file=sys.stderr, flush=True)
     os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
     if config.local_insights:
-        local_insights(config.data_dir)
+        local_insights(config.data_dir, app_dir / "dashboards")
     exporter_storage_in(config.data_dir)
+    explain_missing_region(host_connection_string())
     options = durable_options(app_dir)  # a host.json the host refuses stops it here
     configure_sampling(app_dir)
     configure_log_levels(app_dir)
     configure_telemetry_mode(app_dir)
     index = load_app(config.app_module, app_dir, worker_processes=config.worker_processes,
-                     console_invocations=config.console_invocations)
+                     console_invocations=config.console_invocations, worker_env=worker_env)
     store = Store(config.data_dir / "durable.sqlite")
     return index, Engine(index, store, options)
 

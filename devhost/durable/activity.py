@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from devhost.durable.failures import activity_failure
 from devhost.durable.history import Event, EventType, event
 from devhost.durable.spans import task_client_context
 from devhost.durable.store import Instance, WorkItem
 from devhost.durable.tracing import HostTracer
 from devhost.durable.tracking import ACTIVITY, Tracking
-from devhost.host import console, typed
+from devhost.host import console, triggerdata, typed
 from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation
 from devhost.host.logs import function_result_failed
@@ -46,7 +47,9 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
         # The extension binds an activity's input to the trigger as a JSON string.
         invocation = Invocation(
             fn, [typed.binding(fn.trigger.name, typed.string(item.input or "null"))],
-            host.traceparent, host.tracestate)
+            host.traceparent, host.tracestate, attributes=host.attributes,
+            trigger_metadata=triggerdata.activity(fn.trigger.name, inst.instance_id,
+                                                  item.input or "null"))
         host.invocation_id = invocation.invocation_id
         if v2:
             outcome = await index.workers.invoke(invocation)
@@ -66,9 +69,11 @@ async def call_activity(index: AppIndex, tracer: HostTracer, inst: Instance, ite
                                          (time.perf_counter() - started) * 1000,
                                          outcome.error, outcome.stack_trace,
                                          instance_id=inst.instance_id)
-        return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id,
-                     Reason=f"Activity function '{item.name}' failed: {outcome.error}",
-                     Details=console.user_stack(outcome.stack_trace, outcome.error))
+        # What the extension serializes, not a Python traceback (failures.py).
+        reason, details = activity_failure(
+            item.name, outcome.error, console.user_stack(outcome.stack_trace, outcome.error))
+        return event(EventType.TASK_FAILED, TaskScheduledId=item.task_id, Reason=reason,
+                     Details=details)
     result = typed.text(outcome.return_value)
     tracking.function_completed(item.name, inst.instance_id, result, ACTIVITY,
                                 task_event_id=item.task_id, where=current)

@@ -22,6 +22,7 @@ from devhost.durable.store import Instance, Store, WorkItem
 from devhost.durable.timeskip import DurableClock
 from devhost.durable.tracing import HostTracer, TraceParent
 from devhost.durable.tracking import Tracking
+from devhost.durable.versioning import Versioning
 from devhost.host.app import AppIndex
 
 
@@ -39,6 +40,10 @@ class EngineOptions:
     # extensions.durableTask.tracing traceReplayEvents / traceInputsAndOutputs (tracking.py).
     trace_replay_events: bool = False
     trace_inputs_and_outputs: bool = False
+    # host.json defaultVersion / versionMatchStrategy / versionFailureStrategy (versioning.py).
+    versioning: Versioning = Versioning()
+    # host.json overridableExistingInstanceStates: "AnyState" (versioning.py).
+    override_any_state: bool = False
 
 
 class HistoryCache:
@@ -86,9 +91,10 @@ class Dispatcher(Protocol):
 
     def create_instance(self, instance_id: str, name: str, input_json: str | None,
                         trace_parent: TraceParent, parent: Instance | None = None,
-                        parent_task_id: int | None = None, replaces: bool = True) -> str:
+                        parent_task_id: int | None = None, replaces: bool = True,
+                        version: str = "") -> str:
         """Within the caller's transaction: write a new Pending instance and its
-        ExecutionStarted message; returns the execution id."""
+        ExecutionStarted message (carrying `version`); returns the execution id."""
         ...
 
     def finished(self, inst: Instance, error: str | None = None) -> None:

@@ -24,8 +24,14 @@ from typing import Any
 from devhost.durable import entities, lifecycle, shutdown
 from devhost.durable.activity import call_activity
 from devhost.durable.dispatcher import EngineOptions, HistoryCache
-from devhost.durable.episode import Episode, commit_termination, next_batch, starts
-from devhost.durable.errors import Conflict, DurableError, Gone, NotFound
+from devhost.durable.episode import (
+    Episode,
+    admits_version,
+    commit_termination,
+    next_batch,
+    starts,
+)
+from devhost.durable.errors import Conflict, DurableError, Gone, NotFound, PreconditionFailed
 from devhost.durable.history import (
     EventType,
     RuntimeStatus,
@@ -41,13 +47,14 @@ from devhost.durable.store import TERMINAL, Instance, Store, WorkItem
 from devhost.durable.timeskip import DurableClock
 from devhost.durable.tracing import HostTracer, TraceParent, random_span_id, random_trace_id
 from devhost.durable.tracking import Tracking
+from devhost.durable.versioning import started_version
 from devhost.host import console
 from devhost.host.app import AppIndex
 from devhost.host.channel import WorkerLost
 
 # What callers import from the engine, wherever it is defined.
 __all__ = ["Conflict", "DurableError", "Engine", "EngineOptions", "Gone", "NotFound",
-           "v2_tracing_active"]
+           "PreconditionFailed", "v2_tracing_active"]
 
 log = logging.getLogger("devhost.durable")
 
@@ -55,7 +62,8 @@ _MIN_LINGER = 0.002  # seconds: below this, batching is not worth the added late
 _MAX_LINGER = 0.25
 _WORKER_RETRY = 0.2  # seconds before work a dead worker held is delivered again
 # Statuses a new start with the same id is refused in (the dedupe statuses of the default
-# OverridableExistingInstanceStates: see httpapi/management.py's _already_exists).
+# OverridableExistingInstanceStates, NonRunningStates: see httpapi/management.py's
+# _already_exists); with "AnyState" there are none (versioning.py).
 _DEDUPE = (RuntimeStatus.PENDING, RuntimeStatus.RUNNING, RuntimeStatus.SUSPENDED)
 
 
@@ -147,12 +155,15 @@ class Engine:
 
     # -- client operations (the management API calls these) ------------------------------
     def start_new(self, name: str, instance_id: str | None = None, input_json: str | None = None,
-                  traceparent: str | None = None, tracestate: str | None = None) -> str:
+                  traceparent: str | None = None, tracestate: str | None = None,
+                  version: str | None = None) -> str:
+        """A new instance, its version the caller's or host.json's `defaultVersion`."""
         if name not in self.index.orchestrators:
             known = ", ".join(sorted(self.index.orchestrators)) or "none"
             raise NotFound(f"orchestrator function {name!r} does not exist; orchestrator "
                            f"functions in this app: {known}")
         instance_id = instance_id or uuid.uuid4().hex
+        version = self.options.versioning.version_for_new(version)
         if input_json is not None:
             json.loads(input_json)  # reject malformed input before anything is written
         started = utcnow()
@@ -164,20 +175,24 @@ class Engine:
                                caller.state if caller else None)
         with self.store.transaction():
             existing = self.store.get_instance(instance_id)
-            if existing and existing.runtime_status in _DEDUPE:
+            if existing and existing.runtime_status in _DEDUPE \
+                    and not self.options.override_any_state:
                 raise Conflict(f"an instance with id {instance_id!r} is already "
                                f"{existing.runtime_status.lower()}")
-            execution_id = self.create_instance(instance_id, name, input_json, producer,
-                                                replaces=existing is not None)
+            execution_id = self.create_instance(
+                instance_id, name, input_json, producer, replaces=existing is not None,
+                version=version)
         self.tracer.create_orchestration(name=name, instance_id=instance_id,
                                          execution_id=execution_id, caller=caller,
-                                         producer=producer, start=started, end=utcnow())
+                                         producer=producer, start=started, end=utcnow(),
+                                         version=version)
         self.notify(instance_id)
         return instance_id
 
     def create_instance(self, instance_id: str, name: str, input_json: str | None,
                         trace_parent: TraceParent, parent: Instance | None = None,
-                        parent_task_id: int | None = None, replaces: bool = True) -> str:
+                        parent_task_id: int | None = None, replaces: bool = True,
+                        version: str = "") -> str:
         """Write a new instance whose orchestration span will hang under `trace_parent`
         (the PRODUCER span of a client start, or the parent's CLIENT span)."""
         trace_id, span_id = trace_parent.trace_id, random_span_id()
@@ -199,7 +214,7 @@ class Engine:
             "InstanceId": parent.instance_id, "ExecutionId": parent.execution_id},
             "TaskScheduleId": parent_task_id} if parent else None)
         self.store.send(instance_id, execution_started(name, instance_id, execution_id,
-                                                       input_json, parent_ref))
+                                                       input_json, parent_ref, version))
         return execution_id
 
     def raise_event(self, instance_id: str, name: str, data_json: str | None) -> None:
@@ -223,10 +238,15 @@ class Engine:
         lifecycle.send_control(self, instance_id, not resume, reason)
 
     def rewind(self, instance_id: str, reason: str | None) -> None:
-        inst = self._existing(instance_id)
+        """Extension 3.x (HandleRewindInstanceRequestAsync since PR #3227): an unknown id is
+        404 and an instance that is not Failed 412, each with a message."""
+        inst = self.store.get_instance(instance_id)
+        if inst is None:
+            raise NotFound(f"No instance with ID '{instance_id}' found.")
         if inst.runtime_status != RuntimeStatus.FAILED:
-            raise Gone(f"instance {instance_id!r} is {inst.runtime_status.lower()}: the rewind "
-                       "operation is only supported on failed orchestration instances")
+            raise PreconditionFailed(
+                f"The rewind operation is only supported on failed orchestration instances; "
+                f"instance '{instance_id}' is {inst.runtime_status}.")
         retried = lifecycle.retried_failures(self.store, inst)
         if retried:
             raise DurableError(f"devhost cannot rewind {', '.join(retried)}: it failed after "
@@ -235,10 +255,15 @@ class Engine:
         lifecycle.rewind(self, inst, reason)
 
     def purge(self, instance_id: str) -> int:
-        """Whatever its status, as 2.13.7 purges by id (DurableClient → AzureTableTrackingStore
-        .PurgeInstanceHistoryAsync checks no status). What it had in flight finds it gone: an
-        episode's commit and an activity's result are dropped, late messages deleted."""
-        self._existing(instance_id)
+        """A terminal instance only: extension 3.9.1 (PR #3311, "Add a runtime status check to
+        purge requests") refuses a purge by id of a Pending, Running or Suspended instance
+        with 412 and leaves it intact. What a purged instance's children send back later
+        finds it gone and is dropped."""
+        inst = self._existing(instance_id)
+        if not inst.is_terminal:
+            raise PreconditionFailed(
+                f"Instance '{instance_id}' is {inst.runtime_status}: only an instance in a "
+                "terminal state (Completed, Failed, Terminated) can be purged.")
         with self.store.transaction():
             self.store.delete_instance(instance_id)
         self.histories.forget(instance_id)
@@ -386,6 +411,8 @@ class Engine:
             with self.store.transaction():  # late messages for gone/finished instances
                 self.store.delete_messages([m.id for m in messages])
             return False
+        if not admits_version(self, inst, messages):  # host.json worker versioning
+            return False
         deliverable = lifecycle.apply_control(self, inst, messages)
         if not deliverable:  # suspended, or only suspend/resume messages
             return False
@@ -407,7 +434,8 @@ class Engine:
             console.orchestration_failed(inst.name, inst.instance_id, reason, details)
         self._replay_cost.pop(inst.instance_id, None)
         self.histories.forget(inst.instance_id)
-        emit_orchestration_span(self.tracer, inst)
+        emit_orchestration_span(self.tracer, inst, started_version(
+            self.store.history(inst.instance_id)) if self.tracer.enabled else "")
         if inst.parent_instance_id:
             self.notify(inst.parent_instance_id)
         for future in self._waiters.pop(inst.instance_id, []):

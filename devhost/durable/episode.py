@@ -16,6 +16,7 @@ the ids the SDK takes while processing it come before any new action's.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from devhost.durable.actions import ENTITY_ACTIONS, UNSUPPORTED, ActionType, seq
 from devhost.durable.dispatcher import Dispatcher
 from devhost.durable.history import (
     FAILURES,
+    ORCHESTRATION_STATUS,
     Event,
     EventType,
     RuntimeStatus,
@@ -36,13 +38,17 @@ from devhost.durable.history import (
     utcnow,
 )
 from devhost.durable.protocol import call_orchestrator, trigger_payload
+from devhost.durable.schema import ORCHESTRATION
 from devhost.durable.spans import emit_result_spans, task_client_context
 from devhost.durable.store import InboxMessage, Instance, Store
-from devhost.durable.tracing import orchestration_context
+from devhost.durable.tracing import current_activity_tags, orchestration_context
 from devhost.durable.tracking import ACTIVITY, ORCHESTRATOR, Where, dotnet_roundtrip
+from devhost.durable.versioning import FAIL, MISMATCH_MESSAGE, MISMATCH_TYPE, started_version
 from devhost.host import console
 from devhost.host.channel import Invocation
 from devhost.host.hostlog import Scope
+
+log = logging.getLogger("devhost.durable")
 
 
 def starts(message: InboxMessage) -> bool:
@@ -86,7 +92,8 @@ class Episode:
         self.now = utcnow()
         self.appended: list[Event] = []
         self.work: list[tuple[int, str, str | None, int]] = []
-        self.children: list[tuple[str, str, str | None, int]] = []
+        self.children: list[tuple[str, str, str | None, int, str]] = []
+        self.version = ""  # this execution's (ExecutionStartedEvent.Version)
         self.messages: list[tuple[str, Event, float]] = []
         self.next_id = inst.next_event_id
         self.scope: Scope | None = None  # the orchestrator invocation's, once it began
@@ -100,6 +107,7 @@ class Episode:
         history = list(cached) if cached is not None else self.store.history(inst.instance_id)
         if any(starts(m) for m in self.batch):
             history = []  # a (re)start begins a fresh execution
+        self.version = started_version(history + [m.event for m in self.batch])
         new_events = [event(EventType.ORCHESTRATOR_STARTED,
                             timestamp=self.dispatcher.clock.now())]
         new_events += [m.event for m in self.batch]
@@ -147,6 +155,8 @@ class Episode:
         return await call_orchestrator(self.dispatcher.index.workers, fn, trigger_payload(
             inst.instance_id, inst.parent_instance_id, inst.input, history, new_events),
             parent.header if parent else "", (parent.state or "") if parent else "",
+            current_activity_tags(ORCHESTRATION, inst.name, inst.instance_id)
+            if parent else None,
             as_request=not self.dispatcher.tracer.enabled, on_invoke=self._invoked)
 
     def _invoked(self, invocation: Invocation) -> None:
@@ -184,12 +194,12 @@ class Episode:
             retry["current_id"] = self._alloc()
             retry["timer_id"] = None
             self._schedule(retry["kind"], retry["current_id"], retry["name"], retry["input"],
-                           retry.get("instance_id"), retry["attempts"])
+                           retry.get("instance_id"), retry["attempts"], retry.get("version"))
         else:
             del self.inst.retries[key]
 
     def _schedule(self, kind: str, task_id: int, name: str, input_json: str | None,
-                  instance_id: str | None, attempt: int = 1) -> None:
+                  instance_id: str | None, attempt: int = 1, version: str | None = None) -> None:
         if kind == "activity":
             self.appended.append(event(EventType.TASK_SCHEDULED, task_id, Name=name,
                                        Input=input_json))
@@ -200,9 +210,13 @@ class Episode:
             # RetryInterceptor.Invoke asks again with a null id, so a retried child is a new
             # instance named after its own attempt's task id.
             child_id = instance_id or f"{self.inst.execution_id}:{task_id}"
+            # SubOrchestrationInstanceCreatedEvent.Version: the action's `version` (SDK 1.7's
+            # call_sub_orchestrator(version=)), else defaultVersion as configured now.
+            child_version = self.dispatcher.options.versioning.version_for_new(version)
             self.appended.append(event(EventType.SUB_ORCHESTRATION_CREATED, task_id, Name=name,
-                                       InstanceId=child_id, Input=input_json))
-            self.children.append((child_id, name, input_json, task_id))
+                                       InstanceId=child_id, Input=input_json,
+                                       Version=child_version))
+            self.children.append((child_id, name, input_json, task_id, child_version))
 
     def _apply_actions(self, state: dict[str, Any]) -> None:
         actions = sequenced_actions(state.get("actions") or [])
@@ -230,6 +244,7 @@ class Episode:
                 is_activity = kind in (ActionType.CALL_ACTIVITY,
                                        ActionType.CALL_ACTIVITY_WITH_RETRY)
                 child_id = None if is_activity else action.raw.get("instanceId")
+                version = None if is_activity else action.raw.get("version")
                 # DurableOrchestrationContext.CallDurableTaskFunctionAsync: `scheduled`, the
                 # orchestrator's name as the reason.
                 self.dispatcher.tracking.function_scheduled(
@@ -237,12 +252,13 @@ class Episode:
                     ACTIVITY if is_activity else ORCHESTRATOR, target_instance_id=child_id,
                     where=self._current())
                 self._schedule("activity" if is_activity else "orchestration", task_id,
-                               action.function_name, action.input, child_id)
+                               action.function_name, action.input, child_id, version=version)
                 if action.retry:
                     inst.retries[str(task_id)] = {
                         "kind": "activity" if is_activity else "orchestration",
                         "name": action.function_name, "input": action.input,
-                        "instance_id": child_id, "current_id": task_id, "attempts": 1,
+                        "instance_id": child_id, "version": version,
+                        "current_id": task_id, "attempts": 1,
                         "timer_id": None,
                         "max_attempts": int(action.retry.get("maxNumberOfAttempts", 1)),
                         "first_interval_ms": int(
@@ -310,8 +326,8 @@ class Episode:
             items = [self.store.add_work_item(inst.instance_id, inst.execution_id, task_id,
                                               name, input_json, attempt)
                      for task_id, name, input_json, attempt in self.work]
-            for child_id, name, input_json, task_id in self.children:
-                self._start_child(child_id, name, input_json, task_id)
+            for child_id, name, input_json, task_id, version in self.children:
+                self._start_child(child_id, name, input_json, task_id, version)
             for target, ev, visible_at in self.messages:
                 self.store.send(target, ev, visible_at)
             if inst.runtime_status == RuntimeStatus.FAILED:
@@ -350,11 +366,12 @@ class Episode:
         self.messages = [m for m in self.messages if m[0] != inst.instance_id]
         # Only raised events survive into the new execution; results of the old one don't.
         self.store.drop_stale_messages(inst.instance_id, keep=int(EventType.EVENT_RAISED))
+        # ContinueAsNew keeps the version (NewVersion ?? runtimeState.Version): the SDK sets none.
         self.store.send(inst.instance_id, execution_started(
-            inst.name, inst.instance_id, inst.execution_id, input_json))
+            inst.name, inst.instance_id, inst.execution_id, input_json, version=self.version))
 
     def _start_child(self, child_id: str, name: str, input_json: str | None,
-                     task_id: int) -> None:
+                     task_id: int, version: str) -> None:
         existing = self.store.get_instance(child_id)
         if name not in self.dispatcher.index.orchestrators:
             reason = f"orchestrator function {name!r} does not exist"
@@ -367,7 +384,7 @@ class Episode:
             self.dispatcher.create_instance(child_id, name, input_json,
                                            task_client_context(self.inst, task_id),
                                            parent=self.inst, parent_task_id=task_id,
-                                           replaces=existing is not None)
+                                           replaces=existing is not None, version=version)
             return
         self.messages.append((self.inst.instance_id, event(
             EventType.SUB_ORCHESTRATION_FAILED, TaskScheduledId=task_id, Reason=reason,
@@ -404,6 +421,56 @@ def commit_termination(dispatcher: Dispatcher, inst: Instance, messages: list[In
                     details=f"Terminated with reason: {json_or_none(reason)}"
                     if reason is not None else "Terminated without a reason.")
     dispatcher.finished(inst, error=f"terminated: {json_or_none(reason)}")
+
+
+def admits_version(dispatcher: Dispatcher, inst: Instance, messages: list[InboxMessage]
+                   ) -> bool:
+    """TaskOrchestrationDispatcher's versioning check before an episode (versioning.py):
+    `Fail` ends the instance Failed; `Reject` leaves it and its messages as they are, as an
+    abandoned work item is (tried again when a message arrives or devhost restarts)."""
+    versioning = dispatcher.options.versioning
+    starting = [m.event for m in messages if starts(m)]
+    version = started_version(starting or dispatcher.histories.get(inst.instance_id)
+                              or dispatcher.store.history(inst.instance_id))
+    if versioning.complies(version):
+        return True
+    if versioning.failure_strategy == FAIL:
+        _commit_version_mismatch(dispatcher, inst, messages)
+    else:
+        log.warning("orchestration %s (%s) has version %r, which versionMatchStrategy %s does "
+                    "not accept with defaultVersion %r: rejected, it waits", inst.name,
+                    inst.instance_id, version, versioning.match_strategy,
+                    versioning.default_version)
+    return False
+
+
+def _commit_version_mismatch(dispatcher: Dispatcher, inst: Instance,
+                             messages: list[InboxMessage]) -> None:
+    """The `Fail` strategy: the messages join the history and the execution ends Failed with
+    FailureDetails("VersionMismatch", ...), no orchestrator run; the Instances row's Output is
+    FailureDetails.ToString() (AzureTableTrackingStore.UpdateStateAsync)."""
+    store = dispatcher.store
+    failure = f"{MISMATCH_TYPE}: {MISMATCH_MESSAGE}"
+    with store.transaction():
+        history = [] if any(starts(m) for m in messages) else store.history(inst.instance_id)
+        if not history:
+            store.clear_history(inst.instance_id)
+        completed = event(EventType.EXECUTION_COMPLETED, Result=None,
+                          OrchestrationStatus=ORCHESTRATION_STATUS[RuntimeStatus.FAILED],
+                          FailureDetails={"ErrorType": MISMATCH_TYPE,
+                                          "ErrorMessage": MISMATCH_MESSAGE,
+                                          "IsNonRetriable": True})
+        store.append_history(inst.instance_id, len(history), [
+            event(EventType.ORCHESTRATOR_STARTED), *(m.event for m in messages),
+            completed, event(EventType.ORCHESTRATOR_COMPLETED)])
+        store.delete_messages([m.id for m in messages])
+        inst.runtime_status = RuntimeStatus.FAILED
+        inst.output = json.dumps(failure)
+        inst.last_updated_time = iso(utcnow())
+        store.put_instance(inst)
+        tell_parent(store, inst, failed=True, reason=failure, details=None)
+    dispatcher.histories.forget(inst.instance_id)
+    dispatcher.finished(inst, error=failure)
 
 
 def tell_parent(store: Store, inst: Instance, *, failed: bool, result: str | None = None,

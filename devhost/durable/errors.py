@@ -18,3 +18,10 @@ class Conflict(DurableError):
 
 class Gone(DurableError):
     status = 410
+
+
+class PreconditionFailed(DurableError):
+    """The instance is not in a state the operation accepts (extension 3.x: a purge of a
+    non-terminal instance, a rewind of one that is not Failed)."""
+
+    status = 412

@@ -1,6 +1,6 @@
 """The Durable extension as the host sees it: a host extension (devhost/host/extensions.py).
 
-Follows azure-functions-durable-extension 2.13.7's `DurableTaskExtension`, an
+Follows azure-functions-durable-extension's `DurableTaskExtension` (2.13.7, v3.x 92fecfc), an
 `IExtensionConfigProvider`: `Initialize` adds the trigger rules for orchestrationTrigger,
 activityTrigger and entityTrigger, the durableClient input binding rule
 (`BindToInput<IDurableOrchestrationClient>`, bound to the client JSON for out-of-process

@@ -56,8 +56,8 @@ def event(kind: EventType, event_id: int = -1, timestamp: datetime | None = None
 
 
 def execution_started(name: str, instance_id: str, execution_id: str, input_json: str | None,
-                      parent: dict[str, Any] | None = None) -> Event:
-    return event(EventType.EXECUTION_STARTED, Name=name, Input=input_json, Version="",
+                      parent: dict[str, Any] | None = None, version: str = "") -> Event:
+    return event(EventType.EXECUTION_STARTED, Name=name, Input=input_json, Version=version,
                  OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
                  ParentInstance=parent)
 
@@ -144,10 +144,11 @@ def json_token(text: Any) -> Any:
 def public_history(events: list[Event], show_history_output: bool = False,
                    show_input: bool = True) -> list[dict[str, Any]]:
     """`historyEvents` as DurableClient.GetDurableOrchestrationStatusAsync shapes them
-    (extension 2.13.7): event types by name; TaskScheduled / SubOrchestrationInstanceCreated
-    merged into their completion (FunctionName, ScheduledTime, Input); ExecutionStarted's
-    Name as FunctionName; results only with showHistoryOutput; inputs unless showInput is
-    false; no EventId, IsPlayed, TimerId, TaskScheduledId; no Orchestrator* events."""
+    (extension 2.13.7, unchanged on the v3.x branch 92fecfc): event types by name;
+    TaskScheduled / SubOrchestrationInstanceCreated merged into their completion
+    (FunctionName, ScheduledTime, Input); ExecutionStarted's Name as FunctionName; results
+    only with showHistoryOutput; inputs unless showInput is false; no EventId, IsPlayed,
+    TimerId, TaskScheduledId; no Orchestrator* events."""
     items = [dict(e) for e in events]
     scheduled: dict[str, tuple[int, dict[str, Any]]] = {}
     dropped: set[int] = set()

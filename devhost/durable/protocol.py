@@ -33,10 +33,11 @@ def trigger_payload(instance_id: str, parent_instance_id: str | None, input_json
 
 
 def orchestrator_invocation(fn: FunctionInfo, payload: dict[str, Any], traceparent: str = "",
-                            tracestate: str = "") -> Invocation:
+                            tracestate: str = "", attributes: dict[str, str] | None = None
+                            ) -> Invocation:
     """The extension binds the orchestration context to the trigger as a JSON string."""
     return Invocation(fn, [typed.binding(fn.trigger.name, typed.string(json.dumps(payload)))],
-                      traceparent, tracestate)
+                      traceparent, tracestate, attributes=attributes)
 
 
 def orchestrator_result(outcome: Outcome) -> tuple[dict[str, Any] | None, str | None]:
@@ -55,7 +56,8 @@ def orchestrator_result(outcome: Outcome) -> tuple[dict[str, Any] | None, str | 
 
 
 async def call_orchestrator(workers: Workers, fn: FunctionInfo, payload: dict[str, Any],
-                            traceparent: str = "", tracestate: str = "", *,
+                            traceparent: str = "", tracestate: str = "",
+                            attributes: dict[str, str] | None = None, *,
                             as_request: bool = False,
                             on_invoke: Callable[[Invocation], None] | None = None
                             ) -> tuple[dict[str, Any] | None, str | None]:
@@ -63,7 +65,7 @@ async def call_orchestrator(workers: Workers, fn: FunctionInfo, payload: dict[st
     DurableTask Activity (tracing V2 off), so the WebJobs logger tracks the invocation as a
     request of its own (devhost/host/requests.py), replays included. `on_invoke` sees the
     invocation as the worker gets it, once the function's scope begins."""
-    invocation = orchestrator_invocation(fn, payload, traceparent, tracestate)
+    invocation = orchestrator_invocation(fn, payload, traceparent, tracestate, attributes)
     if as_request:
         return orchestrator_result(await invoke_as_request(workers, invocation, on_invoke))
     if on_invoke is not None:

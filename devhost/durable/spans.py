@@ -81,7 +81,7 @@ def emit_result_spans(tracer: HostTracer, inst: Instance, history: list[Event],
                         orchestration=orchestration,
                         client_span=task_client_context(inst, created["EventId"]).span_id,
                         created=datetime.fromisoformat(created["Timestamp"]), end=now,
-                        failure=failure)
+                        failure=failure, version=created.get("Version"))
             elif kind == EventType.TIMER_FIRED:
                 tracer.timer(orchestration_name=inst.name, instance_id=inst.instance_id,
                              timer_id=ev["TimerId"], fire_at=ev["FireAt"],
@@ -91,7 +91,9 @@ def emit_result_spans(tracer: HostTracer, inst: Instance, history: list[Event],
         log.exception("could not emit task spans")
 
 
-def emit_orchestration_span(tracer: HostTracer, inst: Instance) -> None:
+def emit_orchestration_span(tracer: HostTracer, inst: Instance, version: str = "") -> None:
+    """The SERVER span, named and tagged with the instance's version when it has one
+    (TraceHelper.StartTraceActivityForOrchestrationExecution)."""
     span = orchestration_context(inst)
     if span is None or not tracer.enabled:
         return
@@ -105,6 +107,6 @@ def emit_orchestration_span(tracer: HostTracer, inst: Instance) -> None:
             name=inst.name, instance_id=inst.instance_id, status=inst.runtime_status,
             span=span, parent=parent,
             start=datetime.fromisoformat(inst.trace_start or inst.created_time),
-            end=utcnow(), failure=failure)
+            end=utcnow(), failure=failure, version=version)
     except Exception:  # telemetry must never break the engine
         log.exception("could not emit orchestration span")

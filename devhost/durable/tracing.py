@@ -140,6 +140,15 @@ def orchestration_context(inst: Instance) -> TraceParent | None:
     return TraceParent(inst.trace_id, inst.span_id, inst.sampled, inst.trace_state)
 
 
+def current_activity_tags(kind: str, name: str, instance_id: str) -> dict[str, str]:
+    """The string tags of the DurableTask.Core Activity that is Activity.Current while the
+    function runs, which the host copies into `trace_context.attributes`
+    (WorkerFunctionInvoker: `Activity.Current?.Tags`): TraceHelper.StartTraceActivityFor
+    OrchestrationExecution / StartTraceActivityForTaskExecution set the type, name and
+    instance id; the task id is an int tag, which `Activity.Tags` leaves out."""
+    return {TYPE: kind, TASK_NAME: name, INSTANCE_ID: instance_id}
+
+
 def random_span_id() -> str:
     return f"{random.getrandbits(64) or 1:016x}"
 
@@ -201,6 +210,8 @@ class Invocation:
     traceparent: str
     tracestate: str
     invocation_id: str | None = None
+    # Activity.Current's tags (None: no DurableTask Activity; the host's default applies).
+    attributes: dict[str, str] | None = None
     # Set by the invoker when the function failed: the span records it as it ends.
     failure: BaseException | None = None
 
@@ -345,13 +356,17 @@ class HostTracer:
     def sub_orchestration_client(self, *, name: str, parent_instance_id: str,
                                  orchestration: TraceParent, client_span: str,
                                  created: datetime, end: datetime,
-                                 failure: str | None = None) -> None:
+                                 failure: str | None = None, version: str | None = None
+                                 ) -> None:
         """EmitTraceActivityForSubOrchestrationCompleted / …Failed. Its instance id tag is the
         scheduling (parent) orchestration's, as CreateTraceActivityForSchedulingSubOrchestration
-        sets it."""
-        self._emit(span_name(ORCHESTRATION, name), SpanKind.CLIENT, orchestration,
-                   {TYPE: ORCHESTRATION, TASK_NAME: name, INSTANCE_ID: parent_instance_id},
-                   created, end,
+        sets it; the name and version tag carry the child's version when it has one."""
+        attributes: dict[str, Any] = {TYPE: ORCHESTRATION, TASK_NAME: name,
+                                      INSTANCE_ID: parent_instance_id}
+        if version:
+            attributes[VERSION] = version
+        self._emit(span_name(ORCHESTRATION, name, version), SpanKind.CLIENT, orchestration,
+                   attributes, created, end,
                    Outcome(False, failure or "Unspecified sub-orchestration failure")
                    if failure is not None else None,
                    pinned=orchestration.child(client_span))
@@ -389,7 +404,8 @@ class HostTracer:
             yield Invocation(client.header, client.state or "")
             return
         own = client.child(f"{span.get_span_context().span_id:016x}")
-        invocation = Invocation(own.header, client.state or "")
+        invocation = Invocation(own.header, client.state or "",
+                                attributes=current_activity_tags(ACTIVITY, name, instance_id))
         started = time.perf_counter()
 
         def finish(error: BaseException | None) -> None:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from devhost.host.metadata import AppLoadError, FunctionInfo
+from devhost.host.functionjson import METADATA_FILE
+from devhost.host.metadata import RUNTIMES, V2, AppLoadError, FunctionInfo
 
 if TYPE_CHECKING:
     from devhost.host.channel import Workers
@@ -18,6 +19,7 @@ class AppIndex:
     script_file: str
     functions: list[FunctionInfo] = field(default_factory=list)
     runtime_version: str = ""
+    model: str = V2  # metadata.V2 (the worker indexed script_file) or V1 (function.json)
     _workers: Workers | None = field(default=None, repr=False, compare=False)
     # by_trigger's maps, asked for on every episode and activity: built once per function
     # list (indexing assigns a new list).
@@ -30,6 +32,18 @@ class AppIndex:
         if cached is None or cached[0] is not self.functions:
             cached = self._maps[key] = (self.functions, build())
         return cached[1]
+
+    @property
+    def runtime_name(self) -> str:
+        """The worker runtime that indexed or loaded the app (the proxy worker's choice)."""
+        return RUNTIMES[self.model]
+
+    @property
+    def source(self) -> str:
+        """What the functions were read from, for the banner."""
+        if self.model == V2:
+            return f"{self.script_file} (v2 programming model)"
+        return f"{METADATA_FILE} folders (v1 programming model)"
 
     def by_trigger(self, trigger_type: str) -> dict[str, FunctionInfo]:
         return self._map(trigger_type, lambda: {

@@ -22,10 +22,19 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from devhost import rpc
-from devhost.host.metadata import AppLoadError, FunctionInfo, function_info
+from devhost.host import triggerdata
+from devhost.host.functionjson import METADATA_FILE, read_functions
+from devhost.host.metadata import (
+    V1,
+    V2,
+    AppLoadError,
+    FunctionInfo,
+    function_info,
+    source_location,
+)
 from devhost.host.telemetry import note_worker_capabilities
 
 log = logging.getLogger("devhost.host")
@@ -36,6 +45,30 @@ MAX_MESSAGE = 2_147_483_647
 START_TIMEOUT = float(os.environ.get("DEVHOST_WORKER_START_TIMEOUT", "60"))
 PROCESS_COUNT = "FUNCTIONS_WORKER_PROCESS_COUNT"
 SCRIPT_SETTING = "PYTHON_SCRIPT_FILE_NAME"  # the runtime's setting: which file to index
+# RpcWorkerConstants (azure-functions-host v4.1036.3, src/WebJobs.Script/Workers/Rpc/
+# RpcWorkerConstants.cs): what the host announces in WorkerInitRequest.capabilities.
+MULTI_STREAM = "MultiStream"
+MULTI_STREAM_HINT = "10"  # GrpcWorkerChannel.SendWorkerInitRequest: "TODO: make this configurable"
+V2_COMPATIBLE = "V2Compatable"  # sic
+V2_COMPATIBILITY_SETTING = "FUNCTIONS_V2_COMPATIBILITY_MODE"
+EXTENSION_VERSION_SETTING = "FUNCTIONS_EXTENSION_VERSION"
+# The tag the Application Insights SDK puts on the Activity it starts for an operation
+# (Microsoft.ApplicationInsights 2.22.0 ActivityExtensions.SetOperationName).
+OPERATION_NAME_TAG = "OperationName"
+
+
+def host_capabilities() -> dict[str, str]:
+    """GrpcWorkerChannel.SendWorkerInitRequest (v4.1036.3): `V2Compatable` in V2
+    compatibility mode (EnvironmentExtensions.IsV2CompatibilityMode), `FunctionDataCache`
+    only with the shared-memory data cache (off: devhost moves data over gRPC only), and
+    always `MultiStream` = 10."""
+    capabilities: dict[str, str] = {}
+    if os.environ.get(V2_COMPATIBILITY_SETTING, "").strip().lower() == "true" or \
+            os.environ.get(EXTENSION_VERSION_SETTING, "").strip().lower() == "~2":
+        capabilities[V2_COMPATIBLE] = "true"
+    capabilities[MULTI_STREAM] = MULTI_STREAM_HINT
+    return capabilities
+
 
 class WorkerLost(Exception):
     """The worker serving an invocation went away before answering."""
@@ -47,19 +80,44 @@ class Invocation:
     inputs: list[rpc.ParameterBinding]
     traceparent: str = ""
     tracestate: str = ""
-    attributes: dict[str, str] = field(default_factory=dict)
+    # The tags of the host's Activity.Current (WorkerFunctionInvoker.InvokeCore:
+    # `Attributes = Activity.Current?.Tags`); None: the Activity the host has without a
+    # trigger's own (`activity_tags`).
+    attributes: dict[str, str] | None = None
     invocation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # The `Reason` of the host's `Executing '…'` row (FunctionStartedMessage.FormatReason):
     # triggers that give none, Durable's included, print "(null)" on Azure and in func start.
     reason: str = "(null)"
+    # The trigger's binding data when its input does not tell it all (the activity
+    # trigger's `instanceId`); None: derived from the trigger input (triggerdata).
+    trigger_metadata: triggerdata.Metadata | None = None
 
-    def message(self) -> rpc.StreamingMessage:
+    def activity_tags(self) -> dict[str, str]:
+        """Activity.Current's tags when the caller names none. An HTTP request's Activity is
+        ASP.NET Core's, with no tags; any other trigger's is the one the WebJobs
+        ApplicationInsightsLogger starts with `TelemetryClient.StartOperation` (no current
+        Activity: ApplicationInsightsLogger.StartTelemetryIfFunctionInvocation), which the
+        Application Insights SDK tags with the operation name, the function's."""
+        if self.attributes is not None:
+            return self.attributes
+        return {} if self.fn.trigger.type == "httpTrigger" else {OPERATION_NAME_TAG: self.fn.name}
+
+    def message(self, worker_capabilities: dict[str, str] | None = None
+                ) -> rpc.StreamingMessage:
+        """ScriptInvocationContextExtensions.ToRpcInvocationRequest: trace context with
+        the Activity's tags whose value is not empty (GetRpcTraceContext), the trigger's
+        binding data as trigger_metadata, as the worker's capabilities ask for it."""
+        trigger = self.fn.trigger
+        metadata = dict(self.trigger_metadata if self.trigger_metadata is not None else
+                        triggerdata.for_trigger(trigger.type, trigger.name, self.inputs))
+        metadata.update(triggerdata.request_entries(trigger.type, trigger.name, self.inputs,
+                                                    worker_capabilities or {}))
         return rpc.StreamingMessage(invocation_request=rpc.InvocationRequest(
             invocation_id=self.invocation_id, function_id=self.fn.function_id,
-            input_data=self.inputs,
-            trace_context=rpc.RpcTraceContext(trace_parent=self.traceparent,
-                                              trace_state=self.tracestate,
-                                              attributes=self.attributes)))
+            input_data=self.inputs, trigger_metadata=metadata,
+            trace_context=rpc.RpcTraceContext(
+                trace_parent=self.traceparent, trace_state=self.tracestate,
+                attributes={k: v for k, v in self.activity_tags().items() if v})))
         # No retry_context: the host sets one only for a function-level retry policy
         # (ScriptInvocationContextExtensions.SetRetryContext reads the RetryContext that
         # WebJobs' FunctionExecutorExtensions.TryExecuteAsync creates only with a
@@ -190,6 +248,9 @@ class Peer:
         self.in_flight = 0
         self.ready = False
         self.gone = False
+        # The worker's WorkerInitResponse.capabilities: what the host sends it depends on
+        # them (GrpcWorkerChannel.ApplyCapabilities).
+        self.capabilities: dict[str, str] = {}
 
     def _key(self, message: rpc.StreamingMessage) -> str:
         kind = message.WhichOneof("content")
@@ -232,29 +293,69 @@ class Peer:
                 future.set_exception(WorkerLost(f"worker {self.worker_id} {reason}"))
 
 
-async def handshake(peer: Peer, app_dir: Path) -> tuple[list[FunctionInfo], str]:
-    """WorkerInitRequest → FunctionsMetadataRequest → FunctionLoadRequest per function."""
+class Handshake(NamedTuple):
+    """What a worker's handshake gave: its functions, its runtime's version, and the raw
+    metadata the host loads the next workers with."""
+
+    functions: list[FunctionInfo]
+    runtime_version: str
+    metadata: list[rpc.RpcFunctionMetadata]
+    model: str  # V1 (the host read function.json) or V2 (the worker indexed)
+
+
+async def handshake(peer: Peer, app_dir: Path,
+                    indexed: Handshake | None = None) -> Handshake:
+    """WorkerInitRequest → FunctionsMetadataRequest → FunctionLoadRequest per function.
+
+    The host asks only the first worker for the app's functions (WorkerFunctionMetadata
+    Provider, through the webhost channel); the workers it starts after it, and those that
+    replace a dead one, get WorkerInitRequest and the FunctionLoadRequests of what it indexed
+    (RpcFunctionInvocationDispatcher.InitializeJobhostLanguageWorkerChannelAsync /
+    InitializeWebhostLanguageWorkerChannel: SetupFunctionInvocationBuffers,
+    SendFunctionLoadRequests): pass that as `indexed`. The runtime's function ids are the
+    same in every worker (functions.py: uuid5 of the function's name)."""
     init = await peer.request(rpc.StreamingMessage(worker_init_request=rpc.WorkerInitRequest(
         host_version=HOST_VERSION, function_app_directory=str(app_dir),
-        worker_directory=str(Path(__file__).resolve().parents[1] / "worker"))))
+        worker_directory=str(Path(__file__).resolve().parents[1] / "worker"),
+        capabilities=host_capabilities())))
     response = init.worker_init_response
     if response.result.status != rpc.StatusResult.Success:
         raise failure(response.result, "Worker failed to index functions", app_dir)
+    peer.capabilities = dict(response.capabilities)  # merged (GrpcCapabilitiesUpdateStrategy)
     note_worker_capabilities(response.capabilities)
-    meta = (await peer.request(rpc.StreamingMessage(
-        functions_metadata_request=rpc.FunctionsMetadataRequest(
-            function_app_directory=str(app_dir))))).function_metadata_response
-    if meta.result.status != rpc.StatusResult.Success:
-        raise failure(meta.result, "Worker failed to index functions")
-    functions = [function_info(m) for m in meta.function_metadata_results]
-    if not functions:  # the host only warns; devhost has nothing to serve
+    if indexed is not None:
+        model, pairs = indexed.model, list(zip(indexed.metadata, indexed.functions, strict=True))
+    else:
+        meta = (await peer.request(rpc.StreamingMessage(
+            functions_metadata_request=rpc.FunctionsMetadataRequest(
+                function_app_directory=str(app_dir))))).function_metadata_response
+        if meta.result.status != rpc.StatusResult.Success:
+            raise failure(meta.result, "Worker failed to index functions", app_dir)
+        if meta.use_default_metadata_indexing:
+            # The worker declined (azure_functions_runtime_v1): the host reads function.json
+            # itself (FunctionMetadataProvider.GetFunctionMetadataAsync, "Fallback to host
+            # indexing as worker denied indexing").
+            model, pairs = V1, read_functions(app_dir)
+        else:
+            model = V2
+            pairs = [(m, function_info(m)) for m in meta.function_metadata_results]
+    if not pairs:  # the host only warns; devhost has nothing to serve
         raise AppLoadError(f"No job functions found in {app_dir}: the worker indexes the "
-                           f"script named by {SCRIPT_SETTING} (default function_app.py)")
-    for metadata in meta.function_metadata_results:
+                           f"script named by {SCRIPT_SETTING} (default function_app.py); "
+                           f"without it, the host reads each folder's {METADATA_FILE} "
+                           "(the v1 model), and there is none")
+    for metadata, _ in pairs:
         loaded = (await peer.request(rpc.StreamingMessage(
             function_load_request=rpc.FunctionLoadRequest(
                 function_id=metadata.function_id, metadata=metadata)))).function_load_response
         if loaded.result.status != rpc.StatusResult.Success:
-            raise failure(loaded.result, f"Worker failed to load function {metadata.name}")
-    worker_meta = response.worker_metadata
-    return functions, worker_meta.worker_version
+            error = failure(loaded.result, f"Worker failed to load function {metadata.name}",
+                            app_dir if model == V1 else None)
+            if model == V1 and error.location[0] is None and metadata.script_file:
+                # Nothing of the user's on the stack (a parameter that does not match its
+                # binding): where the entry point is defined.
+                error.location = source_location(Path(metadata.script_file),
+                                                 metadata.entry_point or "main")
+            raise error
+    return Handshake([info for _, info in pairs], response.worker_metadata.worker_version,
+                     [metadata for metadata, _ in pairs], model)

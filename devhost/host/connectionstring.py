@@ -55,3 +55,18 @@ def ingestion_endpoint(connection_string: str) -> str | None:
         location = pairs.get("location")
         endpoint = f"https://{'' if location is None else location + '.'}dc.{suffix}"
     return endpoint or DEFAULT_INGESTION_ENDPOINT
+
+
+def refusal(connection_string: str) -> str | None:
+    """Why the Azure Monitor exporter refuses this string, in its own words (the ValueError
+    its ConnectionStringParser raises when an exporter is built: a string that does not
+    parse, or an instrumentation key that is not a UUID), or None when it accepts it."""
+    from azure.monitor.opentelemetry.exporter._connection_string_parser import (
+        ConnectionStringParser,
+    )
+
+    try:
+        ConnectionStringParser(connection_string)
+    except ValueError as exc:
+        return str(exc)
+    return None

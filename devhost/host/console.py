@@ -19,7 +19,8 @@ from typing import TextIO
 
 _DEVHOST = str(Path(__file__).resolve().parents[1])
 _HIDDEN = (_DEVHOST, "/asyncio/", "/concurrent/futures/", "/contextvars", "/threading.py")
-_WORKER = ("/azure_functions_runtime/",)  # the worker runtime's frames around user code
+# the worker runtime's frames around user code (either model's runtime)
+_WORKER = ("/azure_functions_runtime/", "/azure_functions_runtime_v1/")
 
 
 def stamp() -> str:

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from devhost import rpc
-from devhost.host import console, typed
+from devhost.host import console, triggerdata, typed
 from devhost.host.app import AppIndex
 from devhost.host.channel import Invocation, Outcome
 from devhost.host.logs import function_result_failed
@@ -115,6 +115,15 @@ def _params(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in request.match_info.items() if not k.startswith(LITERAL)}
 
 
+def _headers(request: web.Request) -> dict[str, str]:
+    """The request's headers as ASP.NET Core's HeaderDictionary gives them: the name as
+    sent, repeated values joined with a comma (StringValues.ToString)."""
+    names: dict[str, str] = {}
+    for name in request.headers.keys():
+        names.setdefault(name.lower(), name)  # a name sent twice keeps its first spelling
+    return {name: ",".join(request.headers.getall(name)) for name in names.values()}
+
+
 def rpc_http(request: web.Request, body: bytes) -> rpc.TypedData:
     return rpc.TypedData(http=rpc.RpcHttp(
         method=request.method, url=str(request.url),
@@ -176,7 +185,8 @@ class HttpTriggers:
                 inputs = [typed.binding(fn.trigger.name, rpc_http(request, body)),
                           *self.input_bindings(fn)]
                 invocation = Invocation(fn, inputs, invocation_traceparent(span, parent),
-                    request.headers.get("tracestate", ""), reason=HOST_CALL_REASON)
+                    request.headers.get("tracestate", ""), reason=HOST_CALL_REASON,
+                    trigger_metadata=triggerdata.http(inputs[0].data.http, _headers(request)))
                 response, failure, elapsed_ms = await self._invoke(fn, invocation)
                 span.set_attributes(function_result_tags(
                     fn.name, invocation.invocation_id, elapsed_ms, failure is None,

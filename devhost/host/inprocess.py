@@ -64,8 +64,8 @@ class LocalWorkers(Workers):
         previous = os.environ.get(SCRIPT_SETTING)
         os.environ[SCRIPT_SETTING] = self.index.script_file  # the runtime reads it at init
         try:
-            functions, version = self._loop.run(handshake(self._peer, self.app_dir),
-                                                START_TIMEOUT)
+            functions, version, _, model = self._loop.run(
+                handshake(self._peer, self.app_dir), START_TIMEOUT)
         finally:
             if previous is None:
                 os.environ.pop(SCRIPT_SETTING, None)
@@ -73,15 +73,16 @@ class LocalWorkers(Workers):
                 os.environ[SCRIPT_SETTING] = previous
         self.index.functions = functions
         self.index.runtime_version = version
+        self.index.model = model
         self.index.serve_with(self)
         return self.index
 
     @property
     def description(self) -> str:
-        return f"in-process worker, azure-functions-runtime {self.index.runtime_version}"
+        return f"in-process worker, {self.index.runtime_name} {self.index.runtime_version}"
 
     async def _invoke(self, invocation: Invocation) -> Outcome:
-        response = await self._peer.request(invocation.message())
+        response = await self._peer.request(invocation.message(self._peer.capabilities))
         return Outcome.of(response.invocation_response, self._peer.worker_id)
 
     def stop(self) -> None:

@@ -25,8 +25,13 @@ from pathlib import Path
 from typing import Any
 
 EXIT_CODE = 2
-# azure_functions_runtime.functions.FunctionLoadError's message
-_FUNCTION_LOAD_ERROR = re.compile(r"cannot load the (\S+) function: ")
+# Messages that name the function at fault: azure_functions_runtime.functions
+# .FunctionLoadError's, and azure-functions' FunctionBuilder.validate_function /
+# FunctionApp.validate_function_names ("Function <name> does not have a trigger.", "Function
+# <name> trigger … not present in bindings", "Function <name> does not have a unique function
+# name."), raised while the runtime indexes, with nothing of the user's on the stack.
+_NAMED_FUNCTION = (re.compile(r"cannot load the (\S+) function: "),
+                   re.compile(r"\bFunction (\S+) (?:does not have|trigger )"))
 _FUNCTION_NAME_DECORATOR = "function_name"  # @app.function_name(name=…) renames a function
 _NOT_THE_APP = {"__pycache__", "site-packages", "node_modules"}
 
@@ -98,8 +103,13 @@ def describe(exc: BaseException, app_dir: Path, script: str | None = None) -> di
         file, line = _user_location(inner, app_dir)
     if file is None and inner is not exc:
         file, line = _user_location(exc, app_dir)
-    if file is None and (named := _FUNCTION_LOAD_ERROR.search(str(exc))):
+    unfound = None
+    named = next((m for p in _NAMED_FUNCTION if (m := p.search(str(exc)))), None)
+    if file is None and named:
         file, line = function_location(app_dir, script, named.group(1))
+        if file is None:
+            unfound = (f"no decorated function named {named.group(1)!r} in "
+                       f"{script or 'the app'} or its other modules, so no file or line")
     own = type(exc).__module__.startswith("devhost.")
     message = str(exc) if own else f"{type(exc).__name__}: {exc}"
     if isinstance(inner, SyntaxError):
@@ -110,6 +120,8 @@ def describe(exc: BaseException, app_dir: Path, script: str | None = None) -> di
     if file is not None:
         body["file"] = file
         body["line"] = line
+    elif unfound:
+        body["location"] = unfound
     return body
 
 

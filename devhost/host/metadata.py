@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from devhost import rpc
 
 
+# The programming models, as the proxy worker tells them apart (devhost/worker/dispatcher.py):
+# V2, the app's script indexed by azure-functions-runtime; V1, function.json folders read by
+# the host and loaded by azure-functions-runtime-v1.
+V2 = "v2"
+V1 = "v1"
+RUNTIMES = {V2: "azure-functions-runtime", V1: "azure-functions-runtime-v1"}
+
+
 class AppLoadError(Exception):
     """The worker could not start, import or index the app (its own error is the message;
     `location` is the app file and line it comes from)."""

@@ -1,12 +1,14 @@
 """Language workers in their own processes, over FunctionRpc gRPC — what `devhost start`,
 `devhost call` and `devhost run` use.
 
-Like the Functions host (GrpcWorkerChannel, RpcFunctionInvocationDispatcher):
+Like the Functions host (azure-functions-host v4.1036.3: GrpcWorkerChannel,
+RpcFunctionInvocationDispatcher, RpcFunctionInvocationDispatcherLoadBalancer):
 `FUNCTIONS_WORKER_PROCESS_COUNT` workers (default 1) are started with `--host --port
 --workerId --requestId --grpcMaxMessageLength`, each opens `EventStream` with a StartStream
-and gets the handshake; invocations go to the ready worker with the fewest in flight; a
-worker that exits is replaced. The host writes each invocation's Executing/Executed rows and
-the workers' RpcLogs through `HostLogs`.
+and gets the handshake. The host serves once the first is ready; the others start one after
+another, a process start-up interval apart, and load what the first indexed; invocations go
+round robin over the ready workers; a worker that exits is replaced. The host writes each
+invocation's Executing/Executed rows and the workers' RpcLogs through `HostLogs`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from devhost.host.channel import (
     PROCESS_COUNT,
     SCRIPT_SETTING,
     START_TIMEOUT,
+    Handshake,
     Invocation,
     Loop,
     Outcome,
@@ -41,10 +44,35 @@ from devhost.host.channel import (
     log,
 )
 from devhost.host.logs import HostLogs
-from devhost.host.metadata import AppLoadError, FunctionInfo
+from devhost.host.metadata import AppLoadError
 
 EXECUTABLE_SETTING = "languageWorkers:python:defaultExecutablePath"
 ARGUMENTS_SETTING = "languageWorkers:python:arguments"
+# WorkerProcessCountOptions (v4.1036.3, src/WebJobs.Script/Workers/ProcessManagement/
+# WorkerProcessCountOptions.cs): ProcessStartupInterval = 10 s, the wait after each worker is
+# initialized before the next starts (RpcFunctionInvocationDispatcher.StartWorkerProcesses).
+# Python's worker.config.json has no `processOptions`, so the default holds on Azure; the
+# other defaults: ProcessStartupTimeout 60 s (START_TIMEOUT), InitializationTimeout 10 s,
+# ProcessRestartInterval 10 s, ProcessShutdownTimeout 10 s, MaxProcessCount 10. No app
+# setting changes the interval on Azure; devhost's own setting shortens it for tests.
+PROCESS_STARTUP_INTERVAL = 10.0
+STARTUP_INTERVAL_SETTING = "DEVHOST_WORKER_STARTUP_INTERVAL"
+INITIALIZED = "Worker process started and initialized."  # SetFunctionDispatcherStateTo…AndLog
+
+
+def startup_interval() -> float:
+    """Seconds between worker starts: DEVHOST_WORKER_STARTUP_INTERVAL, else the host's."""
+    setting = os.environ.get(STARTUP_INTERVAL_SETTING, "").strip()
+    if not setting:
+        return PROCESS_STARTUP_INTERVAL
+    try:
+        seconds = float(setting)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # "The TimeSpan must not be negative."
+        raise AppLoadError(f"{STARTUP_INTERVAL_SETTING} must be a number of seconds, 0 or "
+                           f"more, not {setting!r}")
+    return seconds
 
 
 def _setting(name: str) -> str:
@@ -69,6 +97,9 @@ class _ProcessPeer(Peer):
         self.outbox: asyncio.Queue[rpc.StreamingMessage | None] = asyncio.Queue()
         self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.process: asyncio.subprocess.Process | None = None
+        # On the pool loop's clock: when the process was started and when it became ready.
+        self.spawned_at = asyncio.get_running_loop().time()
+        self.ready_at: float | None = None
 
     async def send(self, message: rpc.StreamingMessage) -> None:
         self.outbox.put_nowait(message)
@@ -116,8 +147,11 @@ class ProcessWorkers(Workers):
     """Language workers in their own processes, talking FunctionRpc over gRPC."""
 
     def __init__(self, app_dir: Path, logs: HostLogs, count: int | None = None,
-                 script_file: str = "function_app.py", python: str = sys.executable) -> None:
+                 script_file: str = "function_app.py", python: str = sys.executable,
+                 worker_env: dict[str, str] | None = None) -> None:
         self.app_dir = app_dir.resolve()
+        # Settings the workers get on top of the host's environment (settings.py)
+        self.worker_env = dict(worker_env or {})
         self.script_file = script_file
         self.logs = logs
         setting = os.environ.get(PROCESS_COUNT, "1") or "1"
@@ -127,6 +161,8 @@ class ProcessWorkers(Workers):
         if not 1 <= self.count <= 10:
             raise AppLoadError(f"{PROCESS_COUNT} must be between 1 and 10, not {self.count}")
         self.python = python
+        self.startup_interval = startup_interval()
+        self._turn = 0  # the load balancer's counter
         self.peers: dict[str, _ProcessPeer] = {}
         self.restarts = 0
         self._failed_starts = 0  # in a row: a worker that cannot start is retried ever slower
@@ -139,6 +175,7 @@ class ProcessWorkers(Workers):
         self._ready: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.index = AppIndex(script_file="")
+        self._indexed: Handshake | None = None  # the first worker's
 
     # -- lifecycle, on the pool's loop ----------------------------------------------------
     def start(self) -> AppIndex:
@@ -158,12 +195,24 @@ class ProcessWorkers(Workers):
         self._port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
         first = await self._spawn()
-        functions, version = await self._bring_up(first)
+        self._indexed = await self._bring_up(first)
+        functions, version, _, model = self._indexed
         self.index.functions = functions
         self.index.runtime_version = version
+        self.index.model = model
         self.index.script_file = self.script_file
         self.index.serve_with(self)
-        await asyncio.gather(*(self._replace_until_up() for _ in range(self.count - 1)))
+        if self.count > 1:  # the host serves now; the rest come up behind it
+            self._spawn_task(self._start_the_rest())
+
+    async def _start_the_rest(self) -> None:
+        """RpcFunctionInvocationDispatcher.StartWorkerProcesses: after each worker is
+        initialized, wait the process start-up interval, then start the next."""
+        for _ in range(self.count - 1):
+            await asyncio.sleep(self.startup_interval)
+            if self._stopping:
+                return
+            await self._replace_until_up()
 
     async def _spawn(self) -> _ProcessPeer:
         worker_id = f"{next(self._ids)}-{uuid.uuid4().hex[:8]}"
@@ -175,7 +224,7 @@ class ProcessWorkers(Workers):
             "--requestId", uuid.uuid4().hex, "--grpcMaxMessageLength", str(MAX_MESSAGE),
             cwd=str(self.app_dir), stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "AzureWebJobsScriptRoot": str(self.app_dir),
+            env={**os.environ, **self.worker_env, "AzureWebJobsScriptRoot": str(self.app_dir),
                  SCRIPT_SETTING: self.script_file})
         self._spawn_task(self._watch(peer))
         return peer
@@ -201,10 +250,11 @@ class ProcessWorkers(Workers):
             self._spawn_task(self._replace_until_up(delay=min(0.1 * 2 ** self._failed_starts,
                                                               30.0)))
 
-    async def _bring_up(self, peer: _ProcessPeer) -> tuple[list[FunctionInfo], str]:
+    async def _bring_up(self, peer: _ProcessPeer) -> Handshake:
         try:
             await asyncio.wait_for(peer.connected, START_TIMEOUT)
-            result = await asyncio.wait_for(handshake(peer, self.app_dir), START_TIMEOUT)
+            result = await asyncio.wait_for(handshake(peer, self.app_dir, self._indexed),
+                                            START_TIMEOUT)
         except TimeoutError:
             self._kill(peer)
             raise AppLoadError(f"worker {peer.worker_id} did not start within "
@@ -215,8 +265,11 @@ class ProcessWorkers(Workers):
             self._kill(peer)
             raise
         peer.ready = True
+        peer.ready_at = asyncio.get_running_loop().time()
         assert self._ready is not None
         self._ready.set()
+        # The host logs it at Information for every worker it brings up (func start shows it).
+        print(INITIALIZED, file=sys.stderr, flush=True)
         return result
 
     async def _replace_until_up(self, delay: float = 0.0) -> None:
@@ -278,6 +331,11 @@ class ProcessWorkers(Workers):
     def pids(self) -> list[int]:
         return [p.process.pid for p in self.peers.values() if p.process and p.ready]
 
+    def starts(self) -> list[tuple[float, float | None]]:
+        """(started, ready) of each worker process there is, in start order, in seconds on
+        one monotonic clock (ready is None until its handshake is done)."""
+        return [(p.spawned_at, p.ready_at) for p in self.peers.values()]
+
     def in_flight(self) -> dict[int, int]:
         """Invocations each ready worker process is running now, by pid."""
         return {p.process.pid: p.in_flight for p in self.peers.values()
@@ -285,7 +343,10 @@ class ProcessWorkers(Workers):
 
     @property
     def description(self) -> str:
-        return (f"{self.count} worker process(es) {self.pids}, azure-functions-runtime "
+        pids = self.pids
+        starting = (f" ({self.count - len(pids)} more starting, {self.startup_interval:g} s "
+                    "apart)") if len(pids) < self.count else ""
+        return (f"{self.count} worker process(es) {pids}{starting}, {self.index.runtime_name} "
                 f"{self.index.runtime_version}")
 
     async def _invoke(self, invocation: Invocation) -> Outcome:
@@ -296,7 +357,7 @@ class ProcessWorkers(Workers):
         self.logs.executing(name, iid, invocation.traceparent, invocation.reason)
         outcome: Outcome | None = None
         try:
-            response = await peer.request(invocation.message())
+            response = await peer.request(invocation.message(peer.capabilities))
             outcome = Outcome.of(response.invocation_response, peer.worker_id)
         finally:
             peer.in_flight -= 1
@@ -307,12 +368,18 @@ class ProcessWorkers(Workers):
         return outcome
 
     async def _pick(self) -> _ProcessPeer:
+        """RpcFunctionInvocationDispatcherLoadBalancer.GetLanguageWorkerChannel: one ready
+        worker takes everything; with more, `Interlocked.Increment(ref _counter) % count`
+        picks the next, whatever each has in flight."""
         assert self._ready is not None
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT
         while True:
             ready = [p for p in self.peers.values() if p.ready and not p.gone]
+            if len(ready) == 1:
+                return ready[0]
             if ready:
-                return min(ready, key=lambda p: p.in_flight)
+                self._turn += 1
+                return ready[self._turn % len(ready)]
             if self._stopping:
                 raise WorkerLost("the host is stopping")
             self._ready.clear()

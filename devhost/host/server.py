@@ -194,7 +194,7 @@ class HostServer:
         worker = self.index.workers.description if self.index.served else "none"
         lines = ["", f"Worker: {worker}",
                  f"Indexed {len(self.index.functions)} functions of "
-                 f"{self.index.script_file} with azure-functions-runtime "
+                 f"{self.index.source} with {self.index.runtime_name} "
                  f"{self.index.runtime_version}", "", "Functions:", ""]
         http = {fn.name: (route, methods) for fn, route, methods in routes}
         for fn in self.index.functions:

@@ -8,6 +8,7 @@ import json
 import threading
 import uuid
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from devhost.insights import queryapi, serving
+from devhost.insights import portal, queryapi, serving
 from devhost.insights.envelopes import EnvelopeError, Row, to_row
+from devhost.insights.remote import FLUSH_PATH
 from devhost.insights.store import InsightsStore
 
 # Connection strings end their IngestionEndpoint with "/", and the exporter appends
@@ -103,6 +105,9 @@ class IngestionServer:
     def __init__(self, db_path: Path, host: str = "127.0.0.1", port: int = 0,
                  keep_envelopes: int = 0) -> None:
         self.store = InsightsStore(db_path)
+        # The portal beside the query API: what it links to is set by whoever composes
+        # the devhost (the app's workbooks, the management API), after construction.
+        self.portal = portal.PortalSettings()
         self.ingestion = Ingestion(self.store, keep_envelopes)
         self.host = host
         self.port = port
@@ -110,10 +115,17 @@ class IngestionServer:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="devhost-insights")
         self._runner: web.AppRunner | None = None
+        # What the serving process runs on a flush request (its host's pipelines), set by
+        # whoever owns them: this package knows nothing else of devhost.
+        self.flushers: list[Callable[[], None]] = []
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def portal_url(self) -> str:
+        return portal.portal_url(self.endpoint)
 
     @property
     def instrumentation_key(self) -> str:
@@ -127,10 +139,20 @@ class IngestionServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         self.ingestion.add_routes(app)
         queryapi.add_routes(app, self.store)
+        portal.add_routes(app, self.portal)
+        app.router.add_post(FLUSH_PATH, self._flush)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         self.port = int(self._runner.addresses[0][1])
+
+    async def _flush(self, _request: web.Request) -> web.Response:
+        """Answered once every flusher returned: their posts to this endpoint are filed by
+        then (track answers only after filing). Run off the loop, which serves those posts."""
+        loop = asyncio.get_running_loop()
+        for flush in self.flushers:
+            await loop.run_in_executor(None, flush)
+        return web.json_response({"flushed": len(self.flushers)})
 
     def __enter__(self) -> IngestionServer:
         self._thread.start()

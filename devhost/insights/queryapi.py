@@ -2,7 +2,10 @@
 (`POST /v1/apps/{app}/query` with `{"query": "<kql>"}`, answered with typed tables).
 
 It exists so another process can query a database a running devhost holds for writing:
-`devhost insights query` asks the devhost instead of opening the file. Values travel as App
+`devhost insights query` asks the devhost instead of opening the file. The portal's pages ask
+`POST /insights/api/query` (`{"query": "<kql>", "parameters": {...}}`), which substitutes
+workbook parameters first (see `parameters`). Both take KQL only, translated by duckdb-kql,
+and run it in a transaction that is rolled back: nothing a query does is kept. Values travel as App
 Insights sends them (datetimes as ISO 8601 text) and the client turns them back into the
 Python values a local read gives, so callers cannot tell the two paths apart.
 """
@@ -10,15 +13,19 @@ Python values a local read gives, so callers cannot tell the two paths apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+import duckdb
 from aiohttp import web
 
 from devhost.insights.kql import QueryError, execute
-from devhost.insights.remote import QUERY_PATH
+from devhost.insights.parameters import ParameterError, TimeRange, substitute
+from devhost.insights.portal import local_only
+from devhost.insights.remote import PORTAL_PATH, QUERY_PATH
 from devhost.insights.store import InsightsStore
 
 # DuckDB type → the column type App Insights' query API reports.
@@ -50,18 +57,15 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devhost-insights-query")
     app.on_cleanup.append(lambda _: _shutdown(pool, store))
 
-    async def query(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        kql = body.get("query") if isinstance(body, dict) else None
-        if not isinstance(kql, str) or not kql.strip():
-            return _error("body must be a JSON object with a non-empty string 'query'", "query")
-
+    async def answer(kql: str) -> web.Response:
         def run() -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
             with store.reader() as con:
-                return execute(con, kql)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    return execute(con, kql)
+                finally:
+                    with contextlib.suppress(duckdb.Error):  # an interrupted query's
+                        con.execute("ROLLBACK")
 
         try:
             names, types, rows = await asyncio.get_running_loop().run_in_executor(pool, run)
@@ -72,7 +76,47 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
             "name": "PrimaryResult", "columns": columns,
             "rows": [[_encode(v) for v in row] for row in rows]}]}, dumps=_dumps)
 
-    app.router.add_post(QUERY_PATH, query)
+    async def query(request: web.Request) -> web.Response:
+        body = await _body(request)
+        kql = body.get("query")
+        if not isinstance(kql, str) or not kql.strip():
+            return _error("body must be a JSON object with a non-empty string 'query'", "query")
+        return await answer(kql)
+
+    async def portal_query(request: web.Request) -> web.Response:
+        body = await _body(request)
+        kql, given = body.get("query"), body.get("parameters", {})
+        if not isinstance(kql, str) or not kql.strip():
+            return _error("body must be a JSON object with a non-empty string 'query'", "query")
+        if not isinstance(given, dict):
+            return _error("'parameters' must be an object of name: value", "parameters")
+        try:
+            values = {name: _parameter(name, value) for name, value in given.items()}
+            kql = substitute(kql, values)
+        except ParameterError as exc:
+            return _error(str(exc), f"parameters.{exc.field}")
+        return await answer(kql)
+
+    app.router.add_post(QUERY_PATH, local_only(query))
+    app.router.add_post(PORTAL_PATH + "api/query", local_only(portal_query))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _parameter(name: str, value: Any) -> str | TimeRange:
+    """A text value as it is; a time range as the workbook stores it (`{"durationMs": n}`)
+    or as a duration (`"1h"`)."""
+    if isinstance(value, dict) and isinstance(value.get("durationMs"), int):
+        return TimeRange(value["durationMs"])
+    if isinstance(value, str):
+        return TimeRange.parse(value, name) if name.endswith("TimeRange") else value
+    raise ParameterError(f"parameter {name}: a string or {{\"durationMs\": n}}", name)
 
 
 async def _shutdown(pool: ThreadPoolExecutor, store: InsightsStore) -> None:

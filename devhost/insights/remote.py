@@ -14,6 +14,11 @@ from typing import Any
 from devhost.insights.errors import QueryError
 
 QUERY_PATH = "/v1/apps/{app}/query"
+PORTAL_PATH = "/insights/"  # the portal (devhost/insights/portal.py), beside the query API
+# devhost's own: the process serving the database exports what its telemetry pipelines still
+# hold (they batch) before answering, so a reader in another process sees every row sent so
+# far (remote_flush). Not part of Application Insights' API.
+FLUSH_PATH = "/devhost/flush"
 REMOTE_TIMEOUT_S = 10.0  # a hung devhost; a busy one answers in milliseconds
 
 
@@ -25,6 +30,11 @@ def _decode(kind: str, value: Any) -> Any:
     if kind == "timespan":
         return timedelta(seconds=value)
     return value
+
+
+def portal_url(base_url: str) -> str:
+    """The portal of the devhost whose query API answers at `base_url`."""
+    return base_url.rstrip("/") + PORTAL_PATH
 
 
 def remote_query(base_url: str, kql: str, timeout: float = REMOTE_TIMEOUT_S
@@ -49,3 +59,14 @@ def remote_query(base_url: str, kql: str, timeout: float = REMOTE_TIMEOUT_S
     return ([c["name"] for c in table["columns"]],
             [tuple(_decode(k, v) for k, v in zip(kinds, row, strict=True))
              for row in table["rows"]])
+
+
+def remote_flush(base_url: str, timeout: float = REMOTE_TIMEOUT_S) -> None:
+    """Ask the devhost serving a database to export what its pipelines hold, and wait until
+    it has (FLUSH_PATH, served by ingest.IngestionServer). Raises OSError when nobody
+    answers there."""
+    request = urllib.request.Request(base_url.rstrip("/") + FLUSH_PATH, data=b"{}",
+                                     method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read()

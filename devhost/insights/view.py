@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +17,68 @@ from typing import Any
 
 from devhost.insights.query import run_kql
 
+# A Python traceback's frame line (traceback.format_exception), and the frames that are not
+# the user's: the interpreter's library, installed packages, the Functions worker.
+# Also inside JSON text (`File \"…\"`): a failed orchestration's status carries the activity's
+# exception as the Durable extension serializes it (its RemoteStackTrace, JSON-escaped).
+_FRAME = re.compile(r'File \\?"([^"\\]+)\\?", line (\d+), in ([\w<>.]+)')
+_NOT_USER = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python")
+_WRAPPED = re.compile(r"(?:^|\n)Exception: ([A-Za-z_][\w.]*): ([^\n]*)")
 _INSTANCE = ('coalesce(tostring(customDimensions["durabletask.task.instance_id"]), '
              'tostring(customDimensions["app.durable.root_instance_id"]))')
+
+
+@dataclass
+class Failure:
+    """An exceptions row under a span: what `insights run` prints beneath the failed span."""
+
+    type: str
+    message: str
+    stack: str
+
+    @classmethod
+    def of(cls, kind: Any, outer: Any, innermost: Any, message: Any, stack: str) -> Failure:
+        """The user's exception from an exceptions row. A row the host writes for a failed
+        invocation may wrap it, as the Functions host does: the worker's RpcException says
+        `Result: Failure\nException: <type>: <message>\nStack: <traceback>` in its message
+        (azure-functions-host v4.1037.0, src/WebJobs.Script/Workers/Rpc/RpcException.cs):
+        the type and message are then taken from there, and the traceback joins the stack."""
+        for text in (innermost, message, outer):
+            wrapped = _WRAPPED.search(str(text or ""))
+            if wrapped:
+                return cls(wrapped.group(1), wrapped.group(2).strip(), f"{stack}\n{text}")
+        return cls(str(kind or "Exception"), str(outer or message or innermost or ""), stack)
+
+    def user_frame(self, fallback: str = "") -> str:
+        """Where the user's code raised: the innermost frame outside the interpreter's
+        library and installed packages, from the exception's stack or, when the row carries
+        only the message (the host's row of a failed invocation), the span's status."""
+        for text in (self.stack, fallback):
+            frames = [m for m in _FRAME.finditer(text)
+                      if not any(part in m.group(1) for part in _NOT_USER)]
+            if frames:
+                path, line, function = frames[-1].groups()
+                return f"{_shown(path)}:{line} in {function}"
+        return ""
+
+
+def _shown(path: str) -> str:
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def _stack(details: Any) -> str:
+    """The stacks of an exceptions row's `details` (one entry per exception in the chain)."""
+    try:
+        parsed = json.loads(details) if isinstance(details, str) else details
+    except ValueError:
+        return ""
+    if not isinstance(parsed, list):
+        return ""
+    return "\n".join(str(d.get("stack") or "") for d in parsed if isinstance(d, dict))
 
 
 @dataclass
@@ -29,7 +91,9 @@ class Node:
     duration_ms: float
     success: bool
     instance_id: str
+    status_description: str = ""
     logs: list[str] = field(default_factory=list)
+    exceptions: list[Failure] = field(default_factory=list)
     children: list[Node] = field(default_factory=list)
 
 
@@ -46,16 +110,21 @@ def operation_of(db: Path, instance_id: str) -> str | None:
 def load_run(db: Path, instance_id: str) -> list[Node]:
     """The run's span tree (roots first), with each span's log messages attached."""
     operation = operation_of(db, instance_id)
-    if operation is None:
-        return []
+    return [] if operation is None else load_operation(db, operation)
+
+
+def load_operation(db: Path, operation: str) -> list[Node]:
+    """One operation's span tree (roots first), with each span's log messages attached."""
     op = json.dumps(operation)
     _, spans = run_kql(db, f"""union requests, dependencies
 | where operation_Id == {op}
-| extend instance = {_INSTANCE}
-| project id, operation_ParentId, name, itemType, timestamp, duration, success, instance
+| extend instance = {_INSTANCE},
+    status = tostring(customDimensions["otel.status_description"])
+| project id, operation_ParentId, name, itemType, timestamp, duration, success, instance, status
 | order by timestamp asc""")
     nodes = {str(r[0]): Node(str(r[0]), str(r[1] or ""), str(r[2]), str(r[3]), r[4],
-                             float(r[5] or 0.0), bool(r[6]), str(r[7] or "")) for r in spans}
+                             float(r[5] or 0.0), bool(r[6]), str(r[7] or ""), str(r[8] or ""))
+             for r in spans}
     _, logs = run_kql(db, f"""traces
 | where operation_Id == {op}
 | project operation_ParentId, message, timestamp
@@ -63,6 +132,14 @@ def load_run(db: Path, instance_id: str) -> list[Node]:
     for parent_id, message, _ in logs:
         if str(parent_id) in nodes:
             nodes[str(parent_id)].logs.append(str(message))
+    _, exceptions = run_kql(db, f"""exceptions
+| where operation_Id == {op}
+| order by timestamp asc
+| project operation_ParentId, type, outerMessage, innermostMessage, message, details""")
+    for parent_id, kind, outer, innermost, message, details in exceptions:
+        if str(parent_id) in nodes:
+            nodes[str(parent_id)].exceptions.append(
+                Failure.of(kind, outer, innermost, message, _stack(details)))
     roots: list[Node] = []
     for node in nodes.values():
         parent = nodes.get(node.parent_id)
@@ -73,16 +150,26 @@ def load_run(db: Path, instance_id: str) -> list[Node]:
 def render_text(roots: list[Node]) -> str:
     lines: list[str] = []
 
-    def walk(node: Node, prefix: str, last: bool, top: bool) -> None:
+    def walk(node: Node, prefix: str, last: bool, top: bool, reasons: str = "") -> None:
+        # A failed orchestration's status carries the worker's traceback of the activity
+        # that failed it: the frame of an exception row without a stack of its own.
+        reasons = f"{node.status_description}\n{reasons}"
         mark = "" if top else ("└─ " if last else "├─ ")
         status = "✓" if node.success else "✗"
         instance = f"  [{node.instance_id}]" if node.instance_id else ""
         lines.append(f"{prefix}{mark}{status} {node.name}  {node.duration_ms:.1f} ms{instance}")
         inner = prefix + ("" if top else ("   " if last else "│  "))
+        bar = "│  " if node.children else "   "
+        for failure in node.exceptions:
+            where = failure.user_frame(reasons)
+            lines.append(f"{inner}{bar}! {failure.type}: {failure.message}"
+                         + (f"  (at {where})" if where else ""))
+        if not node.success and not node.exceptions and node.status_description:
+            lines.append(f"{inner}{bar}! {node.status_description.splitlines()[0].strip()}")
         for message in node.logs:
-            lines.append(f"{inner}{'│  ' if node.children else '   '}· log: {message}")
+            lines.append(f"{inner}{bar}· log: {message}")
         for i, child in enumerate(node.children):
-            walk(child, inner, i == len(node.children) - 1, False)
+            walk(child, inner, i == len(node.children) - 1, False, reasons)
 
     for root in roots:
         walk(root, "", True, True)

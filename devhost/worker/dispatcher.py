@@ -6,17 +6,29 @@ runtime's verb; the verb's protobuf response goes back in a StreamingMessage wit
 worker's request id. The thread pool for sync functions is the runtime's own
 (`start_threadpool_executor`). The transport (gRPC here, a direct call in-process) is the
 caller's business.
+
+Which runtime serves the app is decided at WorkerInitRequest, as the proxy worker decides it
+(azure-functions-python-worker, workers/proxy_worker/dispatcher.py,
+`Dispatcher.reload_library_worker`, commit 0320cd7): the script named by
+`PYTHON_SCRIPT_FILE_NAME` (default `function_app.py`) in the app folder means the v2 model and
+`azure_functions_runtime`; without it, the v1 model (`function.json` folders) and
+`azure_functions_runtime_v1`, which declines to index (FunctionMetadataResponse
+`use_default_metadata_indexing`) so the host reads the function.json files itself.
 """
 
 from __future__ import annotations
 
 import contextvars
+import importlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import azure_functions_runtime as runtime
+import azure_functions_runtime
 
 from devhost import rpc
 from devhost.worker import flush
@@ -32,6 +44,19 @@ _LEVELS = ((logging.CRITICAL, rpc.RpcLog.Critical), (logging.ERROR, rpc.RpcLog.E
 _task_invocation: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "devhost_worker_invocation", default=None)
 log = logging.getLogger("devhost.worker")
+SCRIPT_SETTING = "PYTHON_SCRIPT_FILE_NAME"  # proxy_worker/utils/common.py get_script_file_name
+DEFAULT_SCRIPT = "function_app.py"
+V2_RUNTIME = "azure_functions_runtime"
+V1_RUNTIME = "azure_functions_runtime_v1"
+# The runtimes this process has loaded (a worker process loads one, as the proxy worker's
+# _library_worker; the in-process channel may serve apps of both models).
+_loaded: dict[str, ModuleType] = {V2_RUNTIME: azure_functions_runtime}
+
+
+def runtime_for(app_dir: str | Path) -> str:
+    """The runtime the proxy worker loads for this app folder (reload_library_worker)."""
+    script = os.environ.get(SCRIPT_SETTING) or DEFAULT_SCRIPT
+    return V2_RUNTIME if (Path(app_dir) / script).exists() else V1_RUNTIME
 
 
 @dataclass
@@ -46,7 +71,10 @@ class WorkerRequest:
 def current_invocation_id() -> str | None:
     """The invocation a log record belongs to: the runtime's context variable in its pool
     threads (run_sync_func sets it), ours on the event loop (async functions)."""
-    return runtime.invocation_id_cv.get() or _task_invocation.get()
+    for runtime in _loaded.values():
+        if invocation_id := runtime.invocation_id_cv.get():
+            return str(invocation_id)
+    return _task_invocation.get()
 
 
 def rpc_log(record: logging.LogRecord, message: str) -> rpc.RpcLog:
@@ -84,6 +112,10 @@ class Dispatcher:
         self.worker_id = worker_id
         # The testing switch (worker/flush.py): the app's rows are filed before the answer.
         self.flush_each_invocation = flush_each_invocation
+        self.runtime: ModuleType = azure_functions_runtime  # until the WorkerInitRequest
+        # WorkerInitRequest.capabilities, as the host announced them (of which the runtime
+        # reads only FunctionDataCache: handle_event.py worker_init_request).
+        self.host_capabilities: dict[str, str] = {}
 
     def _props(self) -> dict[str, Any]:
         return {"protos": rpc, "host": self.host}
@@ -91,8 +123,12 @@ class Dispatcher:
     async def handle(self, message: rpc.StreamingMessage) -> rpc.StreamingMessage | None:
         """One request in, one StreamingMessage out (None for what the worker ignores)."""
         kind = message.WhichOneof("content")
+        runtime = self.runtime
         if kind == "worker_init_request":
-            use_app_paths(message.worker_init_request.function_app_directory)
+            app_dir = message.worker_init_request.function_app_directory
+            self.host_capabilities = dict(message.worker_init_request.capabilities)
+            use_app_paths(app_dir)
+            runtime = self.runtime = _load_runtime(runtime_for(app_dir))
             runtime.start_threadpool_executor()
             response = await runtime.worker_init_request(
                 WorkerRequest("WorkerInitRequest", message, self._props()))
@@ -123,9 +159,14 @@ class Dispatcher:
     def _reply(self, **content: Any) -> rpc.StreamingMessage:
         return rpc.StreamingMessage(request_id=self.request_id, **content)
 
-    @staticmethod
-    def stop() -> None:
-        runtime.stop_threadpool_executor()
+    def stop(self) -> None:
+        self.runtime.stop_threadpool_executor()
+
+
+def _load_runtime(name: str) -> ModuleType:
+    if name not in _loaded:
+        _loaded[name] = importlib.import_module(name)
+    return _loaded[name]
 
 
 async def handle_in_background(dispatcher: Dispatcher, message: rpc.StreamingMessage,

@@ -128,6 +128,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
+      // checkov CKV_AZURE_18 and CKV_AZURE_78. Flex Consumption deploys only from its blob
+      // container and has no FTP endpoint: ftpsState states that rather than changes it.
+      http20Enabled: true
+      ftpsState: 'Disabled'
     }
     functionAppConfig: {
       deployment: {
@@ -199,5 +203,6 @@ module workbook '../../dashboards/deploy/workbook.bicep' = {
 }
 
 output functionAppName string = functionApp.name
+output identityPrincipalId string = identity.properties.principalId
 output appInsightsName string = appInsights.name
 output workbookId string = workbook.outputs.workbookResourceId

@@ -7,6 +7,7 @@ import ast
 import functools
 import importlib.metadata as metadata
 import importlib.util
+import platform
 import re
 import sys
 import tomllib
@@ -14,6 +15,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from packaging.requirements import Requirement
+
+# azure.identity builds its user agent with platform.platform(), which runs `uname -p` once
+# per process (and caches it): done here, at collection, so a test that finds the app's
+# imports (importing azure.identity) starts no process when it happens to be the first.
+platform.processor()
 
 REPO = Path(__file__).resolve().parents[2]
 APP_SOURCES = (REPO / "function_app.py", REPO / "workflow.py",

@@ -73,3 +73,42 @@ def test_our_funcignore_means_the_same_to_azd(tmp_path: Path) -> None:
     assert kept_by_git == core_tools, {
         "azd only": sorted(kept_by_git - core_tools), "func only": sorted(core_tools - kept_by_git)}
     assert len(files) > 1000  # the venv was judged too
+
+
+# What `npx azurite` writes where it runs (Azure/Azurite v3.36.0: src/blob, queue and
+# table utils/constants.ts, src/common/Telemetry.ts) and an editor's folder.
+LOCAL_CLUTTER = ("__azurite_db_blob__.json", "__azurite_db_blob_extent__.json",
+                 "__azurite_db_queue__.json", "__azurite_db_queue_extent__.json",
+                 "__azurite_db_table__.json", "__azurite_db_table_extent__.json",
+                 "__blobstorage__/0a/1b2c", "__queuestorage__/x", "__tablestorage__/y",
+                 "AzuriteConfig", ".vscode/settings.json", ".vscode/launch.json")
+
+
+def test_azurite_files_and_vscode_never_ship(tmp_path: Path) -> None:
+    """Our .funcignore, as Core Tools reads it, keeps Azurite's files and `.vscode` out of
+    an app folder that holds them next to the app."""
+    (tmp_path / ".funcignore").write_text((REPO / ".funcignore").read_text())
+    for name in (*LOCAL_CLUTTER, "function_app.py", "host.json", "requirements.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert list(local_files(tmp_path)) == ["function_app.py", "host.json", "requirements.txt"]
+    rules = FuncIgnore.read(REPO)
+    assert not [name for name in LOCAL_CLUTTER if rules.accepts(name)]
+    # .vscode is left out by the rules themselves too, not only by Core Tools' fixed list:
+    # azd reads the same file with git's rules and has no such list.
+    assert not rules.accepts(".vscode/settings.json")
+
+
+@pytest.mark.host
+def test_git_and_azd_ignore_azurite_files_and_vscode(tmp_path: Path) -> None:
+    """git's own matcher: .gitignore keeps them out of commits, and .funcignore read with
+    git's rules (as azd reads it) keeps them out of azd's upload."""
+    paths = "\n".join(LOCAL_CLUTTER) + "\n"
+    for ignore_file in (".gitignore", ".funcignore"):
+        scratch = tmp_path / ignore_file.strip(".")
+        subprocess.run(["git", "init", "-q", str(scratch)], check=True)
+        (scratch / ".gitignore").write_text((REPO / ignore_file).read_text())
+        done = subprocess.run(["git", "-C", str(scratch), "check-ignore", "--no-index",
+                               "--stdin"], input=paths, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert sorted(done.stdout.splitlines()) == sorted(LOCAL_CLUTTER), ignore_file

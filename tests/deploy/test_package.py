@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 
 from deploy.funcignore import local_files
-from deploy.package import DEFAULT_OUTPUT, SITE_PACKAGES
+from deploy.package import DEFAULT_OUTPUT, SITE_PACKAGES, STRAY, unpacked_folder
 from devhost.insights.query import run_kql
 
 from .requirements import imported_modules
 
 REPO = Path(__file__).resolve().parents[2]
 ZIP = REPO / DEFAULT_OUTPUT
+FOLDER = REPO / unpacked_folder(DEFAULT_OUTPUT)
 HERE = Path(__file__).resolve().parent
 APP_FILES = {"function_app.py", "workflow.py", "host.json", "requirements.txt",
              *(f"telemetry/{p.name}" for p in (REPO / "telemetry").glob("*.py"))}
@@ -57,6 +58,65 @@ def test_zip_holds_exactly_the_app_and_is_current(unpacked: Path) -> None:
     assert _app_files(unpacked) == APP_FILES
     stale = [f for f in APP_FILES if (unpacked / f).read_bytes() != (REPO / f).read_bytes()]
     assert not stale, f"{ZIP} is older than {stale}: run make package"
+
+
+def test_no_bytecode_ships() -> None:
+    """`.pyc` compiled by the build machine's CPython are dead weight (the worker writes its
+    own), and a stale one can outlive its source: none in the zip, no `__pycache__`."""
+    with zipfile.ZipFile(ZIP) as archive:
+        names = archive.namelist()
+    assert len(names) > 1000
+    compiled = [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__/" in n]
+    assert not compiled, compiled[:10]
+
+
+def _record_top_levels(site: Path) -> dict[str, str]:
+    """Top-level entry of site-packages → the distribution whose RECORD installed it."""
+    owners: dict[str, str] = {}
+    for info in site.glob("*.dist-info"):
+        owners[info.name] = info.name
+        for line in (info / "RECORD").read_text().splitlines():
+            top = line.split(",")[0].split("/")[0]
+            if top and top != ".." and not top.endswith(".dist-info"):
+                owners.setdefault(top, info.name)
+    return owners
+
+
+def test_site_packages_hold_only_the_requirements_own_top_level_names(unpacked: Path) -> None:
+    """Each top-level entry was installed by a requirement's wheel (its RECORD), none is
+    bytecode pip compiled (`__pycache__`), and the wheels' strays are gone: a dependency's
+    own `tests` package (azure-functions-durable ships one) and `bin` scripts pointing at
+    this machine's interpreter (deploy/package.py STRAY)."""
+    site = unpacked / SITE_PACKAGES
+    present = {p.name for p in site.iterdir()}
+    owners = _record_top_levels(site)
+    unowned = present - set(owners)
+    assert not unowned, sorted(unowned)
+    assert not present & (STRAY | {"__pycache__", "test"}), sorted(present & STRAY)
+    # The strays really were in a wheel: otherwise STRAY guards nothing.
+    assert owners.get("tests", "").startswith("azure_functions_durable-"), owners.get("tests")
+    assert {"azure", "opentelemetry", "azure_functions_runtime"} <= present
+    # And at the root, beside the app's own files, only the dependencies' folder.
+    assert {p.name for p in unpacked.iterdir()} == {
+        ".python_packages", "function_app.py", "workflow.py", "host.json", "requirements.txt",
+        "telemetry"}
+
+
+def test_unpacked_folder_is_what_the_zip_holds() -> None:
+    """azd zips `dist/function-app/` itself (azure.yaml `dist`): the same files, sizes and
+    app bytes as the zip `make package` wrote, and nothing azd's own zipper would drop
+    (azure-dev project_utils.go createDeployableZip: `__pycache__`, a folder holding
+    `pyvenv.cfg`, `.funcignore`, `local.settings.json`)."""
+    assert FOLDER.is_dir(), f"{FOLDER} is missing: run make package"
+    with zipfile.ZipFile(ZIP) as archive:
+        in_zip = {i.filename: i.file_size for i in archive.infolist() if not i.is_dir()}
+    on_disk = {p.relative_to(FOLDER).as_posix(): p.stat().st_size
+               for p in FOLDER.rglob("*") if p.is_file()}
+    assert on_disk == in_zip
+    assert not [p for p in FOLDER.rglob("*")
+                if p.name in ("__pycache__", "pyvenv.cfg", ".funcignore", "local.settings.json")]
+    for relative in APP_FILES:
+        assert (FOLDER / relative).read_bytes() == (REPO / relative).read_bytes(), relative
 
 
 def _pins(requirements: str) -> dict[str, str]:

@@ -9,6 +9,8 @@ import json
 import re
 from pathlib import Path
 
+from telemetry.logs import HOST_SIGNALS
+
 from .bicep import BicepFile, block, object_keys
 from .requirements import APP_SOURCES, REPO
 
@@ -33,11 +35,20 @@ NOT_ON_AZURE = {
     "TELEMETRY_LOCAL_DIR": "local files only when no telemetry backend is configured",
     "TELEMETRY_CONSOLE_LOGS": "read only outside the Functions host",
 }
+# Not settings: what the Functions host sets on each language worker it starts
+# (azure-functions-host v4.1036.2 RpcWorkerProcess.CreateWorkerProcess), which
+# telemetry/logs.py reads to know it runs under the host (Flex has no FUNCTIONS_WORKER_RUNTIME
+# app setting). Nobody sets them, locally or on Azure.
+WORKER_ENVIRONMENT = frozenset(HOST_SIGNALS) - {"FUNCTIONS_WORKER_RUNTIME"}
 _ENV_READ = re.compile(r"""os\.(?:environ\.get|getenv|environ\[)\(?\s*["']([A-Za-z_][\w]*)["']""")
 
 
 def code_reads() -> set[str]:
-    return {m.group(1) for source in APP_SOURCES for m in _ENV_READ.finditer(source.read_text())}
+    """Settings the app's code reads: literal `os.environ` reads, and the host signals
+    telemetry/logs.py looks up by name (minus what the host sets, which is no setting)."""
+    literal = {m.group(1) for source in APP_SOURCES
+               for m in _ENV_READ.finditer(source.read_text())}
+    return literal | (set(HOST_SIGNALS) - WORKER_ENVIRONMENT)
 
 
 def host_json_tokens() -> set[str]:
@@ -87,6 +98,8 @@ def test_the_scan_finds_the_settings_we_know_of() -> None:
             "TELEMETRY_SAMPLING_RATIO", "FUNCTIONS_WORKER_RUNTIME"} <= code_reads()
     assert host_json_tokens() == {"TASKHUB_NAME"}
     assert "AzureWebJobsStorage__credential" in infra_settings()
+    assert WORKER_ENVIRONMENT == {"FUNCTIONS_WORKER_DIRECTORY", "FUNCTIONS_APPLICATION_DIRECTORY"}
+    assert not WORKER_ENVIRONMENT & (set(infra_settings()) | set(example_settings()))
 
 
 def test_every_setting_read_has_a_value_locally() -> None:

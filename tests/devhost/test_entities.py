@@ -77,10 +77,11 @@ def test_call_to_a_missing_entity_fails_the_orchestration_clearly(host: Backgrou
 
 @pytest.mark.host
 def test_entity_management_api(host: BackgroundHost) -> None:
-    """HttpApiHandler (2.13.7) forms `new EntityId(entityName, entityKey)` from the URL, and
-    the list returns DurableEntityStatus with the EntityId read back from the scheduler id:
-    EntityId's constructor lowercases the name (EntityScheduler/EntityId.cs), so the entity
-    function `Counter` is listed as `counter`, and an unknown name is reported lowercased."""
+    """HttpApiHandler (2.13.7 and the v3.x branch 92fecfc) forms `new EntityId(entityName,
+    entityKey)` from the URL, and the list returns DurableEntityStatus with the EntityId
+    read back from the scheduler id: EntityId's constructor lowercases the name
+    (EntityScheduler/EntityId.cs), so the entity function `Counter` is listed as `counter`,
+    and an unknown name is reported lowercased."""
     base = host.base_url + ENTITIES
     assert http("GET", f"{base}/Counter/m1")[0] == 404
     status, _, _ = http("POST", f"{base}/Counter/m1?op=add", raw=b"7",

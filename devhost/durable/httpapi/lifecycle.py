@@ -1,7 +1,11 @@
 """HTTP handlers for suspend, resume and rewind, as the extension's HttpApiHandler serves
 them (`HandleSuspendInstanceRequestAsync`, `HandleResumeInstanceRequestAsync`,
-`HandleRewindInstanceRequestAsync`): 404 for an unknown instance, 410 when the instance is
-past the operation (terminal; for rewind: anything but Failed), otherwise 202."""
+`HandleRewindInstanceRequestAsync`), otherwise 202:
+- suspend/resume: 404 (no body) for an unknown instance, 410 (no body) for a terminal one;
+- rewind, as extension 3.x answers since PR #3227 ("Add Rewind to .NET isolated", which
+  moved 410 to 412 and gave both errors a message; azure-functions-durable-js PR #661 follows
+  it): 404 with a message for an unknown instance, 412 with a message for one that is not
+  Failed."""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from devhost.durable.engine import Engine
-from devhost.durable.httpapi.errors import guarded
+from devhost.durable.engine import Engine, NotFound
+from devhost.durable.httpapi.errors import error, guarded
 
 
 class LifecycleApi:
@@ -32,7 +36,10 @@ class LifecycleApi:
                         lambda iid, reason: self.engine.suspend(iid, reason, resume=True))
 
     async def rewind(self, request: web.Request) -> web.StreamResponse:
-        return self._do(request, self.engine.rewind)
+        try:
+            return self._do(request, self.engine.rewind)
+        except NotFound as exc:  # a 412 (PreconditionFailed) keeps its message via `guarded`
+            return error(404, str(exc), "id")
 
     @staticmethod
     def _do(request: web.Request, op: Callable[[str, str | None], object]

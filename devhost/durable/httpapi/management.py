@@ -1,10 +1,13 @@
 """The Durable extension's HTTP management API and the durable client binding payload.
 
-Semantics follow Azure/azure-functions-durable-extension 2.13.7 (a7c6d69):
-`HttpApiHandler.cs` (HandleStartOrchestratorRequestAsync, HandleGetStatusRequestAsync,
+Semantics follow Azure/azure-functions-durable-extension's `HttpApiHandler.cs`
+(HandleStartOrchestratorRequestAsync, HandleGetStatusRequestAsync,
 HandleRaiseEventRequestAsync, HandleRestartInstanceRequestAsync,
 WaitForCompletionOrCreateCheckStatusResponseAsync, CreateCheckStatusResponseMessage,
-GetClientResponseLinks) and `Bindings/BindingHelper.cs` (DurableOrchestrationClientToString).
+GetClientResponseLinks) and `Bindings/BindingHelper.cs` (DurableOrchestrationClientToString)
+as read at 2.13.7 (a7c6d69) and on the v3.x branch (92fecfc), with what extension 3.x, the
+major version bundle 4.x ships, changed since (docs/devhost.md names each change): a start or
+restart onto a running id is 409, a purge by id of a non-terminal instance 412.
 
 The real `DurableOrchestrationClient` talks to these URLs unchanged: it POSTs to
 `{rpcBaseUrl}orchestrators/{name}[/{id}]` and uses `{rpcBaseUrl}instances/…` for the rest;
@@ -37,9 +40,6 @@ RPC_PREFIX = "/durabletask"
 _BY_VALUE = {str(v): k for k, v in ORCHESTRATION_STATUS.items()}
 _STILL_RUNNING = (RuntimeStatus.PENDING, RuntimeStatus.RUNNING, RuntimeStatus.CONTINUED_AS_NEW,
                   RuntimeStatus.SUSPENDED)
-# HttpApiHandler.HandleRequestAsync's last catch: CreateErrorResponse(InternalServerError, …, e)
-_SOMETHING_WENT_WRONG = "Something went wrong while processing your request"
-_ALREADY_EXISTS = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
 _CHECK_STATUS_KEYS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
                       "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri",
                       "resumePostUri")
@@ -249,7 +249,8 @@ class ManagementApi:
             iid = self.engine.start_new(
                 request.match_info["name"], request.match_info.get("id"), input_json,
                 traceparent=request.headers.get("traceparent"),
-                tracestate=request.headers.get("tracestate"))
+                tracestate=request.headers.get("tracestate"),
+                version=request.query.get("version"))  # SDK 1.7's start_new(version=)
         except NotFound as exc:  # ThrowIfFunctionDoesNotExist: an ArgumentException → 400
             return error(400, "One or more of the arguments submitted is incorrect",
                           exception=str(exc))
@@ -258,22 +259,19 @@ class ManagementApi:
         return await self._wait_or_check_status(request, iid)
 
     def _already_exists(self, instance_id: str) -> web.Response:
-        """Starting an id whose instance is Pending, Running, Suspended or ContinuedAsNew, in
-        2.13.7 on Azure Storage: DurableClient.StartNewAsync passes the dedupe statuses of
-        the default OverridableExistingInstanceStates (NonRunningStates,
-        OverridableStates.ToDedupeStatuses), the extension sets
+        """Starting an id whose instance is Pending, Running or Suspended: DurableClient
+        .StartNewAsync passes the dedupe statuses of OverridableExistingInstanceStates
+        (NonRunningStates by default: OverridableStates.ToDedupeStatuses), the extension sets
         ThrowExceptionOnInvalidDedupeStatus (AzureStorageDurabilityProviderFactory), so
         AzureStorageOrchestrationService.CreateTaskOrchestrationAsync throws
-        OrchestrationAlreadyExistsException; no handler catches it but HandleRequestAsync's
-        last one: 500 with the exception (no .NET StackTrace here). The SDK's `start_new`
-        raises an Exception holding this body."""
+        OrchestrationAlreadyExistsException, which extension 3.x's
+        HandleStartOrchestratorRequestAsync answers with 409 Conflict (2.x let it reach
+        HandleRequestAsync's last catch: a 500). The SDK's `start_new` raises an Exception
+        holding this body, so the starter fails."""
         inst = self.engine.store.get_instance(instance_id)
         status = inst.runtime_status if inst is not None else RuntimeStatus.RUNNING
-        return web.json_response({
-            "Message": _SOMETHING_WENT_WRONG,
-            "ExceptionMessage": f"An Orchestration instance with the status {status} "
-                                "already exists.",
-            "ExceptionType": _ALREADY_EXISTS}, status=500)
+        return error(409, f"An Orchestration instance with the status {status} already exists.",
+                     "id")
 
     async def _wait_or_check_status(self, request: web.Request, iid: str) -> web.Response:
         """Start/restart with `timeout` and `pollingInterval` wait like
@@ -323,6 +321,9 @@ class ManagementApi:
             headers={"x-ms-continuation-token": _token(offset + top) if more else ""})
 
     async def purge(self, request: web.Request) -> web.StreamResponse:
+        """HandleDeleteHistoryByIdRequestAsync: 404 (no body) for an unknown id, 412 with a
+        message for a non-terminal instance (3.9.1, PR #3311: `guarded` maps the engine's
+        PreconditionFailed), else 200 with the purge result."""
         iid = request.match_info["id"]
         if self.engine.store.get_instance(iid) is None:
             return web.Response(status=404)
@@ -372,6 +373,6 @@ class ManagementApi:
         try:
             iid = self.engine.start_new(inst.name, None if new_id else inst.instance_id,
                                         inst.input)
-        except Conflict:  # RestartAsync → StartNewAsync with the same id: as `start`
+        except Conflict:  # RestartAsync → StartNewAsync with the same id: as `start`, 409
             return self._already_exists(inst.instance_id)
         return await self._wait_or_check_status(request, iid)

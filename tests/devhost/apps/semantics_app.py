@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -171,6 +172,45 @@ def slow(context: df.DurableOrchestrationContext):
     return "late"
 
 
+@app.orchestration_trigger(context_name="context")
+def parses_activity_failure(context: df.DurableOrchestrationContext):
+    """Catches a failed activity and parses it with the workaround from
+    azure-functions-durable-extension issue #2990, as users do on Azure."""
+    try:
+        yield context.call_activity("explode", context.get_input())
+    except Exception as e:  # noqa: BLE001 - the orchestration reports what it caught
+        escaped_json = e.args[0].split("\n")[1]
+        parsed = json.loads(escaped_json)["Message"].split(":", 1)[1].lstrip()
+        return {"text": str(e), "parsed": parsed}
+    return None
+
+
+@app.orchestration_trigger(context_name="context")
+def versioned(context: df.DurableOrchestrationContext):
+    """Microsoft's orchestration_versioning sample (azure-functions-durable-python
+    samples-v2/orchestration_versioning), without its wait: the branch follows context.version;
+    one child gets an explicit version, one host.json's defaultVersion."""
+    branch = "legacy" if context.version == "1.0" else "new"
+    explicit = yield context.call_sub_orchestrator("versioned_child", version="0.9")
+    default = yield context.call_sub_orchestrator("versioned_child")
+    return [context.version, branch, explicit, default]
+
+
+@app.orchestration_trigger(context_name="context")
+def versioned_child(context: df.DurableOrchestrationContext):
+    return context.version
+
+
+@app.orchestration_trigger(context_name="context")
+def continued_twice(context: df.DurableOrchestrationContext):
+    """Continues as new until its input reaches 2: the version survives ContinueAsNew."""
+    n = context.get_input() or 0
+    if n < 2:
+        context.continue_as_new(n + 1)
+        return None
+    return context.version
+
+
 @app.route(route="orchestrators/{name}", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def http_start(req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -209,7 +249,10 @@ async def client_ops(req: func.HttpRequest, client: df.DurableOrchestrationClien
     elif op == "purge":
         result = (await client.purge_instance_history(args["id"])).instances_deleted
     elif op == "start":
-        result = await client.start_new(args["name"], args.get("id"), args.get("input"))
+        result = await client.start_new(args["name"], args.get("id"), args.get("input"),
+                                        version=args.get("version"))
+    elif op == "rewind":
+        result = await client.rewind(args["id"], "fixed")
     else:
         return func.HttpResponse(json.dumps({"error": f"unknown op {op}"}), status_code=400)
     return func.HttpResponse(json.dumps({"result": result}, default=str),
@@ -220,3 +263,41 @@ async def client_ops(req: func.HttpRequest, client: df.DurableOrchestrationClien
 def boom(req: func.HttpRequest) -> func.HttpResponse:
     """An HTTP function that throws, for the host's request row."""
     raise RuntimeError("boom " + req.params.get("code", ""))
+
+
+def _received(context: func.Context) -> dict[str, Any]:
+    """What this invocation's worker process received from the host. devhost's worker hands
+    the runtime each StreamingMessage from `Dispatcher.handle(message)`, and an async function
+    runs inside that await chain on the worker's loop: the frames up from here reach it."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        message = frame.f_locals.get("message")
+        if frame.f_code.co_name == "handle" and hasattr(message, "invocation_request"):
+            request = message.invocation_request  # type: ignore[union-attr]
+            metadata = {}
+            for key, value in request.trigger_metadata.items():
+                kind = value.WhichOneof("data")
+                metadata[key] = [kind, getattr(value, kind) if kind in ("string", "json")
+                                 else None]
+            return {"pid": os.getpid(), "trigger_metadata": metadata,
+                    "capabilities": dict(frame.f_locals["self"].host_capabilities),
+                    "attributes": dict(context.trace_context.attributes)}
+        frame = frame.f_back  # type: ignore[assignment]
+    raise LookupError("not inside the worker's Dispatcher.handle")
+
+
+@app.route(route="probe/{item}", methods=["GET", "POST"])
+async def probe(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    """Reports what the worker received for this call, and which process it ran in."""
+    return func.HttpResponse(json.dumps(_received(context)), mimetype="application/json")
+
+
+@app.activity_trigger(input_name="payload")
+async def probe_activity(payload: Any, context: func.Context) -> str:
+    return json.dumps(_received(context))
+
+
+@app.orchestration_trigger(context_name="context")
+def probing(context: df.DurableOrchestrationContext):
+    seen = yield context.call_activity("probe_activity", context.get_input())
+    return json.loads(seen)

@@ -49,7 +49,8 @@ def test_an_unknown_app_names_the_module_it_looked_for(
     assert main([*command, "--app-dir", str(APPS), "--app", "nope_module",
                  "--data-dir", str(data)]) == 2
     line = _one_line(capfd)
-    assert line == {"error": f"--app nope_module: no nope_module.py in {APPS}", "field": "app"}
+    assert line == {"error": f"--app nope_module: no nope_module.py in {APPS}, and no folder "
+                             "with a function.json (the v1 model)", "field": "app"}
     assert not data.exists()
 
 
@@ -72,3 +73,21 @@ def test_call_says_it_timed_out_and_the_last_status(tmp_path: Path) -> None:
     assert len(last) == 1 and last[0]["field"] == "timeout"
     assert "timed out after 0.2s" in last[0]["error"] and "still Running" in last[0]["error"]
     assert '"runtimeStatus": "Running"' in done.stdout
+
+
+def test_a_host_json_with_trailing_content_is_one_line_naming_it(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Two JSON objects in host.json (the SDK's function_chaining v2 sample had them): the host
+    cannot parse its configuration file and says which (HostJsonFileConfigurationSource
+    .LoadHostConfig, azure-functions-host v4.1036.3); nothing starts."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "function_app.py").write_text("app = None\n")
+    (app / "host.json").write_text('{\n  "version": "2.0"\n}\n{\n  "logging": {}\n}\n')
+    data = tmp_path / "data"
+    assert main(["start", "--app-dir", str(app), "--port", "0", "--data-dir", str(data)]) == 2
+    line = _one_line(capfd)
+    assert line == {"error": f"Unable to parse host configuration file '{app / 'host.json'}': "
+                             "Extra data (line 4, column 1)",
+                    "file": str(app / "host.json"), "line": 4}
+    assert not data.exists()

@@ -1,5 +1,6 @@
 """The management API as the real handler answers: Azure/azure-functions-durable-extension
-2.13.7, `HttpApiHandler.cs` and `Bindings/BindingHelper.cs` (function named per test)."""
+`HttpApiHandler.cs` and `Bindings/BindingHelper.cs` (2.13.7 and the v3.x branch, and what 3.x
+releases changed since: function and pull request named per test)."""
 
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ def test_client_binding_payload_fields(host: BackgroundHost) -> None:
 
 
 def test_history_as_get_status_show_history_returns_it(host: BackgroundHost) -> None:
-    """DurableClient.GetDurableOrchestrationStatusAsync (2.13.7): TaskScheduled and
+    """DurableClient.GetDurableOrchestrationStatusAsync (2.13.7 = v3.x 92fecfc): TaskScheduled and
     SubOrchestrationInstanceCreated merged into their completion (FunctionName,
     ScheduledTime, Input); ExecutionStarted's Name as FunctionName; a failed execution is
     ExecutionCompleted with OrchestrationStatus Failed (DurableTask.Core
@@ -286,39 +287,49 @@ def test_start_refuses_ids_the_client_refuses(host: BackgroundHost) -> None:
                 headers=JSON)[0] == 202
 
 
-def test_purging_a_running_instance_deletes_it_and_its_in_flight_work_finds_it_gone(
+def test_purging_a_running_instance_is_refused_with_412_and_leaves_it_intact(
         host: BackgroundHost) -> None:
-    """HandleDeleteHistoryByIdRequestAsync (2.13.7, what extension bundle 4.x ships): 404 for
-    an unknown id, else 200 with DurableClient.PurgeInstanceHistoryAsync's result; on Azure
-    Storage, AzureTableTrackingStore.PurgeInstanceHistoryAsync(instanceId) deletes the rows
-    whatever the status (extension 3.9.1 added a terminal-status check, #3311, not in 2.x).
-    Its children keep running, as they do on Azure; what they send back is dropped."""
+    """HandleDeleteHistoryByIdRequestAsync in extension 3.9.1+ (PR #3311, "Add a runtime
+    status check to purge requests", what bundle 4.x ships): 404 for an unknown id, 412 for an
+    instance that is not Completed, Failed or Terminated, which stays as it was and finishes;
+    once terminal, 200 with the purge result. The SDK (1.7.0) maps 200/404 only: its
+    purge_instance_history raises on the 412, so the calling function fails."""
     api = _api(host)
-    http("POST", f"{api}/orchestrators/napping_children/purge-running", 20, headers=JSON)
-    _until(host, "purge-running", "Running")
+    assert http("POST", f"{api}/orchestrators/approval/purge-running")[0] == 202
+    before = _until(host, "purge-running", "Running")
+    status, body, _ = http("DELETE", f"{api}/instances/purge-running")
+    assert status == 412 and "is Running" in body["Message"], body
+    status, _, _ = http("POST", f"{host.base_url}/api/client/purge", {"id": "purge-running"})
+    assert status == 500  # the SDK raised "unexpected status code 412"
+    after = _until(host, "purge-running", "Running")
+    assert (after["createdTime"], after["input"]) == (before["createdTime"], before["input"])
+    assert http("POST", f"{api}/instances/purge-running/raiseEvent/Approval", "yes",
+                headers=JSON)[0] == 202
+    assert _until(host, "purge-running", "Completed")["output"] == {"approved": "yes"}
     status, body, _ = http("DELETE", f"{api}/instances/purge-running")
     assert (status, body) == (200, {"instancesDeleted": 1})
     assert http("GET", f"{api}/instances/purge-running")[0] == 404
-    # The children finish; their results reach no instance, and nothing brings it back.
-    for i in range(20):
-        _until(host, f"purge-running:n{i}", "Completed")
-    assert http("GET", f"{api}/instances/purge-running")[0] == 404
-    assert http("POST", f"{api}/instances/purge-running/raiseEvent/x", 1,
-                headers=JSON)[0] == 404
-    status, _, _ = http("POST", f"{api}/orchestrators/fan_out/after-purge", 3, headers=JSON)
-    assert status == 202
-    assert _until(host, "after-purge", "Completed")["output"] == 6
 
 
-def test_suspend_resume_rewind_of_an_unknown_instance_are_404_without_a_body(
+def test_suspend_resume_of_an_unknown_instance_are_404_without_a_body_rewind_says_why(
         host: BackgroundHost) -> None:
-    """HandleSuspendInstanceRequestAsync / HandleResumeInstanceRequestAsync /
-    HandleRewindInstanceRequestAsync: `request.CreateResponse(HttpStatusCode.NotFound)` for an
-    unknown instance, like every other instance route; 410 (no body) once it is terminal."""
-    for op in ("suspend", "resume", "rewind"):
+    """HandleSuspendInstanceRequestAsync / HandleResumeInstanceRequestAsync:
+    `request.CreateResponse(HttpStatusCode.NotFound)` for an unknown instance, like every other
+    instance route, and 410 (no body) once it is terminal. HandleRewindInstanceRequestAsync in
+    extension 3.x (PR #3227; azure-functions-durable-js PR #661 moved its client from 410 to
+    412): 404 and 412 (not Failed) with a message. The SDK (1.7.0) reads a 404 as "No instance
+    with ID ... found." and has no case for 412: its rewind raises, the caller fails."""
+    for op in ("suspend", "resume"):
         status, body, _ = http("POST", f"{_api(host)}/instances/nobody-{op}/{op}?reason=x")
         assert (status, body) == (404, None), op
+    status, body, _ = http("POST", f"{_api(host)}/instances/nobody-rewind/rewind?reason=x")
+    assert status == 404 and body["Message"] == "No instance with ID 'nobody-rewind' found."
     http("POST", f"{_api(host)}/orchestrators/fan_out/done-1", 2, headers=JSON)
     _until(host, "done-1", "Completed")
     status, body, _ = http("POST", f"{_api(host)}/instances/done-1/suspend?reason=x")
     assert (status, body) == (410, None)
+    status, body, _ = http("POST", f"{_api(host)}/instances/done-1/rewind?reason=x")
+    assert status == 412 and "only supported on failed" in body["Message"], body
+    assert "is Completed" in body["Message"]
+    assert http("POST", f"{host.base_url}/api/client/rewind", {"id": "done-1"})[0] == 500
+    assert _until(host, "done-1", "Completed")["output"] == 2  # untouched

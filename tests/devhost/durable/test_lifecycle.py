@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from devhost.cli.start import load_app
-from devhost.durable.engine import Engine, Gone
+from devhost.durable.dispatcher import EngineOptions
+from devhost.durable.engine import Engine, Gone, PreconditionFailed
 from devhost.durable.history import EventType
 from devhost.durable.store import Store
 from devhost.host.app import AppIndex
@@ -107,8 +108,8 @@ def test_suspend_of_a_finished_instance_is_gone(engine: Engine) -> None:
         await e.wait(iid, 10)
         with pytest.raises(Gone):
             e.suspend(iid, None)
-        with pytest.raises(Gone):
-            e.rewind(iid, None)  # only failed instances rewind
+        with pytest.raises(PreconditionFailed):  # extension 3.x: 412, only Failed rewinds
+            e.rewind(iid, None)
 
     drive(engine, body)
 
@@ -172,32 +173,45 @@ def test_rewind_of_a_task_that_failed_after_retries_is_refused_clearly(engine: E
     assert not [ev for ev in history if ev["EventType"] == EventType.GENERIC_EVENT]
 
 
-def test_a_purge_during_an_episode_drops_that_episodes_commit(engine: Engine) -> None:
-    """The orchestrator is mid-episode when its instance is purged. On Azure Storage the
-    episode's checkpoint no longer matches the instance's row (etag) and its work item is
-    dropped; devhost's commit finds the instance gone and writes nothing: no instance, no
-    history, no activity scheduled."""
+def test_a_replacement_during_an_episode_drops_that_episodes_commit(
+        lifecycle_index: AppIndex, tmp_path: Path) -> None:
+    """The orchestrator is mid-episode when a start replaces its instance (host.json
+    `overridableExistingInstanceStates: "AnyState"`; extension 3.x refuses a purge of a
+    running instance, 412). On Azure Storage the episode's checkpoint no longer matches the
+    instance's row (etag) and its work item is dropped; devhost's commit finds another
+    execution and writes nothing: the new execution's history is its own, from one
+    ExecutionStarted, and it completes on its own."""
     marks = Path(os.environ["LIFECYCLE_MARKS_DIR"])
+    engine = Engine(lifecycle_index, Store(tmp_path / "durable.sqlite"),
+                    EngineOptions(override_any_state=True))
 
-    async def main() -> None:
+    async def main() -> dict[str, Any] | None:
         await engine.start()
         try:
-            engine.start_new("gated", "gated-purge", None)
+            engine.start_new("gated", "gated-replace", None)
             for _ in range(1000):
-                if (marks / "gated-purge.entered").exists():
+                if (marks / "gated-replace.entered").exists():
                     break
                 await asyncio.sleep(0.01)
-            assert engine.purge("gated-purge") == 1
-            (marks / "gated-purge.gate").touch()
-            for _ in range(1000):
-                if engine.episodes:
-                    break
-                await asyncio.sleep(0.01)
-            assert engine.episodes == 1
+            with pytest.raises(PreconditionFailed):
+                engine.purge("gated-replace")
+            first = engine.store.get_instance("gated-replace")
+            engine.start_new("gated", "gated-replace", None)
+            second = engine.store.get_instance("gated-replace")
+            assert first is not None and second is not None
+            assert second.execution_id != first.execution_id
+            (marks / "gated-replace.gate").touch()
+            await engine.wait("gated-replace", 10)
+            return engine.status("gated-replace")
         finally:
             await engine.stop()
 
-    asyncio.run(main())
-    assert engine.store.get_instance("gated-purge") is None
-    assert engine.store.history("gated-purge") == []
-    assert [w for w in engine.store.work_items() if w.instance_id == "gated-purge"] == []
+    final = asyncio.run(main())
+    engine.store.close()
+    assert final is not None and (final["runtimeStatus"], final["output"]) == ("Completed", 2)
+    store = Store(tmp_path / "durable.sqlite")
+    events = store.history("gated-replace")
+    store.close()
+    kinds = [e["EventType"] for e in events]
+    assert kinds.count(EventType.EXECUTION_STARTED) == 1
+    assert kinds.count(EventType.TASK_SCHEDULED) == 1

@@ -141,7 +141,8 @@ def test_webhook_paths_match_in_any_case(host: BackgroundHost) -> None:
     looked up OrdinalIgnoreCase (HostController.ExtensionWebHookHandler,
     DefaultScriptWebHookProvider._customHttpHandlers), and the Durable extension matches the
     rest with TemplateMatcher and OrdinalIgnoreCase operation names
-    (HttpApiHandler.HandleRequestAsync, 2.13.7); instance ids keep their case."""
+    (HttpApiHandler.HandleRequestAsync, 2.13.7 and the v3.x branch); instance ids keep their
+    case."""
     base = host.base_url
     status, listed, _ = http("GET", f"{base}/Runtime/Webhooks/DurableTask/instances")
     assert status == 200 and isinstance(listed, list), listed
@@ -169,32 +170,33 @@ def _wait_status(url: str, wanted: str, timeout: float = 10) -> str:
 
 
 ALREADY_EXISTS = {
-    "Message": "Something went wrong while processing your request",
+    "Message": "An Orchestration instance with the status Running already exists.",
     "ExceptionMessage": "An Orchestration instance with the status Running already exists.",
-    "ExceptionType": "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"}
+    "field": "id"}
 
 
-def test_starting_a_running_id_is_refused_with_the_extensions_500(
+def test_starting_a_running_id_is_refused_with_409(
         host: BackgroundHost, capsys: pytest.CaptureFixture[str]) -> None:
-    """2.13.7 on Azure Storage: DurableClient.StartNewAsync passes the dedupe statuses of the
-    default OverridableExistingInstanceStates (NonRunningStates → Running, ContinuedAsNew,
+    """Extension 3.x (what bundle 4.x ships): DurableClient.StartNewAsync passes the dedupe
+    statuses of the default OverridableExistingInstanceStates (NonRunningStates → Running,
     Pending, Suspended), AzureStorageDurabilityProviderFactory sets
     ThrowExceptionOnInvalidDedupeStatus, so AzureStorageOrchestrationService
-    .CreateTaskOrchestrationAsync throws OrchestrationAlreadyExistsException, which only
-    HttpApiHandler.HandleRequestAsync's last catch handles: a 500 with the exception. The same
-    for a restart onto the same id (HandleRestartInstanceRequestAsync → RestartAsync →
-    StartNewAsync). The SDK's start_new raises an Exception holding that body, so the starter
-    fails. A finished instance's id can be started again."""
+    .CreateTaskOrchestrationAsync throws OrchestrationAlreadyExistsException, which
+    HttpApiHandler.HandleStartOrchestratorRequestAsync answers with 409 Conflict (2.13.7 let
+    it reach HandleRequestAsync's last catch: 500). The same for a restart onto the same id
+    (HandleRestartInstanceRequestAsync → RestartAsync → StartNewAsync). The SDK's start_new
+    (1.7.0: anything but <= 202 and 400 raises an Exception holding the body) makes the
+    starter fail. The running instance is untouched; a finished instance's id starts again."""
     api = f"{host.base_url}/runtime/webhooks/durabletask"
     assert http("POST", f"{api}/orchestrators/approval/dup-1")[0] == 202
     assert _wait_status(f"{api}/instances/dup-1", "Running") == "Running"
     created = http("GET", f"{api}/instances/dup-1")[1]["createdTime"]
 
     status, body, _ = http("POST", f"{api}/orchestrators/approval/dup-1", 5)
-    assert (status, body) == (500, ALREADY_EXISTS)
+    assert (status, body) == (409, ALREADY_EXISTS)
     status, body, _ = http("POST",
                            f"{api}/instances/dup-1/restart?restartWithNewInstanceId=false")
-    assert (status, body) == (500, ALREADY_EXISTS)
+    assert (status, body) == (409, ALREADY_EXISTS)
     capsys.readouterr()
     status, body, _ = http("POST", f"{host.base_url}/api/client/start",
                            {"name": "approval", "id": "dup-1"})

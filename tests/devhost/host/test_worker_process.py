@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from devhost.host.processes import INITIALIZED
 from devhost.insights.query import run_kql
 from tests.hosting import REPO, devhost_env, start
 
-from ..support import APPS, free_port, http
+from ..support import APPS, free_port, http, until
 
 pytestmark = pytest.mark.host
 
@@ -30,9 +31,12 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     """One devhost with two workers: a run of each orchestration and a failing HTTP call,
     then a clean stop, so everything is exported."""
     host = start(Path(tmp_path_factory.mktemp("worker")), APPS / "worker_app",
-                 FUNCTIONS_WORKER_PROCESS_COUNT="2")
+                 FUNCTIONS_WORKER_PROCESS_COUNT="2", DEVHOST_WORKER_STARTUP_INTERVAL="0")
     try:
-        runs = {name: host.run(name) for name in ("logs_and_spans", "spread")}
+        # The host serves with the first worker; the runs need both (the host's
+        # "Worker process started and initialized." is printed for each).
+        until(lambda: host.log.read_text(errors="replace").count(INITIALIZED) == 2, 60)
+        runs = {name: host.run(name) for name in ("logs_and_spans", "spread", "tags")}
         boom = http("GET", f"{host.base}/api/boom")
         no_return = http("GET", f"{host.base}/api/no-return")
     finally:
@@ -53,6 +57,19 @@ def test_two_workers_share_the_load(finished: dict[str, Any]) -> None:
     """FUNCTIONS_WORKER_PROCESS_COUNT=2: invocations spread over both processes."""
     pids = finished["runs"]["spread"]["output"]
     assert len(pids) == 2 and finished["pid"] not in pids
+
+
+def test_with_durable_tracing_the_activity_gets_the_durabletask_activitys_tags(
+        finished: dict[str, Any]) -> None:
+    """With V2 tracing on (host.json) and a connection string, DurableTask.Core's activity
+    Activity is Activity.Current while the function runs, so the host hands its string tags
+    over as trace_context.attributes (WorkerFunctionInvoker.InvokeCore `Activity.Current?.Tags`;
+    durabletask TraceHelper.StartTraceActivityForTaskExecution; the int task id is not among
+    `Activity.Tags`), and the WebJobs logger starts no operation of its own."""
+    run = finished["runs"]["tags"]
+    assert run["output"] == {"durabletask.type": "activity",
+                             "durabletask.task.name": "activity_tags",
+                             "durabletask.task.instance_id": run["instanceId"]}
 
 
 def test_a_plain_log_lands_once_in_traces_with_its_category(finished: dict[str, Any]) -> None:

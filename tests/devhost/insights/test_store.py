@@ -24,7 +24,7 @@ from ..support import http
 
 REPO = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
-RUNS = 20
+RUNS = 10
 
 
 def _row(i: int) -> Row:

@@ -45,6 +45,17 @@ def spans(name: str, context: func.Context) -> str:
     return name
 
 
+@app.activity_trigger(input_name="name")
+def activity_tags(name: str, context: func.Context) -> dict[str, str]:
+    """The host's Activity tags, as the worker got them in trace_context.attributes."""
+    return dict(context.trace_context.attributes)
+
+
+@app.orchestration_trigger(context_name="context")
+def tags(context: df.DurableOrchestrationContext):
+    return (yield context.call_activity("activity_tags", "tags"))
+
+
 @app.activity_trigger(input_name="value")
 def which_process(value: int) -> int:
     import time
