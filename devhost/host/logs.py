@@ -180,11 +180,12 @@ def invocation_exception(function: str, error: str, stack: str) -> list[DotnetEx
     """The exception a failed out-of-process invocation logs: FunctionExecutor's
     FunctionInvocationException around the worker's RpcException (azure-functions-host
     89dc438, src/WebJobs.Script/Workers/Rpc/RpcException.cs: `Result: <result>\nException:
-    <message>\nStack: <stack>`)."""
+    <message>\nStack: <stack>`). The worker's traceback is in the message; the exceptions'
+    own stacks are .NET frames, which devhost has none of."""
     return [DotnetException(FUNCTION_INVOCATION_EXCEPTION,
                             f"Exception while executing function: Functions.{function}"),
             DotnetException(RPC_EXCEPTION,
-                            f"Result: Failure\nException: {error}\nStack: {stack}", stack)]
+                            f"Result: Failure\nException: {error}\nStack: {stack}")]
 
 
 def function_result_failed(function: str, invocation_id: str, error: str, stack: str,

@@ -134,6 +134,13 @@ function tree(spans) {
   return flat;
 }
 
+// Python frames in an exception's own stack (the app's rows), not quoted in a message.
+function hasOwnFrames(exception) {
+  let details = exception.details;
+  if (typeof details === "string") { try { details = JSON.parse(details); } catch { details = null; } }
+  return Array.isArray(details) && details.some((d) => /File "/.test(d.stack || ""));
+}
+
 function stackOf(exception) {
   let details = exception.details;
   if (typeof details === "string") { try { details = JSON.parse(details); } catch { details = null; } }
@@ -166,9 +173,10 @@ function details(span, logs, exceptions, pane, byId = new Map()) {
   const underLogs = logs.filter((l) => l.operation_ParentId === span.id);
   const reason = span.success === false ? d["otel.status_description"] : null;
   let remote = remoteStacks(reason);
-  // An exception row without frames (the host's row of the failed invocation): the
-  // traceback the orchestration above it got for the same failure.
-  if (!remote.length && own.length && !own.some((x) => /File "/.test(stackOf(x)))) {
+  // Exception rows without frames of their own (the host's rows of the failed invocation:
+  // the RpcException quotes the worker's traceback in its message, its .NET stack has none):
+  // the traceback the orchestration above it got for the same failure.
+  if (!remote.length && own.length && !own.some(hasOwnFrames)) {
     for (let up = byId.get(span.operation_ParentId); up && !remote.length; up = byId.get(up.operation_ParentId)) {
       remote = remoteStacks(dims(up)["otel.status_description"]);
     }
