@@ -46,8 +46,9 @@ def test_a_busy_port_names_the_port_and_the_flag(busy_port: int, tmp_path: Path,
 def test_an_unknown_app_names_the_module_it_looked_for(
         command: list[str], tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
+    port = ["--port", "0"] if command == ["start"] else []  # 7071 may be a devhost running
     assert main([*command, "--app-dir", str(APPS), "--app", "nope_module",
-                 "--data-dir", str(data)]) == 2
+                 "--data-dir", str(data), *port]) == 2
     line = _one_line(capfd)
     assert line == {"error": f"--app nope_module: no nope_module.py in {APPS}, and no folder "
                              "with a function.json (the v1 model)", "field": "app"}
