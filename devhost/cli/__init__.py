@@ -8,6 +8,7 @@ import asyncio
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -38,7 +39,9 @@ from devhost.host.metadata import AppLoadError
 from devhost.host.processes import ProcessWorkers
 from devhost.host.server import BackgroundHost, HostServer
 from devhost.host.settings import SettingsError
+from devhost.insights.cli import JsonErrorParser
 from devhost.insights.cli import register as register_insights
+from devhost.insights.errors import StoreBusyError
 from devhost.insights.view import load_operation, load_run, render_text
 from devhost.timers.listener import timers_of
 
@@ -59,6 +62,31 @@ class UsageError(Exception):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0 for any free one (what the OS's bind accepts)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: 0-65535")
+    return port
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _check_request(method: str, path: str) -> None:
+    """What `call` sends goes to the host it starts on a port of its own: a path, not a URL."""
+    if method not in _METHODS:
+        raise UsageError(f"method {method}: one of {', '.join(_METHODS)}", "method")
+    if re.match(r"^[a-z][a-z0-9+.-]*://", path, re.IGNORECASE):
+        raise UsageError(f"path {path}: give the path only (e.g. /api/start-sub-orchestration):"
+                         " devhost call serves the app on a port of its own", "path")
+    if not path.startswith("/"):
+        raise UsageError(f"path {path}: a path starts with / (e.g. /{path})", "path")
 
 
 def _check_app(args: argparse.Namespace) -> None:
@@ -113,6 +141,8 @@ def _load(args: argparse.Namespace, timers: bool = False) -> tuple[AppIndex, Eng
                                         console_invocations=not getattr(args, "quiet", False)))
         if timers:
             timers_of(index)  # a bad schedule is an indexing error, before anything serves
+    except StoreBusyError as exc:
+        raise UsageError(str(exc), "data_dir") from exc
     except Exception as exc:
         raise LoadFailure(exc, args.app_dir, script_file(args.app)) from exc
     return index, engine
@@ -247,6 +277,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
     """Serve the app (its workers included), send one request, follow the orchestration it
     starts."""
     body = args.body.encode() if args.body is not None else b""
+    _check_request(args.method, args.path)
     index, engine = _load(args, timers=True)
     try:
         with BackgroundHost(host_server(index, engine, port=0)) as host:
@@ -276,7 +307,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="devhost", description=__doc__)
+    parser = JsonErrorParser(prog="devhost", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one orchestration to completion and print its status")
     run.add_argument("orchestrator")
@@ -287,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
     start = sub.add_parser("start", help="serve the app like `func start` (HTTP + Durable)")
     start.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
-    start.add_argument("--port", type=int, default=7071)
+    start.add_argument("--port", type=_port, default=7071,
+                       help="port to serve (default 7071; 0: any free one)")
     start.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
     start.add_argument("--quiet", action="store_true",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from devhost.insights.errors import QueryError, StoreBusyError
 from devhost.insights.parameters import ParameterError, parse_assignments, substitute, unset
@@ -17,6 +19,22 @@ from devhost.insights.serving import server_of
 from devhost.insights.view import Node, load_run, render_html, render_text
 
 DEFAULT_DB = Path(".devhost/insights.duckdb")
+
+
+class JsonErrorParser(argparse.ArgumentParser):
+    """argparse with devhost's answer to a mistake: one JSON line naming the flag or argument
+    (argparse's own is a usage block and a sentence), exit 2. Subcommands inherit it. It
+    lives here, the lowest layer with a command line, so `devhost insights` (which imports
+    nothing of the host) and the other commands (devhost.cli) answer alike."""
+
+    def error(self, message: str) -> NoReturn:
+        named = re.search(r"argument (?:-{1,2})?([\w-]+)|required: (?:-{1,2})?([\w-]+)"
+                          r"|unrecognized arguments: (?:-{1,2})?([\w-]+)", message)
+        field = next((g for g in named.groups() if g), None) if named else None
+        print(json.dumps({"error": f"{self.prog}: {message} (see {self.prog} --help)",
+                          **({"field": field.replace("-", "_")} if field else {})}),
+              file=sys.stderr)
+        sys.exit(2)
 
 
 def _kql_text(given: str) -> str:
@@ -120,7 +138,7 @@ def _open(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[JsonErrorParser]) -> None:
     insights = subparsers.add_parser("insights", help="local Application Insights tables")
     sub = insights.add_subparsers(dest="insights_command", required=True)
     query = sub.add_parser("query", help="run KQL over the captured tables")
@@ -145,7 +163,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def main(argv: list[str]) -> int:
     """`python -m devhost insights …` on its own: reading the tables needs none of the host,
     so this path skips importing it (about half of a query's wall time)."""
-    parser = argparse.ArgumentParser(prog="devhost")
+    parser = JsonErrorParser(prog="devhost")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["insights", *argv])
     return int(args.handler(args))

@@ -13,6 +13,7 @@ the main thread, before the interpreter tears down what DuckDB's native state re
 from __future__ import annotations
 
 import atexit
+import re
 import threading
 import time
 import weakref
@@ -59,7 +60,15 @@ class InsightsStore:
         self._released = threading.Condition(self._lock)
         self._closing = False
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._con: duckdb.DuckDBPyConnection | None = _retry(lambda: duckdb.connect(str(path)))
+        try:
+            self._con: duckdb.DuckDBPyConnection | None = _retry(
+                lambda: duckdb.connect(str(path)))
+        except duckdb.IOException as exc:  # DuckDB's file lock: one writer per database
+            holder = re.search(r"PID (\d+)", str(exc))
+            raise StoreBusyError(
+                f"{path} is held by another process"
+                f"{f' (PID {holder.group(1)})' if holder else ''}, such as a devhost on the "
+                "same data folder: stop it or pass --data-dir to use another folder") from exc
         for statement in ddl():
             self._con.execute(statement)
         _writers[_key(path)] = self

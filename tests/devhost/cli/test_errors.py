@@ -4,6 +4,7 @@ no worker started, no data folder written, no traceback."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -92,3 +93,73 @@ def test_a_host_json_with_trailing_content_is_one_line_naming_it(
                              "Extra data (line 4, column 1)",
                     "file": str(app / "host.json"), "line": 4}
     assert not data.exists()
+
+
+@pytest.mark.parametrize(("argv", "field", "says"), [
+    (["start", "--prot", "1"], "prot", "unrecognized arguments: --prot"),
+    (["start", "--port", "99999"], "port", "99999 is not a port: 0-65535"),
+    (["start", "--port", "abc"], "port", "'abc' is not a port number"),
+    (["run"], "orchestrator", "required: orchestrator"),
+    (["nope"], "command", "invalid choice: 'nope'"),
+    (["insights", "query"], "kql", "required: kql"),
+])
+def test_an_argument_mistake_is_one_json_line_naming_it(
+        argv: list[str], field: str, says: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """argparse's own answer (a usage block, then a sentence) replaced by devhost's line;
+    `devhost insights` has its own entry point (devhost/__main__.py), so both are checked."""
+    from devhost.__main__ import main as entry
+
+    with pytest.raises(SystemExit) as exited:
+        if argv[0] == "insights":
+            sys.argv = ["devhost", *argv]
+            entry()
+        else:
+            main(argv)
+    assert exited.value.code == 2
+    line = _one_line(capfd)
+    assert line["field"] == field and says in line["error"], line
+
+
+@pytest.mark.parametrize(("argv", "field", "says"), [
+    (["POST", "api/start"], "path", "a path starts with /"),
+    (["POST", "http://127.0.0.1:7071/api/start"], "path", "give the path only"),
+    (["FOO", "/x"], "method", "one of GET"),
+])
+def test_call_refuses_what_is_no_request_before_loading_anything(
+        argv: list[str], field: str, says: str, tmp_path: Path,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert main(["call", *argv, "--app-dir", str(APPS), "--app", "semantics_app",
+                 "--data-dir", str(data)]) == 2
+    line = _one_line(capfd)
+    assert line["field"] == field and says in line["error"], line
+    assert not data.exists()
+
+
+_HOLDER = ("import duckdb, sys; held = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+           " sys.stdin.read()")
+
+
+@pytest.mark.host  # a second process holds the database, as a devhost on that folder would
+def test_a_data_folder_another_devhost_holds_is_named(tmp_path: Path) -> None:
+    """DuckDB locks its file for one writing process (two `devhost start`s on one --data-dir
+    started at the same moment both pass the port check)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT")}
+    with subprocess.Popen([sys.executable, "-c", _HOLDER, str(data / "insights.duckdb")],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "devhost", "start", "--port", "0", "--app-dir",
+                 str(APPS), "--app", "semantics_app", "--data-dir", str(data)],
+                capture_output=True, text=True, timeout=60, env=env)
+        finally:
+            holder.communicate("")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+    line = json.loads(done.stderr)
+    assert line["field"] == "data_dir", line
+    assert f"PID {holder.pid}" in line["error"] and "--data-dir" in line["error"], line
