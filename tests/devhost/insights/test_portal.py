@@ -40,10 +40,11 @@ GREETING_APP = Path(__file__).resolve().parent / "greeting_app"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STARTER = "/api/start-sub-orchestration"
 FAILURE = "greeting service unavailable for Tokyo"
+CALLER = "00-5f1e0c8a9b2d4e6f8a0b1c2d3e4f5a6b-0123456789abcdef-01"
 
 
-def _start_recipe(host: Host) -> str:
-    status, started, _ = http("POST", host.base + STARTER)
+def _start_recipe(host: Host, headers: dict[str, str] | None = None) -> str:
+    status, started, _ = http("POST", host.base + STARTER, headers=headers)
     assert status == 202, started
     deadline = time.monotonic() + 30
     while True:
@@ -171,9 +172,15 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         # A run that finishes while the list is open appears without a reload (the page
         # polls every second; how soon is a timing figure, not a pass/fail line here).
         page.evaluate("window.sameDocument = true")
-        second = _start_recipe(portal["host"])
+        # Started as `devhost call` does, with a caller's `traceparent`: the starter's row
+        # has a parent id that is not stored, and is still the run's root (App Insights'
+        # transaction view roots a trace at the row whose parent is not among its rows).
+        second = _start_recipe(portal["host"], headers={"traceparent": CALLER})
         page.wait_for_selector(f"tr.run:has-text('{second}')", timeout=30_000)
         assert page.evaluate("window.sameDocument === true"), "the list was reloaded"
+        called = page.locator(f"tr.run:has-text('{second}')")
+        assert called.get_attribute("data-operation") == CALLER.split("-")[1]
+        assert called.locator("td").nth(1).inner_text() == "start_sub_orchestration"
         assert page.locator("tr.run[data-status=Completed]").count() >= 2
         page.screenshot(path=str(shots / "portal-runs.png"), full_page=True)
         # Filters: free text over instance ids (and names, dimensions, messages), status.
