@@ -24,6 +24,9 @@ from devhost.insights.query import run_kql
 _FRAME = re.compile(r'File \\?"([^"\\]+)\\?", line (\d+), in ([\w<>.]+)')
 _NOT_USER = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python")
 _WRAPPED = re.compile(r"(?:^|\n)Exception: ([A-Za-z_][\w.]*): ([^\n]*)")
+# The Executing/Executed lines the host writes around every invocation, and its own categories:
+# folded by default in the page, as in the portal (devhost/insights/web/kit.js, isHostLog).
+_HOST_LOG = re.compile(r"^Execut(ing|ed) 'Functions\.")
 _INSTANCE = ('coalesce(tostring(customDimensions["durabletask.task.instance_id"]), '
              'tostring(customDimensions["app.durable.root_instance_id"]))')
 
@@ -93,6 +96,7 @@ class Node:
     instance_id: str
     status_description: str = ""
     logs: list[str] = field(default_factory=list)
+    host_logs: set[int] = field(default_factory=set)  # indexes into logs: the host's lines
     exceptions: list[Failure] = field(default_factory=list)
     children: list[Node] = field(default_factory=list)
 
@@ -127,11 +131,15 @@ def load_operation(db: Path, operation: str) -> list[Node]:
              for r in spans}
     _, logs = run_kql(db, f"""traces
 | where operation_Id == {op}
-| project operation_ParentId, message, timestamp
+| project operation_ParentId, message, timestamp,
+    category = tostring(customDimensions["Category"])
 | order by timestamp asc""")
-    for parent_id, message, _ in logs:
-        if str(parent_id) in nodes:
-            nodes[str(parent_id)].logs.append(str(message))
+    for parent_id, message, _, category in logs:
+        node = nodes.get(str(parent_id))
+        if node is not None:
+            if _HOST_LOG.match(str(message)) or str(category or "").startswith("Host."):
+                node.host_logs.add(len(node.logs))
+            node.logs.append(str(message))
     _, exceptions = run_kql(db, f"""exceptions
 | where operation_Id == {op}
 | order by timestamp asc
@@ -176,51 +184,78 @@ def render_text(roots: list[Node]) -> str:
     return "\n".join(lines)
 
 
-def render_html(roots: list[Node], title: str) -> str:
-    """A self-contained waterfall page: inline CSS, no scripts from anywhere."""
-    flat: list[tuple[int, Node]] = []
+def _failures(node: Node, reasons: str) -> list[str]:
+    """What the text tree prints under a failed span: each exception with where the user's
+    code raised it, or the span's status when it has no exceptions row."""
+    lines = []
+    for failure in node.exceptions:
+        where = failure.user_frame(reasons)
+        lines.append(f"{failure.type}: {failure.message}" + (f"  (at {where})" if where else ""))
+    if not node.success and not node.exceptions and node.status_description:
+        lines.append(node.status_description.splitlines()[0].strip())
+    return lines
 
-    def walk(node: Node, depth: int) -> None:
-        flat.append((depth, node))
+
+def render_html(roots: list[Node], title: str) -> str:
+    """A self-contained waterfall page: inline CSS, no scripts. Under a failed span its
+    exceptions, as `render_text` prints them; the host's Executing/Executed lines folded
+    behind a checkbox (CSS only), as the portal does; durations in their own column."""
+    flat: list[tuple[int, Node, str]] = []
+
+    def walk(node: Node, depth: int, reasons: str) -> None:
+        reasons = f"{node.status_description}\n{reasons}"
+        flat.append((depth, node, reasons))
         for child in node.children:
-            walk(child, depth + 1)
+            walk(child, depth + 1, reasons)
 
     for root in roots:
-        walk(root, 0)
+        walk(root, 0, "")
     if not flat:
         return f"<!doctype html><title>{html.escape(title)}</title><p>No spans found.</p>"
-    start = min(n.start for _, n in flat)
-    end = max(n.start.timestamp() * 1000 + n.duration_ms for _, n in flat)
+    start = min(n.start for _, n, _ in flat)
+    end = max(n.start.timestamp() * 1000 + n.duration_ms for _, n, _ in flat)
     total = max(end - start.timestamp() * 1000, 1.0)
     rows = []
-    for depth, node in flat:
+    for depth, node, reasons in flat:
         left = (node.start.timestamp() * 1000 - start.timestamp() * 1000) / total * 100
         width = max(node.duration_ms / total * 100, 0.3)
         css = "ok" if node.success else "failed"
         label = html.escape(node.name)
         instance = html.escape(node.instance_id)
-        logs = "".join(f"<div class='log'>· {html.escape(m)}</div>" for m in node.logs)
+        errors = "".join(f"<div class='err'>! {html.escape(line)}</div>"
+                         for line in _failures(node, reasons))
+        logs = "".join(
+            f"<div class='log{' host' if i in node.host_logs else ''}'>· {html.escape(m)}</div>"
+            for i, m in enumerate(node.logs))
         rows.append(
-            f"<div class='row' data-name='{label}' data-instance='{instance}'>"
-            f"<div class='label' style='padding-left:{depth * 16}px'>{label}"
-            f"<span class='inst'>{instance}</span>{logs}</div>"
+            f"<div class='row {css}' data-name='{label}' data-instance='{instance}'>"
+            f"<div class='label' style='padding-left:{depth * 16}px'><span class='name'>{label}"
+            f"</span><span class='inst'>{instance}</span>{errors}{logs}</div>"
+            f"<div class='ms'>{node.duration_ms:.1f} ms</div>"
             f"<div class='lane'><div class='bar {css}' style='left:{left:.2f}%;"
-            f"width:{width:.2f}%' title='{node.duration_ms:.1f} ms'></div>"
-            f"<span class='ms'>{node.duration_ms:.1f} ms</span></div></div>")
+            f"width:{width:.2f}%' title='{node.duration_ms:.1f} ms'></div></div></div>")
+    hosts = sum(len(n.host_logs) for _, n, _ in flat)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font: 13px system-ui, sans-serif; margin: 24px; color: #1b1b1b; }}
 h1 {{ font-size: 16px; }}
-.row {{ display: flex; border-bottom: 1px solid #eee; min-height: 26px; align-items: center; }}
-.label {{ width: 46%; overflow: hidden; }}
+.row {{ display: flex; border-bottom: 1px solid #eee; min-height: 26px; align-items: flex-start; }}
+.label {{ width: 50%; overflow: hidden; padding: 3px 0; }}
+.row.failed .name {{ color: #a4262c; font-weight: 600; }}
 .inst {{ color: #777; margin-left: 8px; font-size: 11px; }}
+.err {{ color: #a4262c; font-size: 12px; margin-left: 12px; overflow-wrap: anywhere; }}
 .log {{ color: #555; font-size: 11px; margin-left: 12px; }}
-.lane {{ position: relative; width: 54%; height: 18px; }}
-.bar {{ position: absolute; top: 3px; height: 12px; border-radius: 2px; }}
+.log.host {{ display: none; }}
+#show-host:checked ~ .waterfall .log.host {{ display: block; }}
+.ms {{ width: 80px; text-align: right; padding: 4px 8px 0 0; font-size: 11px; color: #555;
+  font-variant-numeric: tabular-nums; }}
+.lane {{ position: relative; flex: 1; height: 22px; }}
+.bar {{ position: absolute; top: 3px; height: 12px; border-radius: 2px; min-width: 2px; }}
 .bar.ok {{ background: #2f7ed8; }} .bar.failed {{ background: #d9534f; }}
-.ms {{ position: absolute; right: 0; top: 1px; font-size: 11px; color: #555; }}
 </style></head><body><h1>{html.escape(title)}</h1>
+<input type="checkbox" id="show-host"><label for="show-host"> show the host's
+Executing/Executed lines ({hosts})</label>
 <div class="waterfall">{''.join(rows)}</div></body></html>"""
 
 

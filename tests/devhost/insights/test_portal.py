@@ -279,6 +279,33 @@ def test_html_waterfall_renders_in_chromium(portal: dict[str, Any], browser: Any
     assert ("activity:build_inventory_snapshot", f"{root}:inventory-sync") in drawn
 
 
+def test_html_waterfall_of_a_failed_run_names_the_exception(portal: dict[str, Any],
+                                                             browser: Any, tmp_path: Path) -> None:
+    """The failed run's page says what `insights run` prints under the failed span (type,
+    message, the user's frame), folds the host's Executing/Executed lines until asked, and
+    draws no duration label over a bar."""
+    page_html = render_html(load_run(portal["db"], portal["failed"]), "Run greeting-run")
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    try:
+        page.set_content(page_html)
+        errors = page.locator(".row.failed[data-name='activity:say_hello'] .err")
+        text = " ".join(errors.all_inner_texts())
+        assert f"RuntimeError: {FAILURE}" in text
+        assert "function_app.py:" in text and "in say_hello" in text
+        assert "Executing 'Functions." not in page.inner_text(".waterfall")
+        page.check("#show-host")
+        assert "Executing 'Functions.say_hello'" in page.inner_text(".waterfall")
+        overlaps = page.eval_on_selector_all(".row", """rows => rows.filter(r => {
+            const m = r.querySelector('.ms').getBoundingClientRect();
+            const lane = r.querySelector('.lane').getBoundingClientRect();
+            return m.right > lane.left; }).length""")
+        assert overlaps == 0
+        shots = Path(os.environ.get("DEVHOST_PORTAL_SCREENSHOTS") or tmp_path)
+        page.screenshot(path=str(shots / "insights-run-html.png"), full_page=True)
+    finally:
+        page.close()
+
+
 def _workbook_item(kind: int, name: str, **content: Any) -> dict[str, Any]:
     return {"type": kind, "name": name, "content": content}
 
