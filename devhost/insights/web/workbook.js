@@ -9,11 +9,15 @@ const workbookView = (() => {
   const SVG = "http://www.w3.org/2000/svg";
 
   function markdown(text) {
-    const inline = (s) => kit.esc(s)
-      .replace(/`([^`]+)`/g, "<code>$1</code>")
+    // Code spans first: their text is literal (CommonMark 6.1, code spans bind tighter than
+    // emphasis), so a `*` inside one starts no emphasis. The odd parts of the split are the
+    // spans' contents.
+    const emphasis = (s) => s
       .replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>")
       .replace(/\*([^*]+)\*/g, "<i>$1</i>")
       .replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_, t, u) => /^(https?:|#|\/)/.test(u) ? `<a href="${u}">${t}</a>` : t);
+    const inline = (s) => kit.esc(s).split(/`([^`]+)`/)
+      .map((part, i) => (i % 2 ? `<code>${part}</code>` : emphasis(part))).join("");
     const out = [];
     let list = null;
     for (const line of String(text).split("\n")) {

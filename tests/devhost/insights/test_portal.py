@@ -318,7 +318,8 @@ def test_workbook_renderer_draws_each_visualization_and_names_what_it_cannot(
     now = datetime.now(UTC).replace(tzinfo=None)
     query = {"version": "KqlItem/1.0", "queryType": 0}
     workbook = {"version": "Notebook/1.0", "items": [
-        _workbook_item(1, "intro", json="## Local view\n- **bold** and `code`"),
+        _workbook_item(1, "intro", json="## Local view\n- **bold** and `code`\n"
+                       "- spans (`app.durable.*`, `durabletask.*`) *each*"),
         _workbook_item(9, "params", parameters=[
             {"name": "TimeRange", "type": 4, "value": {"durationMs": 3_600_000},
              "typeSettings": {"selectableValues": [{"durationMs": 3_600_000}]}},
@@ -352,6 +353,10 @@ def test_workbook_renderer_draws_each_visualization_and_names_what_it_cannot(
             page.goto(server.portal_url + "#/workbook/local.workbook")
             page.wait_for_selector(".wb-item[data-name=tiles] .tile")
             assert page.inner_text(".md h3") == "Local view"
+            # A `*` inside a code span is literal: no emphasis starts or ends there.
+            assert page.locator(".md code").all_inner_texts() == [
+                "code", "app.durable.*", "durabletask.*"]
+            assert page.locator(".md i").all_inner_texts() == ["each"]
             assert page.locator(".wb-item[data-name=bars] svg.chart rect").count() == 2
             assert page.locator(".wb-item[data-name=line] svg.chart polyline").count() == 1
             # One point per minute bin: the rows are 70 s apart.
