@@ -233,9 +233,17 @@ async function showRun(operation) {
   const firstFailure = first ? failureOf(first.span, exceptions) : null;
   const showHost = el("input", { type: "checkbox", id: "show-host-logs" });
   const waterfall = el("div", { class: "waterfall", id: "waterfall" });
-  const pane = el("div", { class: "details", id: "details" }, el("p", { class: "muted", text: "Click a row to see its columns, dimensions, logs and exceptions." }));
+  // Hidden until a row is selected: the waterfall takes the width until then.
+  const pane = el("div", { class: "details", id: "details", hidden: true });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => el("div", { class: "tick", style: `left:${f * 100}%`, text: f === 1 ? "" : ms(total * f) }));
   const hostCount = logs.filter(isHostLog).length;
+
+  function select(row, span) {
+    waterfall.querySelectorAll(".wf-row.selected").forEach((x) => x.classList.remove("selected"));
+    row.classList.add("selected");
+    pane.hidden = false;
+    details(span, logs, exceptions, pane, byId);
+  }
 
   function render() {
     const lines = [];
@@ -245,17 +253,18 @@ async function showRun(operation) {
       const inst = dims(s)["durabletask.task.instance_id"];
       const row = el("div", {
         class: `wf-row${failure ? " failed" : ""}`, dataset: { id: s.id, name: s.name, failed: failure ? "true" : "false" },
-        onclick: () => {
-          waterfall.querySelectorAll(".wf-row.selected").forEach((x) => x.classList.remove("selected"));
-          row.classList.add("selected");
-          details(s, logs, exceptions, pane, byId);
-        },
+        onclick: () => select(row, s),
       },
       el("div", { class: "name", style: `padding-left:${8 + r.depth * 16}px` },
         el("span", { class: "kind", text: s.itemType === "request" ? "REQ" : "DEP" }),
         el("span", { class: "label", text: s.name }),
         inst ? el("span", { class: "inst mono", text: inst }) : null,
-        failure ? el("span", { class: "err", text: `${failure.type ? failure.type + ": " : ""}${failure.message}` }) : null),
+        // The whole message once, on the row where the failure began; the rows it failed
+        // with it say only what failed them (the message on hover).
+        failure ? el("span", {
+          class: "err", title: `${failure.type ? failure.type + ": " : ""}${failure.message}`,
+          text: r === first ? `${failure.type ? failure.type + ": " : ""}${failure.message}` : `✗ ${failure.type || "failed"}`,
+        }) : null),
       el("div", { class: "dur", text: ms(s.duration) }),
       el("div", { class: "lane" },
         [25, 50, 75].map((p) => el("div", { class: "grid-line", style: `left:${p}%` })),
@@ -283,9 +292,15 @@ async function showRun(operation) {
   put(main,
     el("p", {}, el("a", { href: "#/", text: "← Runs" })),
     el("h1", {}, `Transaction ${operation} `, statusBadge(firstFailure ? "Failed" : "Completed")),
-    firstFailure ? el("div", { class: "failure", id: "failure" },
+    firstFailure ? el("div", {
+      class: "failure clickable", id: "failure", title: "select the row where it failed",
+      onclick: () => {
+        const row = waterfall.querySelector(`.wf-row[data-id="${CSS.escape(first.span.id)}"]`);
+        if (row) { select(row, first.span); row.scrollIntoView({ block: "nearest" }); }
+      },
+    },
       el("div", {}, el("span", { class: "type", text: firstFailure.type || "Failed" }), firstFailure.type ? `: ${firstFailure.message}` : `: ${firstFailure.message}`),
-      el("div", { class: "muted", text: `in ${first.span.name}${dims(first.span)["durabletask.task.instance_id"] ? " · " + dims(first.span)["durabletask.task.instance_id"] : ""} — click the red row for the stack` })) : null,
+      el("div", { class: "muted", text: `in ${first.span.name}${dims(first.span)["durabletask.task.instance_id"] ? " · " + dims(first.span)["durabletask.task.instance_id"] : ""} — click here for its row and stack` })) : null,
     el("div", { class: "toolbar" }, el("label", {}, showHost, ` show the host's Executing/Executed lines (${hostCount})`)),
     el("div", { class: "layout" }, waterfall, pane));
 }

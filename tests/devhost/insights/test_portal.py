@@ -200,8 +200,19 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         page.wait_for_selector(".wf-row")
         headline = page.inner_text("#failure")
         assert "RuntimeError" in headline and FAILURE in headline
+        # The whole message once, on the row where it began; the rows above say what failed.
         failed_rows = page.locator(".wf-row[data-failed=true]")
-        assert any(f"RuntimeError: {FAILURE}" in t for t in failed_rows.all_inner_texts())
+        assert [t for t in failed_rows.locator(".err").all_inner_texts()
+                if FAILURE in t] == [f"RuntimeError: {FAILURE}"]
+        assert failed_rows.count() > 1
+        # Nothing selected yet: no details pane, the waterfall takes the width.
+        assert not page.is_visible("#details")
+        assert page.evaluate("document.getElementById('waterfall').getBoundingClientRect()"
+                             ".width / document.querySelector('.layout').clientWidth") > 0.95
+        # The banner selects the row where the failure began.
+        page.click("#failure")
+        assert FAILURE in page.inner_text(".wf-row.selected .err")
+        assert f"RuntimeError: {FAILURE}" in page.inner_text("#details .exception")
         # The stack, on click: the failed orchestration's reason carries the worker's traceback.
         page.click(".wf-row[data-failed=true][data-name='orchestration:hello_cities']")
         assert "function_app.py" in page.inner_text("#status-description")
@@ -221,6 +232,21 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         assert "Executing 'Functions." not in page.inner_text("#waterfall")
         page.check("#show-host-logs")
         assert "Executing 'Functions.say_hello'" in page.inner_text("#waterfall")
+
+        # The recipe's run (rooted at the starter a caller's traceparent parented): its
+        # names and instance ids are whole (not wrapped, not clipped), with the details
+        # pane open too.
+        page.goto(f"{url}#/run/{CALLER.split('-')[1]}")
+        page.click(".wf-row[data-name='orchestration:parent_workflow_orchestrator']")
+        assert page.is_visible("#details")
+        assert page.get_attribute(".wf-row", "data-name") == "start_sub_orchestration"
+        page.screenshot(path=str(shots / "portal-run.png"), full_page=True)
+        broken = page.eval_on_selector_all(".wf-row .label, .wf-row .inst", """nodes =>
+            nodes.filter(n => { const r = document.createRange(); r.selectNodeContents(n);
+                const name = n.closest('.name');
+                return r.getClientRects().length > 1 || name.scrollWidth > name.clientWidth;
+            }).map(n => n.textContent)""")
+        assert broken == []
 
         # The workbook, reached by its link in the same tab, lists the recipe's runs as
         # `devhost insights query` does on the same data.
