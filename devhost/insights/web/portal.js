@@ -34,6 +34,14 @@ function statusBadge(status) {
   return el("span", { class: `status ${status}`, text: status });
 }
 
+// A root request answered with a 4xx/5xx code: Functions counts it a success, as the
+// function returned a response (success is the invocation's outcome: azure-webjobs-sdk
+// f79ea0b, ApplicationInsightsLogger.LogFunctionResult; devhost/host/requests.py), so the
+// status stays and the code is shown beside it.
+function refused(code) {
+  return /^[45]\d\d$/.test(String(code ?? "")) ? el("span", { class: "code", title: "the root request's result code", text: String(code) }) : null;
+}
+
 async function showRuns() {
   setActive("nav-runs");
   const search = el("input", { type: "search", id: "run-filter", placeholder: "Filter: names, instance ids, dimensions, messages" });
@@ -81,7 +89,7 @@ async function showRuns() {
       },
       el("td", { class: "mono", text: time(r.start) }),
       el("td", {}, el("a", { href: `#/run/${r.operation_Id}`, text: r.root || "(no root row)" })),
-      el("td", {}, statusBadge(r.status)),
+      el("td", {}, statusBadge(r.status), refused(r.rootResultCode)),
       el("td", { text: ms(r.durationMs) }),
       el("td", { class: "mono lines", text: (r.instances || []).filter(Boolean).sort().join("\n") || "—" }),
       el("td", { text: r.items }))))));

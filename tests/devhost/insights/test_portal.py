@@ -41,6 +41,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STARTER = "/api/start-sub-orchestration"
 FAILURE = "greeting service unavailable for Tokyo"
 CALLER = "00-5f1e0c8a9b2d4e6f8a0b1c2d3e4f5a6b-0123456789abcdef-01"
+REFUSED = "00-4d0c1b2a39485766a5b4c3d2e1f00a1b-0123456789abcdef-01"
 
 
 def _start_recipe(host: Host, headers: dict[str, str] | None = None) -> str:
@@ -167,8 +168,19 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # A request the starter refuses (HTTP 400): success as Functions counts it (the
+        # function returned a response; azure-webjobs-sdk f79ea0b,
+        # ApplicationInsightsLogger.LogFunctionResult), so Completed, with its code shown.
+        refused, _, _ = http("POST", portal["host"].base + STARTER, raw=b"not json",
+                             headers={"traceparent": REFUSED})
+        assert refused == 400
         page.goto(url)
         page.wait_for_selector("#runs-table")
+        row = page.locator(f"tr.run[data-operation='{REFUSED.split('-')[1]}']")
+        row.wait_for()
+        assert row.get_attribute("data-status") == "Completed"
+        assert row.locator(".code").inner_text() == "400"
+        assert page.locator("tr.run .code").count() == 1
         # A run that finishes while the list is open appears without a reload (the page
         # polls every second; how soon is a timing figure, not a pass/fail line here).
         page.evaluate("window.sameDocument = true")
