@@ -70,9 +70,12 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         served = server_of(db)
         assert served is not None
         recipe = _start_recipe(host)
+        # Run from a copy outside the checkout: its tracebacks (in the pictures' stacks)
+        # then name no worktree path.
+        app = Path(shutil.copytree(GREETING_APP, tmp / "greeting_app"))
         failed = subprocess.run(
             [sys.executable, "-m", "devhost", "run", "hello_cities", "--app-dir",
-             str(GREETING_APP), "--data-dir", str(tmp / "greeting"), "--instance-id",
+             str(app), "--data-dir", str(tmp / "greeting"), "--instance-id",
              "greeting-run"],
             cwd=REPO, capture_output=True, text=True, timeout=60,
             env=devhost_env(APPLICATIONINSIGHTS_CONNECTION_STRING=connection_string(db, served)))
@@ -252,7 +255,7 @@ def test_portal_in_chromium(portal: dict[str, Any], browser: Any, tmp_path: Path
         page.click(".wf-row[data-name='orchestration:parent_workflow_orchestrator']")
         assert page.is_visible("#details")
         assert page.get_attribute(".wf-row", "data-name") == "start_sub_orchestration"
-        page.screenshot(path=str(shots / "portal-run.png"), full_page=True)
+        page.screenshot(path=str(tmp_path / "portal-run.png"), full_page=True)
         broken = page.eval_on_selector_all(".wf-row .label, .wf-row .inst", """nodes =>
             nodes.filter(n => { const r = document.createRange(); r.selectNodeContents(n);
                 const name = n.closest('.name');
@@ -338,8 +341,7 @@ def test_html_waterfall_of_a_failed_run_names_the_exception(portal: dict[str, An
             const lane = r.querySelector('.lane').getBoundingClientRect();
             return m.right > lane.left; }).length""")
         assert overlaps == 0
-        shots = Path(os.environ.get("DEVHOST_PORTAL_SCREENSHOTS") or tmp_path)
-        page.screenshot(path=str(shots / "insights-run-html.png"), full_page=True)
+        page.screenshot(path=str(tmp_path / "insights-run-html.png"), full_page=True)
     finally:
         page.close()
 
