@@ -104,14 +104,15 @@ def test_a_host_json_with_trailing_content_is_one_line_naming_it(
     (["insights", "query"], "kql", "required: kql"),
 ])
 def test_an_argument_mistake_is_one_json_line_naming_it(
-        argv: list[str], field: str, says: str, capfd: pytest.CaptureFixture[str]) -> None:
+        argv: list[str], field: str, says: str, capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """argparse's own answer (a usage block, then a sentence) replaced by devhost's line;
     `devhost insights` has its own entry point (devhost/__main__.py), so both are checked."""
     from devhost.__main__ import main as entry
 
     with pytest.raises(SystemExit) as exited:
         if argv[0] == "insights":
-            sys.argv = ["devhost", *argv]
+            monkeypatch.setattr(sys, "argv", ["devhost", *argv])
             entry()
         else:
             main(argv)
