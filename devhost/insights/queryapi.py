@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 from aiohttp import web
 
-from devhost.insights.kql import QueryError, execute
+from devhost.insights.errors import QueryError
 from devhost.insights.parameters import ParameterError, TimeRange, substitute
 from devhost.insights.portal import local_only
 from devhost.insights.remote import PORTAL_PATH, QUERY_PATH
@@ -59,6 +59,10 @@ def add_routes(app: web.Application, store: InsightsStore) -> None:
 
     async def answer(kql: str) -> web.Response:
         def run() -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+            # The KQL translator (ANTLR's Python runtime) loads with the first query: every
+            # devhost serves this API, few are asked, and its import is a tenth of a start.
+            from devhost.insights.kql import execute
+
             with store.reader() as con:
                 con.execute("BEGIN TRANSACTION")
                 try:
