@@ -20,9 +20,11 @@ os.environ.setdefault("TELEMETRY_CONSOLE_LOGS", "false")
 HERE = Path(__file__).resolve().parent
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RESULTS: dict[str, Any] = {}
+# Targets of issue 26; they apply to what users run (worker processes over gRPC), not to the
+# `_in_process` figures kept beside them.
 TARGETS = {"overhead_ratio": ("<=", 1.25), "runs_per_s": (">=", 300), "http_p50_ms": ("<=", 30),
            "fanout_1000_s": ("<=", 3), "fanout_ratio_1000_100": ("<=", 12),
-           "duplicate_items": ("<=", 0)}
+           "duplicate_items": ("<=", 0), "start_to_ready_s": ("<=", 2)}
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +44,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not RESULTS:
         return
     RESULTS["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                          "platform": platform.platform(), "quick": QUICK}
+                          "platform": platform.platform(), "quick": QUICK,
+                          # the machine may be shared: absolute figures depend on its load
+                          "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()]}
     (HERE / "results.json").write_text(json.dumps(RESULTS, indent=2, sort_keys=True) + "\n")
     rows = "\n".join(f"| `{k}` | {v} | {_met(k, v)} |" for k, v in sorted(RESULTS.items())
                      if k != "machine")

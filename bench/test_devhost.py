@@ -1,4 +1,5 @@
-"""devhost throughput and latency: runs per second, HTTP latency, fan-out scaling."""
+"""devhost in-process (the app in this process, no gRPC): runs per second, HTTP latency,
+fan-out scaling. Named `_in_process`; bench/test_workers.py measures what users run."""
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ def test_runs_per_second(benchmark: Any, results: dict[str, Any], tmp_path: Path
     engine = _engine("function_app", REPO, tmp_path)
     elapsed = benchmark.pedantic(lambda: _run_many(engine, "parent_workflow_orchestrator",
                                                    [None] * runs), rounds=1, iterations=1)
-    results["runs_per_s"] = round(runs / elapsed, 1)
-    results["episodes_per_run"] = round(engine.episodes / runs, 2)
+    results["runs_per_s_in_process"] = round(runs / elapsed, 1)
+    results["episodes_per_run_in_process"] = round(engine.episodes / runs, 2)
 
 
 def test_http_latency(benchmark: Any, results: dict[str, Any], tmp_path: Path) -> None:
@@ -68,8 +69,8 @@ def test_http_latency(benchmark: Any, results: dict[str, Any], tmp_path: Path) -
 
         benchmark.pedantic(one, rounds=runs, iterations=1, warmup_rounds=3)
     quantiles = statistics.quantiles(latencies, n=20)
-    results["http_p50_ms"] = round(statistics.median(latencies), 2)
-    results["http_p95_ms"] = round(quantiles[18], 2)
+    results["http_p50_ms_in_process"] = round(statistics.median(latencies), 2)
+    results["http_p95_ms_in_process"] = round(quantiles[18], 2)
 
 
 def test_fan_out_scaling(benchmark: Any, results: dict[str, Any], tmp_path: Path) -> None:
@@ -89,6 +90,6 @@ def test_fan_out_scaling(benchmark: Any, results: dict[str, Any], tmp_path: Path
         fan(1000)
 
     benchmark.pedantic(both, rounds=1, iterations=1)
-    results["fanout_100_s"] = round(times[100], 3)
-    results["fanout_1000_s"] = round(times[1000], 3)
-    results["fanout_ratio_1000_100"] = round(times[1000] / times[100], 2)
+    results["fanout_100_s_in_process"] = round(times[100], 3)
+    results["fanout_1000_s_in_process"] = round(times[1000], 3)
+    results["fanout_ratio_1000_100_in_process"] = round(times[1000] / times[100], 2)

@@ -1,0 +1,154 @@
+"""A real `devhost start` process, as users run it (worker processes over gRPC), driven over
+HTTP from the bench process. Used by bench/test_workers.py; never by `make test`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from devhost.cli.client import send
+
+REPO = Path(__file__).resolve().parents[1]
+READY_TIMEOUT_S = 120.0
+RUN_TIMEOUT_S = 600.0
+POLL_S = 0.005
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevhostStart:
+    """`python -m devhost start --quiet` on a fresh data folder with `workers` worker
+    processes (FUNCTIONS_WORKER_PROCESS_COUNT). Local insights runs as `devhost start` runs it
+    by default (no connection string), so the host's own telemetry cost is counted.
+    `DEVHOST_PROFILE`, when set in this process's environment, passes through to the host."""
+
+    def __init__(self, data_dir: Path, *, workers: int, app: str = "function_app",
+                 app_dir: Path = REPO, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.start_to_ready_s = 0.0
+        self._app, self._app_dir, self._workers = app, app_dir, workers
+        self._extra = env or {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OTEL_", "TELEMETRY_", "APPLICATIONINSIGHTS_"))}
+        env.update(PYTHONPATH=str(REPO), TELEMETRY_CONSOLE_LOGS="false",
+                   FUNCTIONS_WORKER_PROCESS_COUNT=str(self._workers),
+                   APPLICATIONINSIGHTS_CONNECTION_STRING="", TMPDIR=str(self.data_dir))
+        env.update(self._extra)
+        return env
+
+    def start(self, ready_path: str, ready_body: bytes = b"") -> DevhostStart:
+        """Start the process; ready when `POST ready_path` first answers 202 (the time from
+        the spawn to that answer is `start_to_ready_s`)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        began = time.perf_counter()
+        log = open(self.data_dir / "devhost.log", "wb")  # noqa: SIM115 - kept for the process
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "start", "--quiet", "--port", str(self.port),
+             "--app", self._app, "--app-dir", str(self._app_dir),
+             "--data-dir", str(self.data_dir / "data")],
+            cwd=self._app_dir, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError("devhost start exited:\n" + self.log_tail())
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("devhost start was not ready in time:\n" + self.log_tail())
+            try:
+                status, body = send("POST", self.base_url + ready_path, ready_body, timeout=30)
+            except OSError:
+                time.sleep(0.02)
+                continue
+            if status == 202:
+                self.start_to_ready_s = time.perf_counter() - began
+                self.wait(body["statusQueryGetUri"])
+                return self
+            time.sleep(0.02)
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = (self.data_dir / "devhost.log").read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait(self, status_uri: str) -> dict[str, Any]:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            body = send("GET", status_uri, timeout=60)[1]
+            if body["runtimeStatus"] not in ("Pending", "Running"):
+                assert body["runtimeStatus"] == "Completed", body
+                return dict(body)
+            time.sleep(POLL_S)
+        raise TimeoutError(status_uri)
+
+    def run(self, path: str, body: bytes = b"") -> float:
+        """One run over HTTP: POST the starter, poll its status until Completed; seconds."""
+        began = time.perf_counter()
+        status, started = send("POST", self.base_url + path, body, timeout=60)
+        assert status == 202, (status, started)
+        self.wait(started["statusQueryGetUri"])
+        return time.perf_counter() - began
+
+    def runs_per_s(self, path: str, runs: int, clients: int = 16) -> float:
+        """`runs` runs started and followed by `clients` threads at once."""
+        left = list(range(runs))
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def client() -> None:
+            while True:
+                with lock:
+                    if not left or errors:
+                        return
+                    left.pop()
+                try:
+                    self.run(path)
+                except BaseException as exc:  # reported below, after the threads end
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return runs / (time.perf_counter() - began)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # graceful: a profile, if asked for, is written
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def __enter__(self) -> DevhostStart:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def median_ms(seconds: list[float]) -> float:
+    return round(statistics.median(seconds) * 1000, 2)

@@ -1,0 +1,129 @@
+"""devhost as users run it: a real `devhost start` process with its worker processes over
+gRPC, driven over HTTP from this process (bench/devhost_start.py). The in-process figures of
+bench/test_devhost.py stay beside these, named `_in_process`."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from devhost.cli.start import load_app, stop_workers
+from devhost.durable.engine import Engine, EngineOptions
+from devhost.durable.protocol import call_orchestrator, episodes, trigger_payload
+from devhost.durable.store import Store
+from devhost.host.app import AppIndex
+
+from .conftest import QUICK
+from .devhost_start import REPO, DevhostStart, median_ms
+
+APPS = REPO / "tests" / "devhost" / "apps"
+RECIPE = "/api/start-sub-orchestration"
+PARENT = "parent_workflow_orchestrator"
+
+
+def test_runs_and_latency_through_workers(benchmark: Any, results: dict[str, Any],
+                                          tmp_path: Path) -> None:
+    """Two workers (FUNCTIONS_WORKER_PROCESS_COUNT=2), then one, back to back: 16 client
+    threads start and follow the runs; then single runs for the latency."""
+    runs = 60 if QUICK else 400
+    single = 20 if QUICK else 200
+
+    def measure() -> None:
+        with DevhostStart(tmp_path / "two", workers=2) as host:
+            host.start(RECIPE)
+            results["start_to_ready_s"] = round(host.start_to_ready_s, 2)
+            results["runs_per_s"] = round(host.runs_per_s(RECIPE, runs), 1)
+            latencies = [host.run(RECIPE) for _ in range(single)]
+            results["http_p50_ms"] = median_ms(latencies)
+            results["http_p95_ms"] = round(statistics.quantiles(latencies, n=20)[18] * 1000, 2)
+        with DevhostStart(tmp_path / "one", workers=1) as host:
+            host.start(RECIPE)
+            results["runs_per_s_one_worker"] = round(host.runs_per_s(RECIPE, runs), 1)
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+
+
+def test_fan_out_through_workers(benchmark: Any, results: dict[str, Any],
+                                 tmp_path: Path) -> None:
+    """A parent fanning out to N child orchestrations (one activity each), started over
+    HTTP on `devhost start` with two workers; the median of `rounds` runs of each size."""
+    rounds = 1 if QUICK else 3
+    times: dict[int, list[float]] = {100: [], 1000: []}
+    env = {"SEMANTICS_ATTEMPTS_DIR": str(tmp_path / "attempts")}
+    path = "/api/orchestrators/fan_out_children"
+
+    def measure() -> None:
+        with DevhostStart(tmp_path / "fan", workers=2, app="semantics_app", app_dir=APPS,
+                          env=env) as host:
+            host.start(path, b"1")
+            for _ in range(rounds):
+                for n in times:
+                    times[n].append(host.run(path, str(n).encode()))
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    fan100, fan1000 = statistics.median(times[100]), statistics.median(times[1000])
+    results["fanout_100_s"] = round(fan100, 3)
+    results["fanout_1000_s"] = round(fan1000, 3)
+    results["fanout_ratio_1000_100"] = round(fan1000 / fan100, 2)
+
+
+def _recorded_history(tmp: Path) -> tuple[str, list[dict[str, Any]]]:
+    """One recipe run in-process; the parent's stored history and its instance id."""
+    index = load_app("function_app", REPO, worker_processes=False)
+    engine = Engine(index, Store(tmp / "episode.sqlite"), EngineOptions(10, 10))
+
+    async def main() -> str:
+        await engine.start()
+        try:
+            iid = engine.start_new(PARENT, None, None)
+            assert (await engine.wait(iid, 120)).runtime_status == "Completed"
+            return iid
+        finally:
+            await engine.stop()
+
+    iid = asyncio.run(main())
+    return iid, engine.store.history(iid)
+
+
+def _episode_s(index: AppIndex, payload: dict[str, Any]) -> float:
+    fn = index.orchestrators[PARENT]
+
+    async def one() -> float:
+        began = time.perf_counter()
+        state, error = await call_orchestrator(index.workers, fn, payload)
+        assert error is None and state is not None and state["isDone"], (state, error)
+        return time.perf_counter() - began
+
+    return asyncio.run(one())
+
+
+def test_grpc_episode_ratio(benchmark: Any, results: dict[str, Any], tmp_path: Path) -> None:
+    """The recipe parent's last episode (its whole history replayed, then completion), run
+    through one worker process over gRPC and through the same runtime in this process,
+    interleaved round by round; the ratio of the medians."""
+    rounds = 30 if QUICK else 200
+    iid, history = _recorded_history(tmp_path)
+    past, new = list(episodes(history))[-1]
+    payload = trigger_payload(iid, None, None, past, new)
+    local = load_app("function_app", REPO, worker_processes=False)
+    remote = load_app("function_app", REPO, count=1, console_invocations=False)
+    grpc: list[float] = []
+    in_process: list[float] = []
+    try:
+        def measure() -> None:
+            for _ in range(3):  # warm both paths
+                _episode_s(remote, payload), _episode_s(local, payload)
+            for _ in range(rounds):
+                grpc.append(_episode_s(remote, payload))
+                in_process.append(_episode_s(local, payload))
+
+        benchmark.pedantic(measure, rounds=1, iterations=1)
+    finally:
+        stop_workers(remote)
+    results["grpc_episode_ms"] = median_ms(grpc)
+    results["in_process_episode_ms"] = median_ms(in_process)
+    results["grpc_episode_ratio"] = round(statistics.median(grpc) / statistics.median(in_process),
+                                          2)
