@@ -6,11 +6,19 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# One temp folder for the session, removed at its end: the exporters' disk stores
+# (Microsoft-AzureMonitor-*), the app's local telemetry and every host's data land in it, as
+# in tests/conftest.py; the processes the bench starts inherit TMPDIR.
+SESSION_TMP = tempfile.mkdtemp(prefix="devhost-bench-")
+os.environ["TMPDIR"] = SESSION_TMP
+tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
 os.environ.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
 os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
@@ -54,3 +62,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     (HERE.parent / "BENCHMARKS.md").write_text(
         template.replace("{{TABLE}}", "| figure | value | target |\n|---|---|---|\n" + rows)
         .replace("{{MACHINE}}", json.dumps(RESULTS["machine"])))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
