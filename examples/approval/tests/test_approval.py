@@ -1,5 +1,8 @@
-"""The approval app's tests: written only against the durable_app fixture, as in a user's
-project (no devhost imports; `pip install` of devhost is all the setup)."""
+"""The approval app's tests: written only against the durable_app fixtures, as in a user's
+project (no devhost imports; `pip install` of devhost is all the setup).
+
+The tests with the app's default settings share one devhost (`durable_app_module`); those that
+change a setting or turn timer skipping off get their own (`durable_app` and the marker)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ import pytest
 ORDERS = "/api/orders"
 
 
-def test_small_orders_ship_at_once(durable_app):
-    run = durable_app.http("POST", ORDERS, json={"order_id": "o-1", "amount": 20})
+def test_small_orders_ship_at_once(durable_app_module):
+    run = durable_app_module.http("POST", ORDERS, json={"order_id": "o-1", "amount": 20})
     assert run.response.status == 202
     status = run.wait()
     assert status.runtime_status == "Completed"
@@ -22,8 +25,9 @@ def test_small_orders_ship_at_once(durable_app):
     assert run.kql("dependencies | where name startswith 'run_activity:' | count") == [[1]]
 
 
-def test_an_unanswered_order_escalates_after_the_window_without_waiting_a_day(durable_app):
-    run = durable_app.http("POST", ORDERS, json={"order_id": "o-2", "amount": 5000})
+def test_an_unanswered_order_escalates_after_the_window_without_waiting_a_day(
+        durable_app_module):
+    run = durable_app_module.http("POST", ORDERS, json={"order_id": "o-2", "amount": 5000})
     status = run.wait()
     assert status.runtime_status == "Completed"
     assert status.output["decision"] == "timed-out"
@@ -63,11 +67,12 @@ def test_the_limit_is_a_setting(durable_app):
     assert run.wait().output["decision"] == "auto-approved"
 
 
-def test_bad_orders_are_refused(durable_app):
-    run = durable_app.http("POST", ORDERS, json={"order_id": "o-6", "amount": -1})
+def test_bad_orders_are_refused(durable_app_module):
+    before = len(durable_app_module.instances())
+    run = durable_app_module.http("POST", ORDERS, json={"order_id": "o-6", "amount": -1})
     assert run.response.status == 400
     assert run.response.headers["content-type"].startswith("application/json")
     assert run.response.json() == {"error": "amount must be a positive number",
                                    "field": "amount"}
     assert run.instance_id is None
-    assert durable_app.instances() == []
+    assert len(durable_app_module.instances()) == before  # nothing started
