@@ -40,7 +40,7 @@ def _expected(body: bytes) -> Any:
         return err
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(body=bodies)
 def test_starter_never_fails_open(durable_app_module: DurableApp, body: bytes) -> None:
