@@ -36,7 +36,12 @@ $(PROTO_OUT): $(PROTOS) setup.py | $(STAMP)
 
 proto: $(PROTO_OUT)
 
+# pip byte-compiles what it installs into site-packages, but an editable install leaves the
+# project's own modules to whichever process imports them first: compile them here, as a wheel
+# install would, or the first test run's dozens of hosts and workers race to do it.
 install: $(STAMP) $(PROTO_OUT)
+	@$(PY) -m compileall -q -j 0 devhost telemetry deploy dashboards function_app.py workflow.py \
+	  >/dev/null
 
 # Microsoft's Kusto parser, which checks the workbook queries, from the lockfile.
 $(NODE_TOOLS): dashboards/tools/package-lock.json
