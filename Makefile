@@ -96,7 +96,7 @@ demo: install local.settings.json
 
 # The whole suite on three pytest-xdist workers: on two cores the tests wait on processes a
 # good part of the time, and a third worker fills it (measured 143-150 s against 167 s with
-# two). --dist loadgroup keeps the tests that share a module- or session-scoped fixture (one
+# two; a fourth is slower again: 127 s against 122 s with three, 683 tests). --dist loadgroup keeps the tests that share a module- or session-scoped fixture (one
 # devhost for a module, say) in one worker: they are grouped in tests/conftest.py; every
 # other test goes wherever a worker is free. `make lint`
 # runs first (ruff, mypy, the layering contract), so CI, which runs `make test`, checks them.
