@@ -176,3 +176,19 @@ def test_a_host_row_wrapping_the_users_exception_is_read_through() -> None:
     assert failure.user_frame() == "/app/function_app.py:18 in say_hello"
     plain = Failure.of("ValueError", None, None, "bad", "ValueError: bad\n")
     assert (plain.type, plain.message) == ("ValueError", "bad")
+
+
+@pytest.mark.parametrize("host", [
+    "127.0.0.1", "127.0.0.1:7071", "127.9.8.7:80", "localhost", "LOCALHOST:1", "[::1]",
+    "[::1]:7071", "0.0.0.0", "10.0.0.1:7071", "example.com", "localhost.evil.com", "", "[::",
+])
+def test_the_portals_loopback_rule_is_the_hosts(host: str) -> None:
+    """App Insights may not import the host (the layering contract), so the portal's Host
+    check is a copy of devhost/host/loopback.py's rule: this holds the two together."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from devhost.host.loopback import is_loopback_url
+    from devhost.insights.portal import loopback_host
+
+    request = make_mocked_request("GET", "/insights/", headers={"Host": host})
+    assert loopback_host(request) == is_loopback_url(f"http://{host}/"), host
