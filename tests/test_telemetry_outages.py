@@ -25,9 +25,6 @@ STARTER = "/api/start-sub-orchestration"
 RUNS = 3
 SLOW_S = 3.0  # how long the slow backend holds each post (a run takes well under a second)
 
-# These tests mostly wait (on the exporter's retries and the slow backend's posts): on one
-# xdist worker, one after another, the other workers keep both cores busy meanwhile.
-pytestmark = pytest.mark.xdist_group("telemetry-outages")
 
 
 class FlakyBreeze:
@@ -91,6 +88,9 @@ def _run(app: DurableApp, port: int, tmp: Path) -> list[tuple[float, Any]]:
     return results
 
 
+# These runs mostly wait (on the exporter's retries and the slow backend's posts): on one
+# xdist worker, one after another, the other workers keep both cores busy meanwhile.
+@pytest.mark.xdist_group("telemetry-outages")
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["down", 500, 429, 503, "slow"])
 def test_runs_complete_whatever_the_backend_does(mode: Any, durable_app: DurableApp,
