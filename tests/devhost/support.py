@@ -58,6 +58,20 @@ def until(check: Callable[[], Any], timeout: float = 15) -> Any:
     raise AssertionError("condition not met in time")
 
 
+def start_and_wait(url: str, body: Any = None, headers: dict[str, str] | None = None,
+                   timeout: float = 30) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST to an HTTP starter (202), then poll its statusQueryGetUri until the run has ended:
+    the 202's body and the final status."""
+    status, started, _ = http("POST", url, body=body, headers=headers)
+    assert status == 202, started
+
+    def ended() -> dict[str, Any] | None:
+        reply: dict[str, Any] = http("GET", started["statusQueryGetUri"])[1]
+        return reply if reply["runtimeStatus"] not in ("Pending", "Running") else None
+
+    return started, until(ended, timeout)
+
+
 def engine_of(host: BackgroundHost) -> Engine:
     """The engine a background host runs: its Durable extension's."""
     return next(extension.engine for extension in host.server.extensions

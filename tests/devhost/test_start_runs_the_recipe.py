@@ -5,7 +5,6 @@ The correlation crosses the process boundary only through the invocation's trace
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from devhost.insights.query import run_kql
 from telemetry import attributes as attr
 
 from ..hosting import REPO, Host, start
-from .support import http
+from .support import start_and_wait
 
 pytestmark = pytest.mark.host
 
@@ -26,15 +25,7 @@ HELD_OUT = {"customer_id": "cust-7", "customer_segment": "smb", "skus": ["A", "B
 
 
 def _start_and_wait(host: Host, body: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    status, started, _ = http("POST", host.base + STARTER, body=body)
-    assert status == 202, started
-    deadline = time.monotonic() + 30
-    while True:
-        _, final, _ = http("GET", started["statusQueryGetUri"])
-        if final["runtimeStatus"] not in ("Pending", "Running"):
-            return started, final
-        assert time.monotonic() < deadline, final
-        time.sleep(0.02)
+    return start_and_wait(host.base + STARTER, body)
 
 
 @pytest.fixture(scope="module")

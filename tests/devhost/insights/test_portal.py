@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ from devhost.insights.serving import server_of
 from devhost.insights.view import load_run, render_html, render_text
 
 from ...hosting import REPO, Host, devhost_env, start
-from ..support import http
+from ..support import http, start_and_wait
 
 pytestmark = pytest.mark.host
 
@@ -45,16 +44,9 @@ REFUSED = "00-4d0c1b2a39485766a5b4c3d2e1f00a1b-0123456789abcdef-01"
 
 
 def _start_recipe(host: Host, headers: dict[str, str] | None = None) -> str:
-    status, started, _ = http("POST", host.base + STARTER, headers=headers)
-    assert status == 202, started
-    deadline = time.monotonic() + 30
-    while True:
-        _, final, _ = http("GET", started["statusQueryGetUri"])
-        if final["runtimeStatus"] not in ("Pending", "Running"):
-            assert final["runtimeStatus"] == "Completed", final
-            return str(started["id"])
-        assert time.monotonic() < deadline, final
-        time.sleep(0.02)
+    started, final = start_and_wait(host.base + STARTER, headers=headers)
+    assert final["runtimeStatus"] == "Completed", final
+    return str(started["id"])
 
 
 @pytest.fixture(scope="module")
