@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 import azure_functions_logging as afl
 
+from ._redaction import ScreenedRedactionFilter
+
 LOGGER_NAME = "durable_workflow"
 
 # What marks a worker process of the Functions host. FUNCTIONS_WORKER_RUNTIME is the host's
@@ -40,9 +42,13 @@ class CorrelationFilter(logging.Filter):
     """Copies the active correlation attributes onto each record of the app's logger."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in (_correlation.get() or {}).items():
-            if not hasattr(record, key):
-                setattr(record, key, value)
+        correlation = _correlation.get()
+        if correlation:
+            # The record's own attributes (its `extra`) win, as `hasattr` would have it;
+            # LogRecord keeps them all in its __dict__ (no slots, no properties).
+            fields = record.__dict__
+            for key, value in correlation.items():
+                fields.setdefault(key, value)
         return True
 
 
@@ -96,7 +102,8 @@ def setup() -> logging.Logger:
     logger.setLevel(logging.INFO)
     logger.addFilter(SingleLineFilter())
     # Redact before the correlation keys are added: those are ids the app generated, so
-    # scanning them for secrets on every record would be pure cost.
-    logger.addFilter(afl.RedactionFilter(patterns=SECRET_PATTERNS))
+    # scanning them for secrets on every record would be pure cost. The package's filter,
+    # behind a screen that skips records it would leave unchanged (_redaction.py).
+    logger.addFilter(ScreenedRedactionFilter(SECRET_PATTERNS))
     logger.addFilter(CorrelationFilter())
     return logger

@@ -1,0 +1,90 @@
+"""azure-functions-logging's redaction, run only on records that can hold a secret.
+
+`afl.RedactionFilter` (0.15.3, `_filters.py`) visits every attribute of every record: it
+normalizes each key with a regex to look it up among sensitive names, tries `json.loads` on
+the message (an exception for every plain sentence), and runs each secret pattern over the
+message and every string value. On an activity's one log line that was a fifth of the
+telemetry's cost, for records that almost never hold a secret.
+
+The screen below asks the same questions more cheaply, and hands the record to the package's
+filter, unchanged, whenever any answer is "maybe". It never decides what to mask itself:
+- a key's sensitivity is the package's own verdict, asked once per key name (a probe record);
+- the values' patterns are the same patterns, joined into one regex searched once per value;
+- JSON-looking messages, containers and exceptions always go to the package.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+import azure_functions_logging as afl
+
+# The attributes every LogRecord has (CPython logging.LogRecord.__init__), which the package
+# does not redact either; anything else on a record came from `extra` or a filter.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+_MAX_KEYS = 4096  # verdicts kept; key names are the app's field names, a small set
+
+
+def screen_of(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One regex that matches wherever any of `patterns` does: the alternation of their
+    sources with named groups made plain (names may repeat across patterns, which one regex
+    cannot hold). None when a pattern uses what this cannot join (global flags, named
+    back-references): the caller then screens nothing."""
+    sources = []
+    for pattern in patterns:
+        if pattern.flags & ~re.UNICODE or "(?P=" in pattern.pattern:
+            return None
+        sources.append(f"(?:{_NAMED_GROUP.sub('(?:', pattern.pattern)})")
+    return re.compile("|".join(sources)) if sources else None
+
+
+class ScreenedRedactionFilter(logging.Filter):
+    """The package's filter with the same patterns, skipped for records it would not change.
+    It holds the package's filter rather than extending it, so neither can shadow the
+    other's attributes."""
+
+    def __init__(self, patterns: Iterable[re.Pattern[str]]) -> None:
+        super().__init__()
+        patterns = tuple(patterns)
+        self._redaction = afl.RedactionFilter(patterns=patterns)
+        self._screen = screen_of(patterns)
+        self._key_verdicts: dict[str, bool] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._screen is None or self._may_hold_secret(record, self._screen):
+            self._redaction.filter(record)
+        return True
+
+    def _may_hold_secret(self, record: logging.LogRecord, screen: re.Pattern[str]) -> bool:
+        if record.exc_info is not None or record.exc_text is not None:
+            return True
+        message = record.getMessage()
+        if message.lstrip()[:1] in ("{", "[") or screen.search(message):
+            return True
+        for key, value in record.__dict__.items():
+            if key in _STANDARD:
+                continue
+            if self._is_sensitive(key):
+                return True
+            if isinstance(value, str):
+                if screen.search(value):
+                    return True
+            elif isinstance(value, (dict, list, tuple)):
+                return True
+        return False
+
+    def _is_sensitive(self, key: str) -> bool:
+        """Whether the package masks `key` whatever its value: asked of the package itself,
+        with a probe record, so its key list and normalization stay the only rule."""
+        verdict = self._key_verdicts.get(key)
+        if verdict is None:
+            probe = object()
+            record = logging.makeLogRecord({key: probe})
+            self._redaction.filter(record)
+            verdict = record.__dict__.get(key) is not probe
+            if len(self._key_verdicts) < _MAX_KEYS:
+                self._key_verdicts[key] = verdict
+        return verdict
