@@ -35,6 +35,16 @@ def from_function_context(function_context: Any) -> otel_context.Context | None:
                     "tracestate": getattr(trace_context, "trace_state", "") or ""})
 
 
+def in_trace(carrier: dict[str, str], span_context: trace.SpanContext | None) -> bool:
+    """Whether the carrier's `traceparent` names `span_context`'s trace, read as text: the
+    trace-id field of the W3C header (`version-traceid-parentid-flags`, lowercase hex), which
+    is all a caller comparing trace ids needs, without building a context."""
+    if span_context is None:
+        return False
+    fields = carrier.get("traceparent", "").strip().split("-")
+    return len(fields) >= 4 and fields[1] == format(span_context.trace_id, "032x")
+
+
 def span_context_of(ctx: otel_context.Context | None) -> trace.SpanContext | None:
     if ctx is None:
         return None

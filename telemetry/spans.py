@@ -102,14 +102,17 @@ def activity_span(name: str, correlation: Correlation | None, function_context: 
     trace.
     """
     host = propagation.from_function_context(function_context)
-    starter = propagation.extract(correlation.trace) if correlation else None
     host_span = propagation.span_context_of(host)
-    starter_span = propagation.span_context_of(starter)
     parent, links = host, []
-    if starter_span is not None and (host_span is None
-                                     or host_span.trace_id != starter_span.trace_id):
-        parent = starter
-        links = [Link(host_span)] if host_span is not None else []
+    # With Durable distributed tracing on, the host's span is already in the starter's trace:
+    # the record's traceparent then needs no second parse (its outcome would be `host`).
+    if correlation is not None and not propagation.in_trace(correlation.trace, host_span):
+        starter = propagation.extract(correlation.trace)
+        starter_span = propagation.span_context_of(starter)
+        if starter_span is not None and (host_span is None
+                                         or host_span.trace_id != starter_span.trace_id):
+            parent = starter
+            links = [Link(host_span)] if host_span is not None else []
     attributes = {attr.TYPE: attr.TYPE_ACTIVITY, attr.TASK_NAME: name,
                   attr.INSTANCE_ID: correlation.instance_id if correlation else "",
                   attr.ROLE: attr.ROLE_ACTIVITY,
@@ -150,12 +153,21 @@ def _instrument[**P, R](fn: Callable[P, R],
                         tracer_provider: trace.TracerProvider | None) -> Callable[P, R]:
     signature = inspect.signature(fn)
     input_name = next(p for p in signature.parameters if p != "context")
+    parameters = frozenset(signature.parameters)
 
-    def prepare(args: Any, kwargs: Any) -> tuple[inspect.BoundArguments, Correlation | None]:
+    def prepare(args: Any, kwargs: Any) -> tuple[Any, dict[str, Any], Correlation | None, Any]:
+        """(args, kwargs) for `fn` with the payload in place of the wrapped input, the
+        record, and the function context if `fn` takes one. The worker passes every
+        parameter by name (azure-functions-runtime utils/executor.py `execute_sync`:
+        `func(**params)`), so that call needs no `inspect` binding; any other call shape is
+        bound by the signature, which refuses a bad one before the span starts."""
+        if not args and input_name in kwargs and kwargs.keys() <= parameters:
+            correlation, payload = unwrap(kwargs[input_name])
+            return (), {**kwargs, input_name: payload}, correlation, kwargs.get("context")
         bound = signature.bind(*args, **kwargs)
         correlation, payload = unwrap(bound.arguments[input_name])
         bound.arguments[input_name] = payload
-        return bound, correlation
+        return bound.args, bound.kwargs, correlation, bound.arguments.get("context")
 
     def name_of(correlation: Correlation | None) -> str:
         return (correlation.activity_name if correlation and correlation.activity_name
@@ -164,18 +176,18 @@ def _instrument[**P, R](fn: Callable[P, R],
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            bound, correlation = prepare(args, kwargs)
-            with activity_span(name_of(correlation), correlation, bound.arguments.get("context"),
+            call_args, call_kwargs, correlation, context = prepare(args, kwargs)
+            with activity_span(name_of(correlation), correlation, context,
                                tracer_provider=tracer_provider):
-                return await fn(*bound.args, **bound.kwargs)
+                return await fn(*call_args, **call_kwargs)
 
         return async_wrapper  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        bound, correlation = prepare(args, kwargs)
-        with activity_span(name_of(correlation), correlation, bound.arguments.get("context"),
+        call_args, call_kwargs, correlation, context = prepare(args, kwargs)
+        with activity_span(name_of(correlation), correlation, context,
                            tracer_provider=tracer_provider):
-            return fn(*bound.args, **bound.kwargs)
+            return fn(*call_args, **call_kwargs)
 
     return wrapper

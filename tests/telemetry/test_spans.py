@@ -79,3 +79,39 @@ def test_without_a_provider_the_global_one_is_used() -> None:
 
     assert plain(wrap(Correlation("r", "", "r", "parent", "plain"), 1)) == 1
     assert exporter.get_finished_spans() == ()
+
+
+def test_called_by_name_as_the_worker_does_or_by_position_the_same_span() -> None:
+    """The worker calls `func(**params)` (azure-functions-runtime utils/executor.py), which
+    takes the path without `inspect`; a positional call is bound by the signature. Both
+    give the function its payload and put the span in the host's trace under its span."""
+    provider, exporter = provider_with_memory()
+
+    @activity(tracer_provider=provider)
+    def greet(name: Any, context: Any) -> str:
+        return f"hello {name}"
+
+    record = Correlation(root_instance_id="root-1", parent_instance_id="", instance_id="root-1",
+                         orchestration_name="parent", trace={"traceparent": CALLER})
+    assert greet(name=wrap(record, "ada"), context=host_context(CALLER)) == "hello ada"
+    assert greet(wrap(record, "bob"), host_context(CALLER)) == "hello bob"
+    by_name, by_position = exporter.get_finished_spans()
+    for span in (by_name, by_position):
+        assert span.parent is not None and f"{span.parent.span_id:016x}" == CALLER[36:52]
+        assert f"{span.context.trace_id:032x}" == CALLER[3:35] and not span.links
+
+
+def test_a_host_span_in_another_trace_parents_to_the_record_and_links_the_host() -> None:
+    provider, exporter = provider_with_memory()
+
+    @activity(tracer_provider=provider)
+    def greet(name: Any, context: Any) -> str:
+        return f"hello {name}"
+
+    other = "00-11111111111111111111111111111111-2222222222222222-00"
+    record = Correlation(root_instance_id="root-1", parent_instance_id="", instance_id="root-1",
+                         orchestration_name="parent", trace={"traceparent": f" {CALLER} "})
+    greet(name=wrap(record, "ada"), context=host_context(other))
+    (span,) = exporter.get_finished_spans()
+    assert f"{span.context.trace_id:032x}" == CALLER[3:35]
+    assert [f"{link.context.span_id:016x}" for link in span.links] == [other[36:52]]
