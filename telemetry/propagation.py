@@ -31,8 +31,11 @@ def from_function_context(function_context: Any) -> otel_context.Context | None:
     trace_context = getattr(function_context, "trace_context", None)
     if trace_context is None:
         return None
-    return extract({"traceparent": getattr(trace_context, "trace_parent", "") or "",
-                    "tracestate": getattr(trace_context, "trace_state", "") or ""})
+    carrier = {"traceparent": getattr(trace_context, "trace_parent", "") or ""}
+    trace_state = getattr(trace_context, "trace_state", "") or ""
+    if trace_state:  # an empty header means none; the propagator would still parse it
+        carrier["tracestate"] = trace_state
+    return extract(carrier)
 
 
 def in_trace(carrier: dict[str, str], span_context: trace.SpanContext | None) -> bool:

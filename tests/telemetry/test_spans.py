@@ -25,10 +25,10 @@ def provider_with_memory() -> tuple[TracerProvider, InMemorySpanExporter]:
     return provider, exporter
 
 
-def host_context(traceparent: str) -> Any:
+def host_context(traceparent: str, tracestate: str = "") -> Any:
     """What the worker hands a function as `context` (only what the helpers read)."""
     return SimpleNamespace(trace_context=SimpleNamespace(trace_parent=traceparent,
-                                                         trace_state=""))
+                                                         trace_state=tracestate))
 
 
 def test_the_starter_and_an_activity_record_to_the_provider_they_are_given() -> None:
@@ -115,3 +115,17 @@ def test_a_host_span_in_another_trace_parents_to_the_record_and_links_the_host()
     (span,) = exporter.get_finished_spans()
     assert f"{span.context.trace_id:032x}" == CALLER[3:35]
     assert [f"{link.context.span_id:016x}" for link in span.links] == [other[36:52]]
+
+
+def test_the_host_tracestate_carries_into_the_activity_span() -> None:
+    provider, exporter = provider_with_memory()
+
+    @activity(tracer_provider=provider)
+    def greet(name: Any, context: Any) -> str:
+        return f"hello {name}"
+
+    greet(name="ada", context=host_context(CALLER, "vendor=1"))
+    greet(name="bob", context=host_context(CALLER))
+    with_state, without = exporter.get_finished_spans()
+    assert with_state.context.trace_state.get("vendor") == "1"
+    assert without.context.trace_state.get("vendor") is None
