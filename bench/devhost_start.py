@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from devhost.cli.client import send
+from devhost.insights.remote import remote_flush
+from devhost.insights.serving import server_of
+
+from .proc_cpu import self_cpu_s, tree_cpu_s
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 120.0
@@ -83,6 +87,20 @@ class DevhostStart:
                 return self
             time.sleep(0.02)
 
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds used so far by the host process, its worker processes (all its
+        descendants) and this process (the client threads): two readings around a
+        measurement say where its CPU went (see `cpu_ms_per_run`). The host's telemetry
+        pipelines batch, so they are flushed first (`/devhost/flush`, which answers once what
+        they held is filed): the rows of the runs measured are filed inside the readings.
+        The workers' exporters batch too (OTEL_BSP_SCHEDULE_DELAY, 5 s by default): they
+        hold about as much at either reading, which over hundreds of runs nearly cancels."""
+        assert self._proc is not None, "not started"
+        url = server_of(self.data_dir / "data" / "insights.duckdb")
+        assert url is not None, "local insights is not served"
+        remote_flush(url, timeout=60)
+        return {**tree_cpu_s(self._proc.pid), "client": self_cpu_s()}
+
     def log_tail(self, lines: int = 30) -> str:
         text = (self.data_dir / "devhost.log").read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
@@ -148,6 +166,15 @@ class DevhostStart:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def cpu_ms_per_run(before: dict[str, float], after: dict[str, float],
+                   runs: int) -> dict[str, float]:
+    """Milliseconds of CPU per run of each process between two `DevhostStart.cpu_s`
+    readings, and their total."""
+    per_run = {k: (after[k] - before[k]) * 1000 / runs for k in after}
+    per_run["total"] = sum(per_run.values())
+    return {k: round(v, 2) for k, v in per_run.items()}
 
 
 def median_ms(seconds: list[float]) -> float:

@@ -5,6 +5,7 @@ bench/test_devhost.py stay beside these, named `_in_process`."""
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from devhost.durable.store import Store
 from devhost.host.app import AppIndex
 
 from .conftest import QUICK
-from .devhost_start import REPO, DevhostStart, median_ms
+from .devhost_start import REPO, DevhostStart, cpu_ms_per_run, median_ms
 
 APPS = REPO / "tests" / "devhost" / "apps"
 RECIPE = "/api/start-sub-orchestration"
@@ -35,7 +36,13 @@ def test_runs_and_latency_through_workers(benchmark: Any, results: dict[str, Any
         with DevhostStart(tmp_path / "two", workers=2) as host:
             host.start(RECIPE)
             results["start_to_ready_s"] = round(host.start_to_ready_s, 2)
+            before = host.cpu_s()
             results["runs_per_s"] = round(host.runs_per_s(RECIPE, runs), 1)
+            cpu = cpu_ms_per_run(before, host.cpu_s(), runs)
+            results["cpu_ms_per_run"] = cpu
+            # What the machine's cores could complete if every one of them did nothing else.
+            results["runs_per_s_cpu_bound"] = round((os.cpu_count() or 1) * 1000 / cpu["total"],
+                                                    1)
             latencies = [host.run(RECIPE) for _ in range(single)]
             results["http_p50_ms"] = median_ms(latencies)
             results["http_p95_ms"] = round(statistics.quantiles(latencies, n=20)[18] * 1000, 2)
