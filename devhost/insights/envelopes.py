@@ -51,11 +51,15 @@ class EnvelopeError(ValueError):
         self.field = field
 
 
+def columns(table: str) -> list[tuple[str, str]]:
+    """A table's columns and their DuckDB types, in the order of its CREATE TABLE."""
+    return [(c, _COMMON_TYPES.get(c, "VARCHAR")) for c in COMMON] + TABLES[table]
+
+
 def ddl() -> list[str]:
     statements = []
-    for table, columns in TABLES.items():
-        cols = [f'"{c}" {_COMMON_TYPES.get(c, "VARCHAR")}' for c in COMMON]
-        cols += [f'"{c}" {t}' for c, t in columns]
+    for table in TABLES:
+        cols = [f'"{c}" {t}' for c, t in columns(table)]
         statements.append(f'CREATE TABLE IF NOT EXISTS "{table}" ({", ".join(cols)})')
         statements += [f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{c}" '
                        f'{_COMMON_TYPES.get(c, "VARCHAR")}' for c in _ADDED]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from devhost.insights.envelopes import COMMON, TABLES, Row, ddl
+from devhost.insights.envelopes import TABLES, Row, columns, ddl
 from devhost.insights.errors import StoreBusyError
 
 OPEN_ATTEMPTS = 20  # x 50 ms: a writer that is just closing gets a second to let go
@@ -104,23 +104,34 @@ class InsightsStore:
         return self._con
 
     def insert(self, rows: list[Row]) -> None:
-        """All rows of one post in one transaction: a post is filed whole or not at all."""
+        """All rows of one post in one transaction: a post is filed whole or not at all.
+
+        One INSERT per table, its rows passed column by column as typed lists and unnested
+        (`INSERT ... SELECT unnest(?::T[]), ...`): DuckDB's `executemany` runs its statement
+        once per row, about 0.7 ms a row on the bench machine, against 0.02 ms a row this way
+        for a post of 512 rows (the exporters' batch size). A post whose values DuckDB cannot
+        convert to a typed list (a number where text belongs, say) is filed again row by row,
+        where each value is cast on its own, as before."""
         with self._lock:
-            con = self._open()
-            con.execute("BEGIN TRANSACTION")
             try:
-                for table, columns in TABLES.items():
-                    names = COMMON + [c for c, _ in columns]
-                    batch = [[r.values.get(n) for n in names] for r in rows if r.table == table]
-                    if batch:
-                        quoted = ", ".join(f'"{n}"' for n in names)
-                        marks = ", ".join("?" for _ in names)
-                        con.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})',
-                                        batch)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+                self._file(rows, _insert_unnested)
+            except (duckdb.ConversionException, duckdb.InvalidInputException,
+                    duckdb.BinderException):
+                self._file(rows, _insert_row_by_row)
+
+    def _file(self, rows: list[Row],
+              insert: Callable[[duckdb.DuckDBPyConnection, str, list[Row]], None]) -> None:
+        con = self._open()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in TABLES:
+                batch = [r for r in rows if r.table == table]
+                if batch:
+                    insert(con, table, batch)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def counts(self) -> dict[str, int]:
         with self.reader() as con:
@@ -143,6 +154,24 @@ class InsightsStore:
             with self._lock:
                 self._cursors.discard(con)
                 self._released.notify_all()
+
+
+def _insert_unnested(con: duckdb.DuckDBPyConnection, table: str, rows: list[Row]) -> None:
+    """One statement for all `rows`: each column a list parameter cast to the column's type;
+    unnests in one SELECT list advance together, row by row (DuckDB's `unnest` docs)."""
+    typed = columns(table)
+    quoted = ", ".join(f'"{name}"' for name, _ in typed)
+    unnests = ", ".join(f"unnest(?::{kind}[])" for _, kind in typed)
+    con.execute(f'INSERT INTO "{table}" ({quoted}) SELECT {unnests}',
+                [[r.values.get(name) for r in rows] for name, _ in typed])
+
+
+def _insert_row_by_row(con: duckdb.DuckDBPyConnection, table: str, rows: list[Row]) -> None:
+    names = [name for name, _ in columns(table)]
+    quoted = ", ".join(f'"{n}"' for n in names)
+    marks = ", ".join("?" for _ in names)
+    con.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})',
+                    [[r.values.get(n) for n in names] for r in rows])
 
 
 def writer_of(path: Path) -> InsightsStore | None:
