@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import statistics
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from devhost.cli.start import load_app, stop_workers
 from devhost.durable.engine import Engine, EngineOptions
+from devhost.durable.history import EventType
 from devhost.durable.protocol import call_orchestrator, episodes, trigger_payload
 from devhost.durable.store import Store
 from devhost.host.app import AppIndex
@@ -48,11 +51,26 @@ def test_runs_and_latency_through_workers(benchmark: Any, results: dict[str, Any
             latencies = [host.run(RECIPE) for _ in range(single)]
             results["http_p50_ms"] = median_ms(latencies)
             results["http_p95_ms"] = round(statistics.quantiles(latencies, n=20)[18] * 1000, 2)
+        results["episodes_per_run"] = episodes_per_run(tmp_path / "two" / "data")
         with DevhostStart(tmp_path / "one", workers=1) as host:
             host.start(RECIPE)
             results["runs_per_s_one_worker"] = round(host.runs_per_s(RECIPE, runs), 1)
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
+
+
+def episodes_per_run(data_dir: Path) -> float:
+    """Orchestrator episodes per recipe run, read from the stopped host's durable store: each
+    episode opens with one OrchestratorStarted event in its instance's history
+    (DurableTask.Core `TaskOrchestrationDispatcher`), children's included. The recipe's floor
+    is 6: the parent starts both children, then completes when they have (2), and each child
+    schedules its activity, then completes (2 each)."""
+    with closing(sqlite3.connect(data_dir / "durable.sqlite")) as db:
+        (episodes,), = db.execute(
+            "SELECT count(*) FROM history WHERE json_extract(event, '$.EventType') = ?",
+            (EventType.ORCHESTRATOR_STARTED,))
+        (runs,), = db.execute("SELECT count(*) FROM instances WHERE name = ?", (PARENT,))
+    return round(episodes / runs, 2)
 
 
 def test_fan_out_through_workers(benchmark: Any, results: dict[str, Any],
