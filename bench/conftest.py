@@ -49,6 +49,9 @@ BOUNDS = {
     "duplicate_items": "the exporter sends each item once; a resent batch would count",
     "grpc_episode_ratio": "the history's protobuf encoding and the round trip to a worker",
     "bytes_per_run": "items_per_run × the envelope's size, gzip",
+    "cpu_ms_per_run": "the host's own telemetry and HTTP, the workers' SDK replays",
+    "runs_per_s_cpu_bound": "cpu_ms_per_run's total",
+    "episodes_per_run": "the workflow: 2 episodes per orchestration, 3 orchestrations",
 }
 
 
