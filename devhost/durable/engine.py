@@ -35,8 +35,10 @@ from devhost.durable.errors import Conflict, DurableError, Gone, NotFound, Preco
 from devhost.durable.history import (
     EventType,
     RuntimeStatus,
+    awaited_answers,
     event,
     execution_started,
+    is_answer,
     iso,
     json_or_none,
     public_history,
@@ -83,6 +85,9 @@ class Engine:
         entities.ensure_schema(store)
         self._running: set[str] = set()
         self._dirty: set[str] = set()
+        # Instances lingering before an episode: what wakes them, and how many of the
+        # answers they await have yet to arrive.
+        self._lingering: dict[str, tuple[asyncio.Event, list[int]]] = {}
         self._timers: list[tuple[float, str]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -349,6 +354,14 @@ class Engine:
             return
         if instance_id in self._running:
             self._dirty.add(instance_id)
+            lingering = self._lingering.get(instance_id)
+            if lingering is not None:
+                # Most likely one of the awaited answers; if not, the episode merely
+                # starts sooner than it would have.
+                wake, missing = lingering
+                missing[0] -= 1
+                if missing[0] <= 0:
+                    wake.set()
             return
         self._running.add(instance_id)
         self._spawn(self._drive(instance_id))
@@ -377,7 +390,7 @@ class Engine:
                     # a fan-out of N costs O(N) replays' worth of time, not O(N^2).
                     linger = min(self._replay_cost.get(instance_id, 0.0), _MAX_LINGER)
                     if linger > _MIN_LINGER:
-                        await asyncio.sleep(linger)
+                        await self._linger(instance_id, linger)
                     self._dirty.discard(instance_id)
                     started = time.perf_counter()
                     try:
@@ -395,6 +408,36 @@ class Engine:
                     await asyncio.sleep(0)
         finally:
             self._running.discard(instance_id)
+
+    async def _linger(self, instance_id: str, seconds: float) -> None:
+        """Wait up to `seconds` for the answers the instance still awaits, so they join one
+        episode; stop as soon as they are all in. Nothing to wait for (a child's one
+        activity has answered; the last child of a fan-in is in): no wait at all."""
+        missing = self._answers_missing(instance_id)
+        if missing <= 0:
+            return
+        wake = asyncio.Event()
+        self._lingering[instance_id] = (wake, [missing])
+        try:
+            await asyncio.wait_for(wake.wait(), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            self._lingering.pop(instance_id, None)
+
+    def _answers_missing(self, instance_id: str) -> int:
+        """How many activities and sub-orchestrations the instance awaits that have not
+        answered yet, from its cached history and its inbox. Unknown history (not cached):
+        1, so the instance lingers as long as the timer allows."""
+        history = self.histories.get(instance_id)
+        if history is None:
+            return 1
+        awaited = awaited_answers(history)
+        if awaited <= 0:
+            return 0
+        arrived = sum(1 for m in self.store.inbox(instance_id, time.time())
+                      if is_answer(m.event))
+        return awaited - arrived
 
     # -- one orchestrator episode --------------------------------------------------------
     async def _episode(self, instance_id: str) -> bool:

@@ -41,6 +41,26 @@ class EventType(IntEnum):
     EXECUTION_REWOUND = 21
 
 
+# What an orchestration waits on that another dispatcher answers, and those answers
+# (DurableTask.Core TaskOrchestrationDispatcher: TaskScheduled is answered by TaskCompleted or
+# TaskFailed, SubOrchestrationInstanceCreated by SubOrchestrationInstanceCompleted or -Failed).
+# Timers are left out: they fire at their time, which no waiting brings forward.
+_AWAITED = frozenset({EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED})
+_ANSWERS = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED,
+                      EventType.SUB_ORCHESTRATION_COMPLETED, EventType.SUB_ORCHESTRATION_FAILED})
+
+
+def is_answer(event: Event) -> bool:
+    return event["EventType"] in _ANSWERS
+
+
+def awaited_answers(events: list[Event]) -> int:
+    """How many activities and sub-orchestrations the history scheduled and has no answer
+    for yet."""
+    return sum(1 if e["EventType"] in _AWAITED else -1 if e["EventType"] in _ANSWERS else 0
+               for e in events)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -1,0 +1,32 @@
+"""What an orchestration still awaits, read from its history: the engine lingers before an
+episode only while some of it has not answered (engine.py `_linger`)."""
+
+from __future__ import annotations
+
+from devhost.durable.history import EventType, awaited_answers, event, is_answer
+
+
+def _history(*kinds: EventType) -> list[dict[str, object]]:
+    return [event(kind) for kind in kinds]
+
+
+def test_scheduled_work_is_awaited_until_it_answers() -> None:
+    started = _history(EventType.EXECUTION_STARTED, EventType.ORCHESTRATOR_STARTED,
+                       EventType.SUB_ORCHESTRATION_CREATED,
+                       EventType.SUB_ORCHESTRATION_CREATED, EventType.ORCHESTRATOR_COMPLETED)
+    assert awaited_answers(started) == 2
+    one_in = started + _history(EventType.ORCHESTRATOR_STARTED,
+                                EventType.SUB_ORCHESTRATION_COMPLETED,
+                                EventType.TASK_SCHEDULED, EventType.ORCHESTRATOR_COMPLETED)
+    assert awaited_answers(one_in) == 2
+    assert awaited_answers(one_in + _history(EventType.SUB_ORCHESTRATION_FAILED,
+                                             EventType.TASK_FAILED)) == 0
+
+
+def test_timers_and_events_are_not_answers_anyone_can_hurry() -> None:
+    waiting = _history(EventType.EXECUTION_STARTED, EventType.TIMER_CREATED,
+                       EventType.EVENT_RAISED)
+    assert awaited_answers(waiting) == 0
+    assert not is_answer(event(EventType.TIMER_FIRED))
+    assert not is_answer(event(EventType.EVENT_RAISED))
+    assert is_answer(event(EventType.TASK_COMPLETED))
