@@ -13,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from devhost.cli.client import send
 from devhost.cli.start import load_app, stop_workers
 from devhost.durable.engine import Engine, EngineOptions
 from devhost.durable.history import EventType
@@ -76,9 +77,14 @@ def episodes_per_run(data_dir: Path) -> float:
 def test_fan_out_through_workers(benchmark: Any, results: dict[str, Any],
                                  tmp_path: Path) -> None:
     """A parent fanning out to N child orchestrations (one activity each), started over
-    HTTP on `devhost start` with two workers; the median of `rounds` runs of each size."""
+    HTTP on `devhost start` with two workers; the median of `rounds` runs of each size.
+    Beside the times, what bounds them: the CPU seconds of the host process and of the
+    worker processes per 1000-child run (median), and the last such run's episodes and
+    activity runs, each one invocation over gRPC (`fan_out_counts`)."""
     rounds = 1 if QUICK else 3
     times: dict[int, list[float]] = {100: [], 1000: []}
+    cpu: dict[str, list[float]] = {"host": [], "workers": []}
+    parents: list[str] = []
     env = {"SEMANTICS_ATTEMPTS_DIR": str(tmp_path / "attempts")}
     path = "/api/orchestrators/fan_out_children"
 
@@ -88,13 +94,54 @@ def test_fan_out_through_workers(benchmark: Any, results: dict[str, Any],
             host.start(path, b"1")
             for _ in range(rounds):
                 for n in times:
-                    times[n].append(host.run(path, str(n).encode()))
+                    before = host.cpu_s() if n == 1000 else {}
+                    seconds, parent = _fan_out(host, path, n)
+                    times[n].append(seconds)
+                    if n == 1000:
+                        after = host.cpu_s()
+                        for key in cpu:
+                            cpu[key].append(after[key] - before[key])
+                        parents.append(parent)
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     fan100, fan1000 = statistics.median(times[100]), statistics.median(times[1000])
     results["fanout_100_s"] = round(fan100, 3)
     results["fanout_1000_s"] = round(fan1000, 3)
     results["fanout_ratio_1000_100"] = round(fan1000 / fan100, 2)
+    for key, seconds in cpu.items():
+        results[f"fanout_1000_cpu_s_{key}"] = round(statistics.median(seconds), 2)
+    for key, count in fan_out_counts(tmp_path / "fan" / "data", parents[-1]).items():
+        results[f"fanout_1000_{key}"] = count
+
+
+def _fan_out(host: DevhostStart, path: str, n: int) -> tuple[float, str]:
+    """One fan-out, as `DevhostStart.run` does it (POST, then poll every 5 ms until
+    Completed); the seconds and the parent's instance id."""
+    began = time.perf_counter()
+    status, started = send("POST", host.base_url + path, str(n).encode(), timeout=60)
+    assert status == 202, (status, started)
+    host.wait(started["statusQueryGetUri"])
+    return time.perf_counter() - began, str(started["id"])
+
+
+def fan_out_counts(data_dir: Path, parent: str) -> dict[str, int]:
+    """One fan-out's work, read from the stopped host's durable store: the parent's and its
+    children's episodes (one OrchestratorStarted each, DurableTask.Core
+    `TaskOrchestrationDispatcher`) and the children's activity runs (TaskCompleted). The
+    floor for N children is N activities and 2N child episodes (each child schedules its
+    activity, then completes), plus the parent's: 2 if every answer joined one episode."""
+    children = "SELECT instance_id FROM instances WHERE parent_instance_id = ?"
+
+    def count(db: sqlite3.Connection, event_type: EventType, instances: str) -> int:
+        (found,), = db.execute(
+            "SELECT count(*) FROM history WHERE json_extract(event, '$.EventType') = ? "
+            f"AND instance_id IN ({instances})", (event_type, parent))
+        return int(found)
+
+    with closing(sqlite3.connect(data_dir / "durable.sqlite")) as db:
+        return {"parent_episodes": count(db, EventType.ORCHESTRATOR_STARTED, "?"),
+                "child_episodes": count(db, EventType.ORCHESTRATOR_STARTED, children),
+                "activities": count(db, EventType.TASK_COMPLETED, children)}
 
 
 def _recorded_history(tmp: Path) -> tuple[str, list[dict[str, Any]]]:
