@@ -35,15 +35,14 @@ from devhost.durable.errors import Conflict, DurableError, Gone, NotFound, Preco
 from devhost.durable.history import (
     EventType,
     RuntimeStatus,
-    awaited_answers,
     event,
     execution_started,
-    is_answer,
     iso,
     json_or_none,
     public_history,
     utcnow,
 )
+from devhost.durable.linger import Lingering
 from devhost.durable.spans import emit_orchestration_span, v2_tracing_active
 from devhost.durable.store import TERMINAL, Instance, Store, WorkItem
 from devhost.durable.timeskip import DurableClock
@@ -60,8 +59,6 @@ __all__ = ["Conflict", "DurableError", "Engine", "EngineOptions", "Gone", "NotFo
 
 log = logging.getLogger("devhost.durable")
 
-_MIN_LINGER = 0.002  # seconds: below this, batching is not worth the added latency
-_MAX_LINGER = 0.25
 _WORKER_RETRY = 0.2  # seconds before work a dead worker held is delivered again
 # Statuses a new start with the same id is refused in (the dedupe statuses of the default
 # OverridableExistingInstanceStates, NonRunningStates: see httpapi/management.py's
@@ -85,9 +82,6 @@ class Engine:
         entities.ensure_schema(store)
         self._running: set[str] = set()
         self._dirty: set[str] = set()
-        # Instances lingering before an episode: what wakes them, and how many of the
-        # answers they await have yet to arrive.
-        self._lingering: dict[str, tuple[asyncio.Event, list[int]]] = {}
         self._timers: list[tuple[float, str]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -97,6 +91,7 @@ class Engine:
         self._timer_task: asyncio.Task[None] | None = None
         self._replay_cost: dict[str, float] = {}
         self.histories = HistoryCache()
+        self.lingering = Lingering(store, self.histories)
         self.episodes = 0
         # Set by stop_taking_work(): nothing new starts; what runs finishes and commits.
         self._stopping = False
@@ -354,14 +349,7 @@ class Engine:
             return
         if instance_id in self._running:
             self._dirty.add(instance_id)
-            lingering = self._lingering.get(instance_id)
-            if lingering is not None:
-                # Most likely one of the awaited answers; if not, the episode merely
-                # starts sooner than it would have.
-                wake, missing = lingering
-                missing[0] -= 1
-                if missing[0] <= 0:
-                    wake.set()
+            self.lingering.arrived(instance_id)
             return
         self._running.add(instance_id)
         self._spawn(self._drive(instance_id))
@@ -385,12 +373,9 @@ class Engine:
         try:
             async with self._orch_slots:
                 while True:
-                    # Linger as long as the last replay took: completions that arrive
-                    # meanwhile join one episode instead of each paying a full replay, so
-                    # a fan-out of N costs O(N) replays' worth of time, not O(N^2).
-                    linger = min(self._replay_cost.get(instance_id, 0.0), _MAX_LINGER)
-                    if linger > _MIN_LINGER:
-                        await self._linger(instance_id, linger)
+                    # Completions that arrive meanwhile join one episode (linger.py).
+                    await self.lingering.wait(instance_id,
+                                              self._replay_cost.get(instance_id, 0.0))
                     self._dirty.discard(instance_id)
                     started = time.perf_counter()
                     try:
@@ -408,36 +393,6 @@ class Engine:
                     await asyncio.sleep(0)
         finally:
             self._running.discard(instance_id)
-
-    async def _linger(self, instance_id: str, seconds: float) -> None:
-        """Wait up to `seconds` for the answers the instance still awaits, so they join one
-        episode; stop as soon as they are all in. Nothing to wait for (a child's one
-        activity has answered; the last child of a fan-in is in): no wait at all."""
-        missing = self._answers_missing(instance_id)
-        if missing <= 0:
-            return
-        wake = asyncio.Event()
-        self._lingering[instance_id] = (wake, [missing])
-        try:
-            await asyncio.wait_for(wake.wait(), seconds)
-        except TimeoutError:
-            pass
-        finally:
-            self._lingering.pop(instance_id, None)
-
-    def _answers_missing(self, instance_id: str) -> int:
-        """How many activities and sub-orchestrations the instance awaits that have not
-        answered yet, from its cached history and its inbox. Unknown history (not cached):
-        1, so the instance lingers as long as the timer allows."""
-        history = self.histories.get(instance_id)
-        if history is None:
-            return 1
-        awaited = awaited_answers(history)
-        if awaited <= 0:
-            return 0
-        arrived = sum(1 for m in self.store.inbox(instance_id, time.time())
-                      if is_answer(m.event))
-        return awaited - arrived
 
     # -- one orchestrator episode --------------------------------------------------------
     async def _episode(self, instance_id: str) -> bool:
@@ -476,9 +431,14 @@ class Engine:
             reason, details = console.split_failure(error or "")
             console.orchestration_failed(inst.name, inst.instance_id, reason, details)
         self._replay_cost.pop(inst.instance_id, None)
+        history = self.histories.get(inst.instance_id)
         self.histories.forget(inst.instance_id)
-        emit_orchestration_span(self.tracer, inst, started_version(
-            self.store.history(inst.instance_id)) if self.tracer.enabled else "")
+        if self.tracer.enabled:
+            version = started_version(history if history is not None
+                                      else self.store.history(inst.instance_id))
+            emit_orchestration_span(self.tracer, inst, version)
+        else:
+            emit_orchestration_span(self.tracer, inst, "")
         if inst.parent_instance_id:
             self.notify(inst.parent_instance_id)
         for future in self._waiters.pop(inst.instance_id, []):

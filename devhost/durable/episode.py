@@ -337,7 +337,8 @@ class Episode:
                             "its history has the details.")
             elif inst.runtime_status == RuntimeStatus.COMPLETED:
                 tell_parent(self.store, inst, failed=False, result=inst.output)
-        if continue_as_new is None and not inst.is_terminal:
+        if continue_as_new is None:
+            # A finished instance's too: finished() reads its version there, then forgets it.
             dispatcher.histories.put(inst.instance_id, history + new_events + self.appended)
         else:
             dispatcher.histories.forget(inst.instance_id)

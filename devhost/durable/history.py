@@ -46,18 +46,19 @@ class EventType(IntEnum):
 # TaskFailed, SubOrchestrationInstanceCreated by SubOrchestrationInstanceCompleted or -Failed).
 # Timers are left out: they fire at their time, which no waiting brings forward.
 _AWAITED = frozenset({EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED})
-_ANSWERS = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED,
-                      EventType.SUB_ORCHESTRATION_COMPLETED, EventType.SUB_ORCHESTRATION_FAILED})
+ANSWER_TYPES = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED,
+                          EventType.SUB_ORCHESTRATION_COMPLETED,
+                          EventType.SUB_ORCHESTRATION_FAILED})
 
 
 def is_answer(event: Event) -> bool:
-    return event["EventType"] in _ANSWERS
+    return event["EventType"] in ANSWER_TYPES
 
 
 def awaited_answers(events: list[Event]) -> int:
     """How many activities and sub-orchestrations the history scheduled and has no answer
     for yet."""
-    return sum(1 if e["EventType"] in _AWAITED else -1 if e["EventType"] in _ANSWERS else 0
+    return sum(1 if e["EventType"] in _AWAITED else -1 if e["EventType"] in ANSWER_TYPES else 0
                for e in events)
 
 

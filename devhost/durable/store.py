@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devhost.durable.history import Event, RuntimeStatus
+from devhost.durable.history import ANSWER_TYPES, Event, RuntimeStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -236,6 +236,16 @@ class Store:
             (instance_id, now),
         )
         return [InboxMessage(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    def answers_waiting(self, instance_id: str, now: float) -> int:
+        """How many deliverable messages for `instance_id` answer an activity or a
+        sub-orchestration (history.is_answer), counted by SQLite without decoding them."""
+        marks = ", ".join("?" for _ in ANSWER_TYPES)
+        (count,) = self.db.execute(
+            "SELECT count(*) FROM inbox WHERE instance_id = ? AND visible_at <= ? "
+            f"AND json_extract(event, '$.EventType') IN ({marks})",
+            (instance_id, now, *(int(t) for t in ANSWER_TYPES))).fetchone()
+        return int(count)
 
     def delete_messages(self, ids: list[int]) -> None:
         self.db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in ids])

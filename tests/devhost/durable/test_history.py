@@ -1,9 +1,13 @@
 """What an orchestration still awaits, read from its history: the engine lingers before an
-episode only while some of it has not answered (engine.py `_linger`)."""
+episode only while some of it has not answered (linger.py)."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from devhost.durable.history import EventType, awaited_answers, event, is_answer
+from devhost.durable.store import Store
 
 
 def _history(*kinds: EventType) -> list[dict[str, object]]:
@@ -30,3 +34,14 @@ def test_timers_and_events_are_not_answers_anyone_can_hurry() -> None:
     assert not is_answer(event(EventType.TIMER_FIRED))
     assert not is_answer(event(EventType.EVENT_RAISED))
     assert is_answer(event(EventType.TASK_COMPLETED))
+
+
+def test_the_store_counts_the_answers_waiting_in_an_inbox(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    with store.transaction():
+        for kind in (EventType.TASK_COMPLETED, EventType.EVENT_RAISED,
+                     EventType.SUB_ORCHESTRATION_FAILED, EventType.TIMER_FIRED):
+            store.send("i", event(kind))
+        store.send("other", event(EventType.TASK_COMPLETED))
+    assert store.answers_waiting("i", time.time()) == 2
+    assert store.answers_waiting("nobody", time.time()) == 0
