@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -217,8 +218,12 @@ def test_timer_internal_span_with_fire_at(v2: V2) -> None:
     assert timer.kind is SpanKind.INTERNAL and timer.parent.span_id == orch.context.span_id
     assert timer.attributes["durabletask.type"] == "timer"
     assert timer.attributes["durabletask.task.task_id"] == 0
-    assert timer.attributes["durabletask.fire_at"].startswith("20")
-    assert (timer.end_time - timer.start_time) / 1e9 >= 0.25
+    fire_at = datetime.fromisoformat(str(timer.attributes["durabletask.fire_at"]))
+    # It ends when the TimerFired message is processed, never before it was due. (Its start is
+    # when the episode committed TimerCreated, which on a busy machine can come well after
+    # the orchestrator computed fire_at from the episode's start.)
+    assert timer.start_time < timer.end_time
+    assert timer.end_time / 1e9 >= fire_at.timestamp() - 0.001
 
 
 def test_one_server_span_across_episodes_and_continue_as_new(v2: V2) -> None:
