@@ -25,17 +25,20 @@ import azure_functions_logging as afl
 # does not redact either; anything else on a record came from `extra` or a filter.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+_BACKREFERENCE = re.compile(r"\\[1-9]|\\g<")
 _MAX_KEYS = 4096  # verdicts kept; key names are the app's field names, a small set
 
 
 def screen_of(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str] | None:
     """One regex that matches wherever any of `patterns` does: the alternation of their
     sources with named groups made plain (names may repeat across patterns, which one regex
-    cannot hold). None when a pattern uses what this cannot join (global flags, named
-    back-references): the caller then screens nothing."""
+    cannot hold). None when a pattern uses what this cannot join (global flags, named or
+    numbered back-references, whose groups move in the joined regex): the caller then
+    screens nothing."""
     sources = []
     for pattern in patterns:
-        if pattern.flags & ~re.UNICODE or "(?P=" in pattern.pattern:
+        if (pattern.flags & ~re.UNICODE or "(?P=" in pattern.pattern
+                or _BACKREFERENCE.search(pattern.pattern)):
             return None
         sources.append(f"(?:{_NAMED_GROUP.sub('(?:', pattern.pattern)})")
     return re.compile("|".join(sources)) if sources else None

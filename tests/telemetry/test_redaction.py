@@ -64,3 +64,4 @@ def test_the_screen_matches_wherever_a_pattern_does() -> None:
 def test_patterns_it_cannot_join_turn_the_screen_off() -> None:
     assert screen_of([re.compile("secret", re.IGNORECASE)]) is None
     assert screen_of([re.compile(r"(?P<q>['\"]).*(?P=q)")]) is None
+    assert screen_of([re.compile(r"(['\"]).*\1")]) is None
