@@ -17,9 +17,10 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -156,14 +157,24 @@ class InsightsStore:
                 self._released.notify_all()
 
 
-def _insert_unnested(con: duckdb.DuckDBPyConnection, table: str, rows: list[Row]) -> None:
-    """One statement for all `rows`: each column a list parameter cast to the column's type;
-    unnests in one SELECT list advance together, row by row (DuckDB's `unnest` docs)."""
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str,
+                   rows: Sequence[Sequence[Any]]) -> None:
+    """One statement for all `rows` (values in `columns(table)` order): each column a list
+    parameter cast to the column's type; unnests in one SELECT list advance together, row
+    by row (DuckDB's `unnest` docs). DuckDB's `executemany` would run its statement once
+    per row."""
+    if not rows:
+        return
     typed = columns(table)
     quoted = ", ".join(f'"{name}"' for name, _ in typed)
     unnests = ", ".join(f"unnest(?::{kind}[])" for _, kind in typed)
     con.execute(f'INSERT INTO "{table}" ({quoted}) SELECT {unnests}',
-                [[r.values.get(name) for r in rows] for name, _ in typed])
+                [list(values) for values in zip(*rows, strict=True)])
+
+
+def _insert_unnested(con: duckdb.DuckDBPyConnection, table: str, rows: list[Row]) -> None:
+    names = [name for name, _ in columns(table)]
+    insert_columns(con, table, [[r.values.get(name) for name in names] for r in rows])
 
 
 def _insert_row_by_row(con: duckdb.DuckDBPyConnection, table: str, rows: list[Row]) -> None:

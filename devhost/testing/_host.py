@@ -36,9 +36,9 @@ from devhost.durable.engine import Engine
 from devhost.durable.store import Instance
 from devhost.host.app import AppIndex
 from devhost.host.server import HostServer
-from devhost.insights.envelopes import COMMON, TABLES, ddl
+from devhost.insights.envelopes import TABLES, columns, ddl
 from devhost.insights.kql import QueryError, execute
-from devhost.insights.store import local_reader
+from devhost.insights.store import insert_columns, local_reader
 from devhost.insights.view import load_run, render_text
 from devhost.testing._replay import ReplayInputError, replay, validate
 from devhost.testing.process import CAPTURED_LOCALLY
@@ -97,9 +97,8 @@ def scoped_kql(db: Path, operations: list[str] | None, query: str
     for statement in ddl():
         mem.execute(statement)
     with local_reader(db) as con:
-        for table, columns in TABLES.items():
-            names = COMMON + [c for c, _ in columns]
-            quoted = ", ".join(f'"{n}"' for n in names)
+        for table in TABLES:
+            quoted = ", ".join(f'"{name}"' for name, _ in columns(table))
             sql = f'SELECT {quoted} FROM "{table}"'
             args: list[Any] = []
             if operations is not None:
@@ -107,10 +106,7 @@ def scoped_kql(db: Path, operations: list[str] | None, query: str
                     continue
                 sql += f' WHERE "operation_Id" IN ({", ".join("?" for _ in operations)})'
                 args = list(operations)
-            rows = con.execute(sql, args).fetchall()
-            if rows:
-                marks = ", ".join("?" for _ in names)
-                mem.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', rows)
+            insert_columns(mem, table, con.execute(sql, args).fetchall())
     try:
         names, _, rows = execute(mem, query)
     finally:
