@@ -51,12 +51,13 @@ BOUNDS = {
     "bytes_per_run": "items_per_run × the envelope's size, gzip",
     "cpu_ms_per_run": "the host's own telemetry and HTTP, the workers' SDK replays",
     "runs_per_s_cpu_bound": "cpu_ms_per_run's total",
+    "runs_per_s_host_bound": "cpu_ms_per_run's host, on one core",
     "episodes_per_run": "the workflow: 2 episodes per orchestration, 3 orchestrations",
     "fanout_1000_cpu_s_host": "~1 core: the host's Python under one interpreter lock",
     "fanout_1000_cpu_s_workers": "~1 ms of CPU per invocation, 3,000 invocations",
     "fanout_1000_parent_episodes": "the fan-in's answers batched into one replay (floor 2)",
     "fanout_1000_child_episodes": "2 per child (floor)",
-    "fanout_1000_activities": "1 per child (floor)",
+    "fanout_1000_activities": "1 completion per child (floor)",
 }
 
 

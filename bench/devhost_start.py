@@ -94,15 +94,18 @@ class DevhostStart:
                 return self
             time.sleep(0.02)
 
-    def cpu_s(self) -> dict[str, float]:
+    def cpu_s(self, *, settle: bool = False) -> dict[str, float]:
         """CPU seconds used so far by the host process, its worker processes (all its
         descendants) and this process (the client threads): two readings around a
         measurement say where its CPU went (see `cpu_ms_per_run`). The host's telemetry
         pipelines batch, so they are flushed first (`/devhost/flush`, which answers once what
-        they held is filed): the rows of the runs measured are filed inside the readings.
-        The workers' exporters batch too (OTEL_BSP_SCHEDULE_DELAY, 5 s by default): they
-        hold about as much at either reading, which over hundreds of runs nearly cancels."""
+        they held is filed). The workers' exporters batch too, and FunctionRpc has no message
+        that flushes them: with `settle` (the reading after a measurement) this waits out
+        their schedule (`worker_export_delay_s`), so the telemetry of the runs measured is
+        exported, ingested and filed inside the readings."""
         assert self._proc is not None, "not started"
+        if settle:
+            time.sleep(worker_export_delay_s())
         url = server_of(self.data_dir / "data" / "insights.duckdb")
         assert url is not None, "local insights is not served"
         remote_flush(url, timeout=60)
@@ -189,6 +192,15 @@ def cpu_ms_per_run(before: dict[str, float], after: dict[str, float],
     per_run = {k: (after[k] - before[k]) * 1000 / runs for k in after}
     per_run["total"] = sum(per_run.values())
     return {k: round(v, 2) for k, v in per_run.items()}
+
+
+def worker_export_delay_s() -> float:
+    """How long a worker's batch processors may hold telemetry: the longer of the span and
+    log schedules (OpenTelemetry SDK: OTEL_BSP_SCHEDULE_DELAY 5000 ms,
+    OTEL_BLRP_SCHEDULE_DELAY 1000 ms by default), plus a second for the export itself."""
+    delays = [float(os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "5000")),
+              float(os.environ.get("OTEL_BLRP_SCHEDULE_DELAY", "1000"))]
+    return max(delays) / 1000 + 1
 
 
 def median_ms(seconds: list[float]) -> float:

@@ -35,9 +35,13 @@ def descendants(pid: int) -> list[int]:
     except FileNotFoundError:
         return found
     for task in tasks:
+        listing = task / "children"
+        if not listing.exists() and task.exists():
+            # A kernel without CONFIG_PROC_CHILDREN: the workers' CPU would silently read 0.
+            raise RuntimeError(f"{listing} is missing: this kernel does not list children")
         try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except FileNotFoundError:
+            children = [int(c) for c in listing.read_text().split()]
+        except FileNotFoundError:  # the thread ended meanwhile
             continue
         for child in children:
             found += [child, *descendants(child)]
