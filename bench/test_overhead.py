@@ -72,8 +72,8 @@ CARRIER = telemetry.wrap(CORRELATION, PAYLOAD)
 
 
 def as_the_worker_calls() -> dict[str, Any]:
-    """By name, as azure-functions-runtime calls a function (utils/executor.py
-    `execute_sync`: `func(**params)`)."""
+    """By name, as azure-functions-runtime 1.3.0 calls a function (utils/executor.py
+    `execute_sync`: `function(**args)`)."""
     return instrumented(workflow_input=CARRIER, context=CONTEXT)
 
 

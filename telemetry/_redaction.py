@@ -22,26 +22,38 @@ from collections.abc import Iterable
 import azure_functions_logging as afl
 
 # The attributes every LogRecord has (CPython logging.LogRecord.__init__), which the package
-# does not redact either; anything else on a record came from `extra` or a filter.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-_NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
-_BACKREFERENCE = re.compile(r"\\[1-9]|\\g<")
+# does not redact either; anything else on a record came from `extra` or a filter. Built
+# from LogRecord itself, not through the record factory (which an instrumentation may have
+# replaced to add fields the package would still scan), as the package builds its own list
+# (azure_functions_logging/_constants.py).
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime"}
+# A named group's opening, not preceded by a backslash (an escaped "\(" is a literal).
+_NAMED_GROUP = re.compile(r"(?<!\\)\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+# What refers to a group by number or name, whose numbers move in the joined regex:
+# back-references, and conditionals `(?(1)...)`.
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\\g<|\(\?P=|\(\?\(")
 _MAX_KEYS = 4096  # verdicts kept; key names are the app's field names, a small set
 
 
 def screen_of(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str] | None:
     """One regex that matches wherever any of `patterns` does: the alternation of their
     sources with named groups made plain (names may repeat across patterns, which one regex
-    cannot hold). None when a pattern uses what this cannot join (global flags, named or
-    numbered back-references, whose groups move in the joined regex): the caller then
+    cannot hold). None when a pattern uses what this cannot join (global flags; references
+    to groups by number or name, in back-references or conditionals, whose groups move in
+    the joined regex; anything the joined source does not compile with): the caller then
     screens nothing."""
     sources = []
     for pattern in patterns:
-        if (pattern.flags & ~re.UNICODE or "(?P=" in pattern.pattern
-                or _BACKREFERENCE.search(pattern.pattern)):
+        if pattern.flags & ~re.UNICODE or _GROUP_REFERENCE.search(pattern.pattern):
             return None
         sources.append(f"(?:{_NAMED_GROUP.sub('(?:', pattern.pattern)})")
-    return re.compile("|".join(sources)) if sources else None
+    if not sources:
+        return None
+    try:  # e.g. an inline global flag such as "(?u)", legal only at the very start
+        return re.compile("|".join(sources))
+    except re.error:
+        return None
 
 
 class ScreenedRedactionFilter(logging.Filter):
@@ -64,7 +76,10 @@ class ScreenedRedactionFilter(logging.Filter):
     def _may_hold_secret(self, record: logging.LogRecord, screen: re.Pattern[str]) -> bool:
         if record.exc_info is not None or record.exc_text is not None:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # bad %-args: the package renders (and survives) it its own way
+            return True
         if message.lstrip()[:1] in ("{", "[") or screen.search(message):
             return True
         for key, value in record.__dict__.items():

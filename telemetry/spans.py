@@ -153,15 +153,23 @@ def _instrument[**P, R](fn: Callable[P, R],
                         tracer_provider: trace.TracerProvider | None) -> Callable[P, R]:
     signature = inspect.signature(fn)
     input_name = next(p for p in signature.parameters if p != "context")
+    # The by-name path takes only calls `bind` would accept as they are: every required
+    # parameter given, none unknown, none that must be positional.
     parameters = frozenset(signature.parameters)
+    required = frozenset(name for name, p in signature.parameters.items()
+                         if p.default is p.empty
+                         and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                  for p in signature.parameters.values())
 
     def prepare(args: Any, kwargs: Any) -> tuple[Any, dict[str, Any], Correlation | None, Any]:
         """(args, kwargs) for `fn` with the payload in place of the wrapped input, the
         record, and the function context if `fn` takes one. The worker passes every
-        parameter by name (azure-functions-runtime utils/executor.py `execute_sync`:
-        `func(**params)`), so that call needs no `inspect` binding; any other call shape is
-        bound by the signature, which refuses a bad one before the span starts."""
-        if not args and input_name in kwargs and kwargs.keys() <= parameters:
+        parameter by name (azure-functions-runtime 1.3.0 utils/executor.py: `execute_sync`
+        and `execute_async` call `function(**args)`), so that call needs no `inspect`
+        binding; any other call shape is bound by the signature, which refuses a bad one
+        before the span starts."""
+        if by_name and not args and required <= kwargs.keys() <= parameters:
             correlation, payload = unwrap(kwargs[input_name])
             return (), {**kwargs, input_name: payload}, correlation, kwargs.get("context")
         bound = signature.bind(*args, **kwargs)

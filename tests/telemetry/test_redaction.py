@@ -65,3 +65,41 @@ def test_patterns_it_cannot_join_turn_the_screen_off() -> None:
     assert screen_of([re.compile("secret", re.IGNORECASE)]) is None
     assert screen_of([re.compile(r"(?P<q>['\"]).*(?P=q)")]) is None
     assert screen_of([re.compile(r"(['\"]).*\1")]) is None
+    assert screen_of([re.compile(r"(b)?(?(1)KEY|tok)=\S+")]) is None  # a conditional
+    assert screen_of([re.compile(r"a"), re.compile(r"(?u)secret=\S+")]) is None  # a late flag
+
+
+def test_an_escaped_paren_stays_a_literal() -> None:
+    pattern = re.compile(r"\(?P<x>=\S+")  # "(" optional, then the text "P<x>="
+    screen = screen_of([pattern])
+    assert screen is not None and screen.search("P<x>=1") and pattern.search("P<x>=1")
+
+
+def test_a_message_that_cannot_render_goes_to_the_package() -> None:
+    record = logging.makeLogRecord({"msg": "%d apples", "args": ("x",), "password": "p"})
+    assert ScreenedRedactionFilter(SECRET_PATTERNS).filter(record)
+    assert vars(record)["password"] != "p"
+
+
+def test_fields_a_record_factory_adds_are_still_screened() -> None:
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.otelSpanID = "0"  # what an instrumentation's factory adds
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        import importlib
+
+        import telemetry._redaction as module
+
+        fresh = importlib.reload(module)
+        record = logging.makeLogRecord({"msg": "m"})
+        record.otelSpanID = "password=hunter2"
+        fresh.ScreenedRedactionFilter(SECRET_PATTERNS).filter(record)
+    finally:
+        logging.setLogRecordFactory(previous)
+        importlib.reload(module)
+    assert "hunter2" not in str(vars(record)["otelSpanID"])

@@ -7,6 +7,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -82,7 +83,7 @@ def test_without_a_provider_the_global_one_is_used() -> None:
 
 
 def test_called_by_name_as_the_worker_does_or_by_position_the_same_span() -> None:
-    """The worker calls `func(**params)` (azure-functions-runtime utils/executor.py), which
+    """The worker calls `function(**args)` (azure-functions-runtime utils/executor.py), which
     takes the path without `inspect`; a positional call is bound by the signature. Both
     give the function its payload and put the span in the host's trace under its span."""
     provider, exporter = provider_with_memory()
@@ -129,3 +130,17 @@ def test_the_host_tracestate_carries_into_the_activity_span() -> None:
     with_state, without = exporter.get_finished_spans()
     assert with_state.context.trace_state.get("vendor") == "1"
     assert without.context.trace_state.get("vendor") is None
+
+
+def test_a_call_bind_would_refuse_is_refused_before_any_span() -> None:
+    provider, exporter = provider_with_memory()
+
+    @activity(tracer_provider=provider)
+    def greet(name: Any, context: Any) -> str:
+        return f"hello {name}"
+
+    with pytest.raises(TypeError):
+        greet(name="ada")  # type: ignore[call-arg]  # `context` is required
+    with pytest.raises(TypeError):
+        greet(name="ada", context=None, extra=1)  # type: ignore[call-arg]
+    assert exporter.get_finished_spans() == ()
