@@ -47,8 +47,9 @@ class EngineOptions:
 
 
 class HistoryCache:
-    """History of running instances as last committed: saves reading and decoding it on
-    every episode. Filled from the store, so a restart simply starts empty; whatever rewrites
+    """History of running instances as last committed (and of one that just finished, until
+    the engine's `finished` has read its version): saves reading and decoding it on every
+    episode. Filled from the store, so a restart simply starts empty; whatever rewrites
     an instance's history outside an episode (a rewind, a suspension, a purge) forgets it."""
 
     def __init__(self) -> None:

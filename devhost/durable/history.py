@@ -42,8 +42,9 @@ class EventType(IntEnum):
 
 
 # What an orchestration waits on that another dispatcher answers, and those answers
-# (DurableTask.Core TaskOrchestrationDispatcher: TaskScheduled is answered by TaskCompleted or
-# TaskFailed, SubOrchestrationInstanceCreated by SubOrchestrationInstanceCompleted or -Failed).
+# (DurableTask.Core: a TaskScheduled is answered by the TaskCompleted or TaskFailed that
+# TaskActivityDispatcher sends back; a SubOrchestrationInstanceCreated by the
+# SubOrchestrationInstanceCompleted or -Failed the child's TaskOrchestrationDispatcher sends).
 # Timers are left out: they fire at their time, which no waiting brings forward.
 _AWAITED = frozenset({EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED})
 ANSWER_TYPES = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED,

@@ -1,8 +1,9 @@
 """Lingering before an episode, so completions that arrive meanwhile join one replay.
 
-The extension replays an orchestration once per batch of messages it dequeues
-(DurableTask.Core `TaskOrchestrationDispatcher` processes every message waiting for the
-instance as one work item). devhost's engine sees each message the moment it is committed,
+The extension replays an orchestration once per work item: the messages fetched or buffered
+for the instance's session when its turn comes (DurableTask.Core
+`TaskOrchestrationDispatcher`; how many depends on the backend's batch size, prefetch and
+extended sessions). devhost's engine sees each message the moment it is committed,
 so without waiting a fan-in of N would replay N times. It waits as long as the instance's
 last replay took (so a fan-out of N costs O(N) replays' worth of time, not O(N^2)), and only
 while some answer the instance awaits is missing: when every one is already in its inbox,
@@ -61,8 +62,9 @@ class Lingering:
 
     def answers_missing(self, instance_id: str) -> int:
         """Activities and sub-orchestrations the instance awaits that have not answered,
-        from its cached history and its inbox. History not cached: 1, so the instance
-        waits as long as its last replay took."""
+        from its cached history and its inbox. History not cached (an entity, the turn after
+        a ContinueAsNew, a restart): 1, so the instance waits for the next message or as long
+        as its last replay took, whichever comes first."""
         history = self._histories.get(instance_id)
         if history is None:
             return 1
