@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,6 +136,7 @@ def test_in_process_readers_share_the_writers_connection(tmp_path: Path) -> None
 WRITER = """
 import sys
 from pathlib import Path
+from typing import Any
 from devhost.insights.envelopes import Row
 from devhost.insights.ingest import IngestionServer
 server = IngestionServer(Path(sys.argv[1])).__enter__()
@@ -190,3 +192,21 @@ def test_closing_interrupts_queries_under_way_and_releases_the_file(tmp_path: Pa
     assert outcome == ["interrupted"]
     with read_only(db) as con:
         assert con.execute("SELECT count(*) FROM dependencies").fetchone() == (0,)
+
+
+def test_a_post_of_mixed_values_is_filed_as_each_value_alone_would_be(tmp_path: Path) -> None:
+    """Rows go in as multi-row INSERTs, each value bound on its own as `executemany` bound it:
+    a 3 beside a 2.5 in a text column stays '3' (one list parameter per column, `unnest`,
+    would have stored '3.0')."""
+    store = InsightsStore(tmp_path / "i.duckdb")
+    posts: list[list[Any]] = [[3, 2.5], [True, 2], [{"a": 1}, {"b": "x"}]]  # each one post
+    for p, values in enumerate(posts):
+        store.insert([Row("dependencies", {"id": f"{p}{i:015x}", "operation_Id": value})
+                      for i, value in enumerate(values)])
+    store.insert([_row(i) for i in range(100, 103)])  # uniform: one statement per table
+    store.close()
+    _, rows = run_kql(store.path, "dependencies | project id, operation_Id")
+    stored = dict(rows)
+    assert [stored[f"{p}{i:015x}"] for p, values in enumerate(posts)
+            for i in range(len(values))] == ["3", "2.5", "true", "2", "{'a': 1}", "{'b': x}"]
+    assert [stored[f"{i:016x}"] for i in range(100, 103)] == ["a" * 32] * 3
