@@ -69,11 +69,20 @@ def episodes_per_run(data_dir: Path) -> float:
     is 6: the parent starts both children, then completes when they have (2), and each child
     schedules its activity, then completes (2 each)."""
     with closing(sqlite3.connect(data_dir / "durable.sqlite")) as db:
-        (episodes,), = db.execute(
-            "SELECT count(*) FROM history WHERE json_extract(event, '$.EventType') = ?",
-            (EventType.ORCHESTRATOR_STARTED,))
+        episodes = _events(db, EventType.ORCHESTRATOR_STARTED)
         (runs,), = db.execute("SELECT count(*) FROM instances WHERE name = ?", (PARENT,))
     return round(episodes / runs, 2)
+
+
+def _events(db: sqlite3.Connection, event_type: EventType, instances: str = "",
+            *args: str) -> int:
+    """History events of one type, of the instances the `instances` subquery names (all
+    when empty)."""
+    where = f" AND instance_id IN ({instances})" if instances else ""
+    (found,), = db.execute(
+        f"SELECT count(*) FROM history WHERE json_extract(event, '$.EventType') = ?{where}",
+        (event_type, *args))
+    return int(found)
 
 
 def test_fan_out_through_workers(benchmark: Any, results: dict[str, Any],
@@ -133,17 +142,10 @@ def fan_out_counts(data_dir: Path, parent: str) -> dict[str, int]:
     floor for N children is N activities and 2N child episodes (each child schedules its
     activity, then completes), plus the parent's: 2 if every answer joined one episode."""
     children = "SELECT instance_id FROM instances WHERE parent_instance_id = ?"
-
-    def count(db: sqlite3.Connection, event_type: EventType, instances: str) -> int:
-        (found,), = db.execute(
-            "SELECT count(*) FROM history WHERE json_extract(event, '$.EventType') = ? "
-            f"AND instance_id IN ({instances})", (event_type, parent))
-        return int(found)
-
     with closing(sqlite3.connect(data_dir / "durable.sqlite")) as db:
-        return {"parent_episodes": count(db, EventType.ORCHESTRATOR_STARTED, "?"),
-                "child_episodes": count(db, EventType.ORCHESTRATOR_STARTED, children),
-                "activities": count(db, EventType.TASK_COMPLETED, children)}
+        return {"parent_episodes": _events(db, EventType.ORCHESTRATOR_STARTED, "?", parent),
+                "child_episodes": _events(db, EventType.ORCHESTRATOR_STARTED, children, parent),
+                "activities": _events(db, EventType.TASK_COMPLETED, children, parent)}
 
 
 def _recorded_history(tmp: Path) -> tuple[str, list[dict[str, Any]]]:

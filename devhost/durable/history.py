@@ -52,10 +52,6 @@ ANSWER_TYPES = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED,
                           EventType.SUB_ORCHESTRATION_FAILED})
 
 
-def is_answer(event: Event) -> bool:
-    return event["EventType"] in ANSWER_TYPES
-
-
 def awaited_answers(events: list[Event]) -> int:
     """How many activities and sub-orchestrations the history scheduled and has no answer
     for yet."""

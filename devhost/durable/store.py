@@ -239,7 +239,7 @@ class Store:
 
     def answers_waiting(self, instance_id: str, now: float) -> int:
         """How many deliverable messages for `instance_id` answer an activity or a
-        sub-orchestration (history.is_answer), counted by SQLite without decoding them."""
+        sub-orchestration (history.ANSWER_TYPES), counted by SQLite without decoding them."""
         marks = ", ".join("?" for _ in ANSWER_TYPES)
         (count,) = self.db.execute(
             "SELECT count(*) FROM inbox WHERE instance_id = ? AND visible_at <= ? "
