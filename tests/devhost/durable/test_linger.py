@@ -1,4 +1,9 @@
-"""Lingering waits only for answers that are missing, and ends when they are in."""
+"""Lingering waits only for answers that are missing, and ends when they are in.
+
+DurableTask.Core's TaskOrchestrationDispatcher replays once per work item (the messages
+fetched for the instance's session); devhost's engine sees messages one at a time, so it
+waits for the answers a fan-in awaits to batch them the same way (docs/devhost.md lists how
+episode counts may still differ)."""
 
 from __future__ import annotations
 
